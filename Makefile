@@ -1,0 +1,34 @@
+# Quick start:  make demo   (pretrain SimCLR on Fashion-MNIST, evaluate, export)
+#               make test   (the whole test suite)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test data install benchmark clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,plots]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST's original idx files: Debian's package when we are root,
+# otherwise Keras' own download into ~/.keras/datasets/fashion-mnist.
+data: $(STAMP)
+	@$(PY) -m keras_contrastive.data.fetch
+
+demo: data
+	$(PY) -m keras_contrastive pretrain --method simclr --dataset fashion_mnist \
+	    --preset demo --export saved_models/simclr_fashion_mnist --overwrite
+
+test: data
+	$(PY) -m pytest -q tests
+
+benchmark: data
+	$(PY) benchmarks/quality.py --method simclr --epochs 5
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
