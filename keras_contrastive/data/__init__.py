@@ -1,0 +1,42 @@
+"""Image datasets as `tf.data.Dataset`s of uint8 images (+ int64 labels).
+
+Every loader yields unbatched uint8 images ``[H, W, C]``, or ``(image, label)``
+pairs with int64 scalar labels when labels exist:
+
+* `load_fashion_mnist` / `load_fashion_mnist_arrays` / `find_fashion_mnist`:
+  Fashion-MNIST from its original idx files, found locally before any download.
+* `from_directory` / `scan_image_directory`: image files, optionally in class
+  sub-folders; unreadable files are skipped, counted and reported.
+* `from_tfds`: any TensorFlow Datasets data set with an image feature.
+* `from_arrays`: NumPy arrays.
+
+Names are imported lazily, so ``python -m keras_contrastive.data.fetch`` does
+not pay for importing TensorFlow.
+"""
+import importlib
+
+_EXPORTS = {
+    "load_fashion_mnist": "fashion_mnist",
+    "load_fashion_mnist_arrays": "fashion_mnist",
+    "find_fashion_mnist": "fashion_mnist",
+    "from_directory": "directory",
+    "scan_image_directory": "directory",
+    "ImageDirectoryScan": "directory",
+    "from_tfds": "tfds",
+    "from_arrays": "arrays",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,74 @@
+"""In-memory image arrays as a `tf.data.Dataset` of uint8 images (+ labels)."""
+import numpy as np
+import tensorflow as tf
+
+
+def _as_uint8_images(images):
+    images = np.asarray(images)
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            "from_arrays: `images` must be [N, H, W] or [N, H, W, C]; "
+            f"received shape {images.shape}."
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"from_arrays: `images` is empty (shape {images.shape}).")
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.floating):
+        low, high = np.min(images), np.max(images)
+        if not (np.isfinite(low) and np.isfinite(high) and low >= 0.0 and high <= 1.0):
+            raise ValueError(
+                f"from_arrays: float `images` (dtype {images.dtype}) must lie in [0, 1]; "
+                f"received values in [{low}, {high}]. Scale them (e.g. divide 0-255 "
+                "values by 255) or pass uint8."
+            )
+        return np.round(images.astype(np.float64) * 255.0).astype(np.uint8)
+    raise ValueError(
+        f"from_arrays: `images` must be uint8, or float in [0, 1]; received dtype "
+        f"{images.dtype}. For integers in 0-255 use images.astype('uint8')."
+    )
+
+
+def from_arrays(images, labels=None):
+    """Wraps in-memory images (and labels) as a `tf.data.Dataset`.
+
+    Args:
+        images: array-like, uint8 ``[N, H, W]`` (a channel axis is added) or
+            ``[N, H, W, C]``; float arrays with values in [0, 1] are converted
+            to uint8 as ``round(x * 255)``.  Other dtypes, or floats outside
+            [0, 1], raise.
+        labels: optional integer array-like of length ``N``.
+
+    Returns:
+        An unbatched dataset of uint8 ``[H, W, C]`` images, or of
+        ``(image, label)`` pairs with int64 labels when ``labels`` is given.
+
+    Raises:
+        ValueError: empty input, bad rank or dtype, floats outside [0, 1],
+            non-integer labels, or ``len(labels) != N``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> ds = from_arrays(np.zeros((4, 8, 8), "uint8"), labels=[0, 1, 2, 3])
+    >>> image, label = next(iter(ds))
+    >>> image.shape, label.dtype
+    (TensorShape([8, 8, 1]), tf.int64)
+    """
+    images = _as_uint8_images(images)
+    if labels is None:
+        return tf.data.Dataset.from_tensor_slices(images)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(
+            f"from_arrays: `labels` must be 1-D with one label per image; received "
+            f"{len(images)} images and labels of shape {labels.shape} "
+            f"({labels.size} labels)."
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"from_arrays: `labels` must be integers; received dtype {labels.dtype}."
+        )
+    return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))

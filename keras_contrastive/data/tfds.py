@@ -1,0 +1,126 @@
+"""A TensorFlow Datasets data set as a `tf.data.Dataset` of uint8 images (+ labels)."""
+import importlib.resources
+import importlib.resources.abc  # noqa: F401 - makes `importlib.resources.abc` an attribute
+import importlib.util
+import sys
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+
+def _provide_importlib_resources():
+    """Lets TFDS find `importlib_resources` on Python >= 3.9 without the backport.
+
+    TFDS 4.9.x uses ``importlib_resources.abc.Traversable`` whenever it looks
+    up a builder's code path (every ``download_and_prepare``, built-in data
+    sets included) but declares the backport only for Python < 3.9, so it
+    fails with ``ModuleNotFoundError`` (tensorflow/datasets#11212).  The
+    standard library's ``importlib.resources`` has the same API and stands in
+    for it; an installed backport is left alone.
+    """
+    if importlib.util.find_spec("importlib_resources") is None:
+        sys.modules.setdefault("importlib_resources", importlib.resources)
+
+
+_provide_importlib_resources()
+
+
+def from_tfds(
+    name,
+    split="train",
+    data_dir=None,
+    image_key="image",
+    label_key="label",
+    with_labels=True,
+    download=False,
+):
+    """Loads the images (and labels) of a TFDS data set.
+
+    This is ``tfds.load(name, split=split, data_dir=data_dir, download=download)``
+    done in its steps (``tfds.builder``, ``download_and_prepare``,
+    ``as_dataset``) so that each failure can say what went wrong: an unknown
+    name, a data set not prepared in ``data_dir``, a missing or non-image
+    feature.
+
+    Args:
+        name: the TFDS name, e.g. ``"fashion_mnist"`` or ``"cifar10:3.0.2"``.
+            Custom builders must be defined (imported) first.
+        split: a TFDS split, slices included (``"train[:10%]"``).
+        data_dir: where TFDS keeps its prepared data (TFDS' default if None).
+        image_key: the feature holding the uint8 image.
+        label_key: the feature holding the integer label.
+        with_labels: yield ``(image, label)`` pairs if True, else images only.
+        download: download and prepare the data set if it is not yet in
+            ``data_dir``.  Off by default: nothing touches the network.
+
+    Returns:
+        An unbatched dataset of uint8 ``[H, W, C]`` images, or of
+        ``(image, label)`` pairs with int64 labels.
+
+    Raises:
+        ValueError: unknown data set or split, missing or unsuitable features.
+        FileNotFoundError: the data set is not prepared in ``data_dir`` and
+            ``download`` is False.
+
+    Example:
+
+    >>> ds = from_tfds("fashion_mnist", split="test", download=True)  # doctest: +SKIP
+    >>> image, label = next(iter(ds))  # doctest: +SKIP
+    >>> image.shape, label.dtype  # doctest: +SKIP
+    (TensorShape([28, 28, 1]), tf.int64)
+    """
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(
+            f"from_tfds: TFDS has no data set named {name!r} "
+            "(`tfds.list_builders()` lists the known names; a custom builder "
+            "must be defined or imported before it can be loaded)."
+        ) from error
+
+    features = builder.info.features
+    available = sorted(features.keys()) if hasattr(features, "keys") else []
+    wanted = {"image_key": image_key}
+    if with_labels:
+        wanted["label_key"] = label_key
+    for argument, key in wanted.items():
+        if key not in available:
+            hint = " or with_labels=False" if argument == "label_key" else ""
+            raise ValueError(
+                f"from_tfds: data set {name!r} has no feature {key!r}; its features are "
+                f"{available}. Pass the right {argument}=...{hint}."
+            )
+    image_feature = features[image_key]
+    image_dtype = tf.as_dtype(image_feature.dtype)
+    if image_dtype != tf.uint8 or len(image_feature.shape) != 3:
+        raise ValueError(
+            f"from_tfds: feature {image_key!r} of data set {name!r} is not a uint8 "
+            f"[H, W, C] image: dtype {image_dtype.name}, shape {image_feature.shape}."
+        )
+    if with_labels and not tf.as_dtype(features[label_key].dtype).is_integer:
+        raise ValueError(
+            f"from_tfds: feature {label_key!r} of data set {name!r} is not an integer "
+            f"label: dtype {tf.as_dtype(features[label_key].dtype).name}."
+        )
+
+    if download:
+        builder.download_and_prepare()
+    elif not builder.is_prepared():
+        raise FileNotFoundError(
+            f"from_tfds: data set {name!r} is not prepared in {builder.data_dir}. "
+            "Pass download=True to download and prepare it, or the data_dir that holds it."
+        )
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+    except (ValueError, KeyError) as error:
+        raise ValueError(
+            f"from_tfds: cannot read split {split!r} of data set {name!r} "
+            f"(its splits: {sorted(builder.info.splits.keys())}): {error}"
+        ) from error
+
+    if with_labels:
+        return ds.map(
+            lambda example: (example[image_key], tf.cast(example[label_key], tf.int64)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return ds.map(lambda example: example[image_key], num_parallel_calls=tf.data.AUTOTUNE)
