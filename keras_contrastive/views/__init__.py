@@ -1,0 +1,13 @@
+"""Views: random maps from one image to a dict of augmented views.
+
+`make_views(dataset, augment)` turns a dataset of images into batches
+`{"global": (v1, v2, ...)}` of float32 views in [0, 1]; `simclr_augment`
+builds SimCLR's augmentation from Keras preprocessing layers plus
+`RandomResizedCrop` and `RandomApply`.
+"""
+from keras_contrastive.views.augment import simclr_augment
+from keras_contrastive.views.pipeline import make_views
+from keras_contrastive.views.random_apply import RandomApply
+from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+
+__all__ = ["RandomApply", "RandomResizedCrop", "make_views", "simclr_augment"]

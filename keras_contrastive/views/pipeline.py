@@ -1,0 +1,201 @@
+"""`make_views`: a dataset of images -> a dataset of batched random views."""
+import numbers
+
+import keras
+import tensorflow as tf
+
+from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _image_of(element):
+    """The image of one dataset element: `image`, `(image, label)` or a dict."""
+    if isinstance(element, (tuple, list)):
+        return element[0]
+    if isinstance(element, dict):
+        for key in ("image", "images"):
+            if key in element:
+                return element[key]
+        raise ValueError(
+            "make_views: a dataset of dicts needs an 'image' key. "
+            f"Received keys: {sorted(element)}"
+        )
+    return element
+
+
+def _to_unit_float(image):
+    if image.dtype == tf.uint8:
+        return tf.cast(image, tf.float32) / 255.0
+    return tf.cast(image, tf.float32)
+
+
+def _crop_layers(augment):
+    if not isinstance(augment, keras.layers.Layer):
+        return []
+    layers = [augment] + list(augment._flatten_layers(include_self=False))
+    return [layer for layer in layers if isinstance(layer, RandomResizedCrop)]
+
+
+def make_views(
+    dataset,
+    augment,
+    num_views=2,
+    batch_size=256,
+    shuffle_buffer=10_000,
+    seed=None,
+    cache=True,
+    drop_remainder=True,
+):
+    """Turns a dataset of images into a dataset of batches of random views.
+
+    The pipeline is: drop labels -> float32 in [0, 1] -> `cache()` ->
+    `shuffle(shuffle_buffer)` -> `batch(batch_size)` -> one parallel map
+    that calls `augment` on the batch `num_views` times (independent
+    randomness per call, per sample and per epoch) -> `prefetch`.  Every
+    view `i` of sample `j` is made from the same source image, so
+    `views["global"][0][j]` and `views["global"][1][j]` are a positive pair.
+
+    Randomness: Keras preprocessing layers (and this package's) draw from a
+    `SeedGenerator` state variable that advances on every call, also inside
+    this graph-mode map, so views differ per call, sample and epoch.  Its
+    read-then-advance is not atomic: with parallel map calls, about 0.1% of
+    batches re-use another batch's seed state (measured on 2 CPUs), i.e. get
+    the same random parameters on different images; harmless for training.
+
+    Args:
+        dataset: A `tf.data.Dataset` of unbatched images `[H, W, C]`
+            (`uint8`, converted with `x / 255`, or float already in [0, 1]),
+            of `(image, label, ...)` tuples or of dicts with an `"image"`
+            key.  Labels are dropped: views are label-free.
+        augment: A callable mapping a float batch `[B, H, W, C]` to a float
+            batch of views in [0, 1], e.g. `simclr_augment(...)`.  A Keras
+            layer is called with `training=True`.
+        num_views: Int >= 2, how many views of each image (contrastive
+            objectives need at least a pair).
+        batch_size: Positive int, images per batch.
+        shuffle_buffer: Int >= 0, size of the shuffle buffer; 0 or 1 turns
+            shuffling off.
+        seed: Optional int, seed of the shuffle order (the augmentation has
+            its own seeds).
+        cache: Whether to cache the decoded float images in memory (before
+            augmentation, so views are fresh every epoch).
+        drop_remainder: Whether to drop the last incomplete batch (the
+            library's convention: fixed batch size).
+
+    Returns:
+        A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`,
+        each `v` a float32 batch `[batch_size, h, w, C]`.
+
+    Raises:
+        ValueError: before anything runs, for a bad `batch_size`,
+            `num_views` or `shuffle_buffer`, a dataset whose cardinality is
+            0 (or known and smaller than `batch_size` with
+            `drop_remainder`: no batch at all), images that are not rank 3,
+            and an `augment` containing a `RandomResizedCrop` larger than the
+            images.  A dataset of unknown cardinality (e.g. after `filter`)
+            is not probed.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from keras_contrastive.views import make_views, simclr_augment
+
+    images = np.random.randint(0, 256, (512, 28, 28, 1), dtype="uint8")
+    augment = simclr_augment(28, channels=1, strength=0.5,
+                             crop_scale=(0.2, 1.0), grayscale_prob=0.0)
+    views = make_views(tf.data.Dataset.from_tensor_slices(images), augment,
+                       batch_size=128)
+    batch = next(iter(views))
+    v1, v2 = batch["global"]      # two float32 [128, 28, 28, 1] batches
+    ```
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(
+            f"`dataset` must be a tf.data.Dataset. Received: dataset={dataset!r}"
+        )
+    if not callable(augment):
+        raise ValueError(f"`augment` must be callable. Received: augment={augment!r}")
+    if not _is_int(num_views) or num_views < 2:
+        raise ValueError(
+            "`num_views` must be an integer >= 2 (a contrastive objective "
+            f"needs at least a pair of views). Received: num_views={num_views!r}"
+        )
+    if not _is_int(batch_size) or batch_size <= 0:
+        raise ValueError(
+            "`batch_size` must be a positive integer. "
+            f"Received: batch_size={batch_size!r}"
+        )
+    if not _is_int(shuffle_buffer) or shuffle_buffer < 0:
+        raise ValueError(
+            "`shuffle_buffer` must be an integer >= 0. "
+            f"Received: shuffle_buffer={shuffle_buffer!r}"
+        )
+    if seed is not None and not _is_int(seed):
+        raise ValueError(f"`seed` must be None or an integer. Received: seed={seed!r}")
+
+    cardinality = int(dataset.cardinality())
+    if cardinality == 0:
+        raise ValueError("make_views: `dataset` is empty (cardinality 0).")
+    if drop_remainder and 0 < cardinality < batch_size:
+        raise ValueError(
+            f"make_views: the dataset has {cardinality} images, fewer than "
+            f"batch_size={batch_size}; with drop_remainder=True it would yield "
+            "no batch. Lower `batch_size` or pass drop_remainder=False."
+        )
+
+    spec = _image_of(dataset.element_spec)
+    if not isinstance(spec, tf.TensorSpec):
+        raise ValueError(
+            f"make_views: images must be dense tensors. Received spec: {spec}"
+        )
+    if spec.shape.rank != 3:
+        raise ValueError(
+            "make_views: images must be unbatched and of rank 3 [H, W, C]. "
+            f"Received images of shape {spec.shape} (rank {spec.shape.rank}); "
+            "pass an unbatched dataset (e.g. `dataset.unbatch()`)."
+        )
+    if not (spec.dtype == tf.uint8 or spec.dtype.is_floating):
+        raise ValueError(
+            "make_views: images must be uint8 or float in [0, 1]. "
+            f"Received dtype {spec.dtype.name}."
+        )
+    img_h, img_w = spec.shape[0], spec.shape[1]
+    for crop in _crop_layers(augment):
+        if (img_h is not None and crop.height > img_h) or (
+            img_w is not None and crop.width > img_w
+        ):
+            raise ValueError(
+                f"make_views: crop size {crop.height}x{crop.width} is larger "
+                f"than the {img_h}x{img_w} images (layer {crop.name!r})."
+            )
+
+    is_layer = isinstance(augment, keras.layers.Layer)
+
+    def views_of(images):
+        views = []
+        for _ in range(num_views):
+            view = augment(images, training=True) if is_layer else augment(images)
+            views.append(tf.cast(view, tf.float32))
+        return {"global": tuple(views)}
+
+    autotune = tf.data.AUTOTUNE
+    images = dataset.map(
+        lambda *element: _to_unit_float(
+            _image_of(element[0] if len(element) == 1 else element)
+        ),
+        num_parallel_calls=autotune,
+    )
+    if cache:
+        images = images.cache()
+    if shuffle_buffer > 1:
+        images = images.shuffle(
+            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
+    images = images.batch(batch_size, drop_remainder=drop_remainder)
+    views = images.map(views_of, num_parallel_calls=autotune, deterministic=False)
+    return views.prefetch(autotune)
