@@ -1,0 +1,71 @@
+"""Cross-replica helpers used by every objective.
+
+Contrastive negatives and batch statistics are defined over the *global*
+batch.  Under a ``tf.distribute`` strategy each replica holds a slice of that
+batch; these helpers gather it once, in replica order, with a defined
+gradient (``ReplicaContext.all_gather`` back-propagates the summed upstream
+gradient of this replica's slice), so a loss written for one device is
+correct for any number of replicas.
+
+Example:
+
+>>> import tensorflow as tf
+>>> from keras_contrastive import distribute
+>>> x = tf.ones([4, 8])
+>>> distribute.all_gather(x).shape  # no strategy: the local batch is global
+TensorShape([4, 8])
+>>> distribute.num_replicas()
+1
+"""
+import tensorflow as tf
+
+
+def _replica_context():
+    """The current replica context, or ``None`` in a cross-replica context."""
+    return tf.distribute.get_replica_context()
+
+
+def num_replicas():
+    """Number of replicas whose batches form the global batch (1 without a strategy)."""
+    ctx = _replica_context()
+    if ctx is None:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    return ctx.num_replicas_in_sync
+
+
+def replica_id():
+    """This replica's position in the global batch (0 without a strategy)."""
+    ctx = _replica_context()
+    if ctx is None:
+        return 0
+    return ctx.replica_id_in_sync_group
+
+
+def all_gather(x, axis=0):
+    """Concatenates ``x`` from every replica along ``axis``, in replica order.
+
+    Differentiable: the gradient of the gathered tensor flows back to the
+    slice each replica contributed.  Without a strategy (or with one replica)
+    it returns ``x`` itself.
+
+    Args:
+        x: a tensor whose shape is the same on every replica.
+        axis: the axis to concatenate along.
+    """
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_gather(x, axis=axis)
+
+
+def all_reduce_sum(x):
+    """Sums ``x`` over replicas (``x`` itself without a strategy)."""
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def global_offset(local_batch_size):
+    """Index in the global batch of this replica's first example."""
+    return tf.cast(replica_id(), tf.int32) * tf.cast(local_batch_size, tf.int32)
