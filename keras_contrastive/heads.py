@@ -1,0 +1,64 @@
+"""Projection and prediction heads: MLPs on top of the encoder's features."""
+import keras
+from keras import layers
+
+
+def projection_head(
+    hidden_dims,
+    output_dim,
+    batch_norm=True,
+    synchronized_bn=False,
+    last_batch_norm=False,
+    input_dim=None,
+    name="projection_head",
+):
+    """An MLP ``[Dense -> BN -> ReLU] * len(hidden_dims) -> Dense``.
+
+    SimCLR uses one hidden layer of the feature width and a 128-d output;
+    MoCo v2 2048-128; SimSiam / BYOL / MoCo v3 add a BN on the output
+    (``last_batch_norm=True``, without affine parameters).
+
+    Args:
+        hidden_dims: sizes of the hidden layers (an int for one layer).
+        output_dim: size of the output.
+        batch_norm: put a BatchNormalization after each hidden Dense (whose
+            bias is then dropped).
+        synchronized_bn: BN statistics over the global batch under a strategy.
+        last_batch_norm: BN (no scale/centre) on the output.
+        input_dim: build the head for inputs of this size right away.
+        name: the head's name.
+
+    Returns:
+        A ``keras.Sequential``.
+
+    Example:
+
+    >>> from keras_contrastive.heads import projection_head
+    >>> head = projection_head([512], 128, input_dim=512)
+    >>> head.output_shape
+    (None, 128)
+    """
+    if isinstance(hidden_dims, int):
+        hidden_dims = [hidden_dims]
+    for dim in list(hidden_dims) + [output_dim]:
+        if not isinstance(dim, int) or dim <= 0:
+            raise ValueError(
+                "projection dims must be positive integers, got "
+                f"hidden_dims={list(hidden_dims)!r}, output_dim={output_dim!r}."
+            )
+    stack = []
+    for index, dim in enumerate(hidden_dims):
+        stack.append(layers.Dense(dim, use_bias=not batch_norm, name=f"dense{index}"))
+        if batch_norm:
+            stack.append(layers.BatchNormalization(
+                synchronized=synchronized_bn, epsilon=1e-5, name=f"bn{index}"))
+        stack.append(layers.ReLU(name=f"relu{index}"))
+    stack.append(layers.Dense(output_dim, use_bias=not last_batch_norm, name="output"))
+    if last_batch_norm:
+        stack.append(layers.BatchNormalization(
+            synchronized=synchronized_bn, center=False, scale=False, epsilon=1e-5,
+            name="output_bn"))
+    head = keras.Sequential(stack, name=name)
+    if input_dim is not None:
+        head.build((None, input_dim))
+    return head
