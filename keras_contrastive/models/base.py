@@ -1,0 +1,200 @@
+"""The base class every self-supervised method subclasses."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive import distribute
+
+VIEW_KEYS = ("global", "local", "original")
+
+
+def embedding_std(embeddings):
+    """Representation health: mean per-dimension std of l2-normalised embeddings.
+
+    About ``1/sqrt(d)`` for embeddings spread over the sphere, and 0 when every
+    input maps to the same point (collapse).  Computed over the global batch.
+    """
+    embeddings = tf.convert_to_tensor(embeddings)
+    dtype = tf.float64 if embeddings.dtype == tf.float64 else tf.float32
+    z = tf.math.l2_normalize(tf.cast(embeddings, dtype), axis=1)
+    z = distribute.all_gather(tf.stop_gradient(z))
+    return tf.reduce_mean(tf.math.reduce_std(z, axis=0))
+
+
+class ContrastiveModel(keras.Model):
+    """Holds the training template once; a method fills in its objective.
+
+    ``train_step`` unpacks the dict of views, computes the method's loss on
+    this replica's share of the global batch, divides it by the replica count
+    (so that the sum of gradients over replicas is the gradient of the
+    global mean), applies the gradients (with loss scaling under mixed
+    precision), then lets the method update its state (EMA targets, queues)
+    and records ``loss`` and ``embedding_std``.
+
+    A subclass implements:
+
+    * ``compute_objective(views, training)`` -> ``(loss, extras)``, where
+      ``extras`` is a dict that holds at least ``"embeddings"`` (the
+      projections whose spread ``embedding_std`` reports);
+    * ``update_state(extras)`` if it has state (after the optimizer step);
+    * ``get_config``.
+
+    ``model(images)`` and ``model.encoder`` give the backbone's features.
+
+    Args:
+        encoder: a ``keras.Model`` mapping float images in [0, 1],
+            ``[B, H, W, C]``, to features ``[B, D]``.
+    """
+
+    def __init__(self, encoder, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, keras.Model):
+            raise ValueError(
+                f"`encoder` must be a keras.Model, got encoder={encoder!r}."
+            )
+        if len(encoder.outputs or []) != 1 or len(encoder.output_shape) != 2:
+            raise ValueError(
+                "`encoder` must output features [batch, dim]; its output shape is "
+                f"{getattr(encoder, 'output_shape', None)}. Add a pooling layer "
+                "or wrap it with keras_contrastive.backbones.as_encoder."
+            )
+        self.encoder = encoder
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.std_tracker = keras.metrics.Mean(name="embedding_std")
+
+    @property
+    def feature_dim(self):
+        """Size of the encoder's features."""
+        return self.encoder.output_shape[-1]
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.std_tracker]
+
+    def call(self, images, training=False):
+        return self.encoder(images, training=training)
+
+    # -- what a method writes -------------------------------------------------
+    def compute_objective(self, views, training):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement compute_objective(views, training)."
+        )
+
+    def update_state(self, extras):
+        """Updates the method's state after the optimizer step (default: none)."""
+
+    # -- the template -----------------------------------------------------------
+    def train_step(self, data):
+        views = self._unpack(data)
+        with tf.GradientTape() as tape:
+            loss, extras = self.compute_objective(views, training=True)
+            scaled = loss / distribute.num_replicas()
+            scaled = self.optimizer.scale_loss(scaled)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.update_state(extras)
+        return self._record(loss, extras)
+
+    def test_step(self, data):
+        views = self._unpack(data)
+        loss, extras = self.compute_objective(views, training=False)
+        return self._record(loss, extras)
+
+    def _record(self, loss, extras):
+        self.loss_tracker.update_state(loss)
+        self.std_tracker.update_state(embedding_std(extras["embeddings"]))
+        return {m.name: m.result() for m in self.metrics}
+
+    def _unpack(self, data):
+        if isinstance(data, dict) and "global" in data:
+            return data
+        raise ValueError(_views_expected_message(data))
+
+    # -- input checks before anything is traced ----------------------------------
+    def fit(self, x=None, y=None, *args, **kwargs):
+        if y is not None:
+            raise ValueError(
+                f"{type(self).__name__}.fit takes views, not labels: got y={type(y).__name__}. "
+                "Build views with keras_contrastive.views.make_views(dataset, augment)."
+            )
+        self.check_views(x)
+        kwargs.setdefault("shuffle", False)  # a views dataset is shuffled by make_views
+        validation = kwargs.get("validation_data")
+        if validation is not None:
+            self.check_views(validation)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        if y is not None:
+            raise ValueError(
+                f"{type(self).__name__}.evaluate takes views, not labels."
+            )
+        self.check_views(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def check_views(self, dataset):
+        """Validates a views dataset before training; raises ``ValueError``.
+
+        Checks what can be known without running it: the element structure
+        (a dict with a ``"global"`` tuple of view batches, not
+        ``(images, labels)``), image rank and channels against the encoder,
+        a static batch size divisible by the replica count, and emptiness.
+        """
+        if not isinstance(dataset, tf.data.Dataset):
+            return  # distributed datasets and generators are checked at trace time
+        spec = dataset.element_spec
+        if not (isinstance(spec, dict) and "global" in spec):
+            raise ValueError(_views_expected_message(spec))
+        unknown = sorted(set(spec) - set(VIEW_KEYS))
+        if unknown:
+            raise ValueError(f"unknown view keys {unknown}; expected some of {VIEW_KEYS}.")
+        global_views = spec["global"]
+        if not isinstance(global_views, (tuple, list)) or len(global_views) < 2:
+            raise ValueError(
+                "views['global'] must be a tuple of at least 2 view batches, got "
+                f"{global_views}."
+            )
+        expected = tuple(self.encoder.input_shape[1:])
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        for key in spec:
+            views = spec[key] if isinstance(spec[key], (tuple, list)) else (spec[key],)
+            for index, view in enumerate(views):
+                name = f"views[{key!r}][{index}]"
+                shape = tuple(view.shape)
+                if len(shape) != 4:
+                    raise ValueError(
+                        f"{name} must be a batch of images [batch, height, width, "
+                        f"channels], got shape {shape}."
+                    )
+                if expected[-1] is not None and shape[-1] != expected[-1]:
+                    raise ValueError(
+                        f"{name} has {shape[-1]} channels but the encoder takes "
+                        f"{expected[-1]} (encoder input shape {expected})."
+                    )
+                if key == "global" and None not in expected[:2] and shape[1:3] != expected[:2]:
+                    if None not in shape[1:3]:
+                        raise ValueError(
+                            f"{name} is {shape[1]}x{shape[2]} but the encoder takes "
+                            f"{expected[0]}x{expected[1]} images."
+                        )
+                if shape[0] is not None and shape[0] % replicas:
+                    raise ValueError(
+                        f"the batch size {shape[0]} cannot be split evenly across "
+                        f"{replicas} replicas; use a multiple of {replicas}."
+                    )
+        if dataset.cardinality() == 0:
+            raise ValueError("the views dataset is empty (0 batches).")
+
+
+def _views_expected_message(spec):
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        return (
+            "labels passed where views are expected: the dataset yields "
+            "(images, labels) pairs. Self-supervised models train on views: "
+            "keras_contrastive.views.make_views(dataset, augment) builds them "
+            "(labels are dropped)."
+        )
+    return (
+        "expected a dict of views {'global': (view_1, view_2, ...)} as made by "
+        f"keras_contrastive.views.make_views, got {spec}."
+    )

@@ -1,0 +1,83 @@
+"""SimCLR (Chen et al. 2020): two views, a projection MLP, NT-Xent over the global batch."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.nt_xent import check_temperature, nt_xent
+from keras_contrastive.models.base import ContrastiveModel
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class SimCLR(ContrastiveModel):
+    """SimCLR: both views through one encoder and projector, NT-Xent between them.
+
+    The two view batches are concatenated and encoded in one call (so batch
+    norm sees both views, as in the official implementation), projected by an
+    MLP and compared with :func:`keras_contrastive.losses.nt_xent` against the
+    negatives of the global batch.
+
+    Args:
+        encoder: a ``keras.Model`` from images in [0, 1] to features ``[B, D]``.
+        projection_dim: output size of the projection head (128 in the paper).
+        hidden_dim: hidden width of the projection head (default: ``D``).
+        num_hidden_layers: hidden layers in the head (1 in SimCLR v1, 2 in v2).
+        temperature: NT-Xent temperature (0.5 in the paper's CIFAR setting).
+        synchronized_bn: batch statistics of the head over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.SimCLR(backbones.resnet18((28, 28, 1), width=8))
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
+    """
+
+    def __init__(
+        self,
+        encoder,
+        projection_dim=128,
+        hidden_dim=None,
+        num_hidden_layers=1,
+        temperature=0.5,
+        synchronized_bn=False,
+        **kwargs,
+    ):
+        super().__init__(encoder, **kwargs)
+        check_temperature(temperature)
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.num_hidden_layers = num_hidden_layers
+        self.temperature = temperature
+        self.synchronized_bn = synchronized_bn
+        self.projector = projection_head(
+            [hidden_dim or self.feature_dim] * num_hidden_layers,
+            projection_dim,
+            synchronized_bn=synchronized_bn,
+            input_dim=self.feature_dim,
+        )
+        self.built = True
+
+    def compute_objective(self, views, training):
+        view_a, view_b = views["global"][:2]
+        features = self.encoder(tf.concat([view_a, view_b], axis=0), training=training)
+        projections = self.projector(features, training=training)
+        z_a, z_b = tf.split(projections, 2, axis=0)
+        return nt_xent(z_a, z_b, self.temperature), {"embeddings": projections}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "num_hidden_layers": self.num_hidden_layers,
+            "temperature": self.temperature,
+            "synchronized_bn": self.synchronized_bn,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
