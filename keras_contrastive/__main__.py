@@ -1,0 +1,5 @@
+import sys
+
+from keras_contrastive.cli import run
+
+sys.exit(run())

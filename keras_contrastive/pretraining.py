@@ -1,0 +1,234 @@
+"""One pretraining run end to end: data -> views -> model.fit -> evaluation.
+
+The CLI (``keras-contrastive pretrain``), ``make demo`` and
+``benchmarks/quality.py`` all run this, so their numbers come from the same
+protocol.  ``PRESETS["quality"]`` is the library's quality protocol on
+Fashion-MNIST (see BENCHMARKS.md); ``PRESETS["demo"]`` a shorter run of it
+that fits in a few minutes on two CPU cores.
+
+Example:
+
+>>> from keras_contrastive.pretraining import PRESETS, pretrain
+>>> config = PRESETS["demo"].replace(epochs=1, train_subset=512, eval_train_subset=512,
+...                                  eval_test_subset=256, width=4)
+>>> result = pretrain(config, verbose=0)  # doctest: +SKIP
+>>> sorted(result.metrics)  # doctest: +SKIP
+['knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc']
+"""
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_contrastive import backbones, models, views
+from keras_contrastive import data as kc_data
+from keras_contrastive.evaluation import knn_accuracy, linear_probe
+
+METHODS = {"simclr": models.SimCLR}
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Everything a pretraining run depends on.
+
+    Attributes:
+        method: a key of ``METHODS``.
+        dataset: ``"fashion_mnist"``, an image folder path, or a TFDS name.
+        epochs: passes over the training images.
+        batch_size: global batch (pairs of views per step).
+        width: ResNet-18 width (16 in the quality protocol, 64 standard).
+        stem: ``"cifar"`` or ``"imagenet"``.
+        learning_rate: peak SGD rate; default ``0.06 * batch_size / 256``.
+        momentum, weight_decay: SGD settings.
+        temperature: NT-Xent temperature.
+        projection_dim: projection head output size.
+        crop_scale: RandomResizedCrop area range.
+        jitter_strength: SimCLR colour-jitter strength (0.5 gives
+            brightness/contrast 0.4).
+        image_size: views' size (default: the images' own size).
+        train_subset: use only the first N training images for pretraining.
+        eval_train_subset / eval_test_subset: labelled images for kNN/linear.
+        knn_k, knn_temperature: kNN protocol.
+        seed: global seed.
+    """
+
+    method: str = "simclr"
+    dataset: str = "fashion_mnist"
+    epochs: int = 5
+    batch_size: int = 256
+    width: int = 16
+    stem: str = "cifar"
+    learning_rate: float = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    temperature: float = 0.5
+    projection_dim: int = 128
+    crop_scale: tuple = (0.2, 1.0)
+    jitter_strength: float = 0.5
+    image_size: int = None
+    train_subset: int = None
+    eval_train_subset: int = None
+    eval_test_subset: int = None
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    seed: int = 0
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def peak_learning_rate(self):
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 0.06 * self.batch_size / 256
+
+
+PRESETS = {
+    "quality": PretrainConfig(),
+    "demo": PretrainConfig(
+        epochs=3,
+        train_subset=20_000,
+        eval_train_subset=10_000,
+        eval_test_subset=2_000,
+    ),
+}
+
+
+@dataclasses.dataclass
+class PretrainResult:
+    model: keras.Model
+    history: dict
+    seconds: float
+    pairs_per_s: float
+    metrics: dict
+
+
+def load_labelled(dataset, split, image_size=None):
+    """``(images, labels)`` NumPy arrays of a named data set's split.
+
+    ``dataset`` is ``"fashion_mnist"``, a folder (``train``/``test``
+    sub-folders each holding class sub-folders, or class sub-folders alone,
+    used for both splits), or a TFDS name prepared in TFDS' data dir.
+    """
+    if dataset == "fashion_mnist":
+        images, labels = kc_data.load_fashion_mnist_arrays(split)
+        return images, labels
+    if os.path.isdir(dataset):
+        split_dir = os.path.join(dataset, split)
+        root = split_dir if os.path.isdir(split_dir) else dataset
+        ds = kc_data.from_directory(root, image_size=image_size)
+    else:
+        ds = kc_data.from_tfds(dataset, split=split)
+    images, labels = [], []
+    for element in ds.batch(1024).as_numpy_iterator():
+        if not isinstance(element, tuple):
+            raise ValueError(
+                f"{dataset!r} split {split!r} has no labels: evaluation needs them."
+            )
+        images.append(element[0])
+        labels.append(element[1])
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def build_model(config, input_shape):
+    """The encoder and the method's model, compiled with the protocol's SGD."""
+    if config.method not in METHODS:
+        raise ValueError(
+            f"unknown method {config.method!r}; choose one of {sorted(METHODS)}."
+        )
+    encoder = backbones.resnet18(input_shape, width=config.width, stem=config.stem)
+    model = METHODS[config.method](
+        encoder, projection_dim=config.projection_dim, temperature=config.temperature
+    )
+    return model
+
+
+def build_optimizer(config, steps_per_epoch):
+    """SGD with momentum, decoupled weight decay and cosine decay to 0."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.peak_learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
+    )
+    return keras.optimizers.SGD(
+        schedule, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def evaluate(encoder, train, test, config):
+    """kNN and linear-probe accuracy of a frozen encoder."""
+    return {
+        "knn_acc": knn_accuracy(
+            encoder, train, test, k=config.knn_k, temperature=config.knn_temperature
+        ),
+        "linear_acc": linear_probe(encoder, train, test, seed=config.seed),
+    }
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.epoch_seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+def _subset(arrays, n):
+    images, labels = arrays
+    return (images[:n], labels[:n]) if n else (images, labels)
+
+
+def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=print):
+    """Pretrains ``config.method`` and evaluates it (and random init).
+
+    Returns a :class:`PretrainResult`; ``pairs_per_s`` is view pairs per
+    second over the median epoch (the first epoch includes tracing).
+    """
+    keras.utils.set_random_seed(config.seed)
+    train = load_labelled(config.dataset, "train", config.image_size)
+    test = load_labelled(config.dataset, "test", config.image_size)
+    pretrain_images = train[0][: config.train_subset] if config.train_subset else train[0]
+    eval_train = _subset(train, config.eval_train_subset)
+    eval_test = _subset(test, config.eval_test_subset)
+    height, width, channels = pretrain_images.shape[1:]
+    size = config.image_size or height
+    augment = views.simclr_augment(
+        size,
+        channels=channels,
+        strength=config.jitter_strength,
+        crop_scale=config.crop_scale,
+        grayscale_prob=0.0 if channels == 1 else 0.2,
+        seed=config.seed,
+    )
+    view_batches = views.make_views(
+        tf.data.Dataset.from_tensor_slices(pretrain_images),
+        augment,
+        batch_size=config.batch_size,
+        seed=config.seed,
+    )
+    steps = len(pretrain_images) // config.batch_size
+    model = build_model(config, (size, size, channels))
+    model.compile(optimizer=build_optimizer(config, steps))
+
+    metrics = {}
+    if evaluate_random_init:
+        log(f"Evaluating the encoder at random init on {len(eval_train[0])}/"
+            f"{len(eval_test[0])} labelled images ...")
+        random_init = evaluate(model.encoder, eval_train, eval_test, config)
+        metrics.update({f"random_{k}": v for k, v in random_init.items()})
+    log(f"Pretraining {config.method} on {len(pretrain_images)} images of "
+        f"{config.dataset}: {config.epochs} epochs of {steps} steps, batch {config.batch_size}")
+    timer = _EpochTimer()
+    start = time.perf_counter()
+    history = model.fit(
+        view_batches, epochs=config.epochs, callbacks=[timer, *callbacks], verbose=verbose
+    )
+    seconds = time.perf_counter() - start
+    pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
+    log(f"Evaluating the pretrained encoder ...")
+    metrics.update(evaluate(model.encoder, eval_train, eval_test, config))
+    return PretrainResult(model, history.history, seconds, pairs_per_s, metrics)

@@ -1,0 +1,112 @@
+"""Tests of keras_contrastive/callbacks.py."""
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_contrastive import callbacks as callbacks_module
+from keras_contrastive.callbacks import KNNMonitor
+
+
+def tiny_encoder():
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, strides=2),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
+        name="encoder",
+    )
+
+
+class ModelWithEncoder(keras.Model):
+    """A stand-in for ContrastiveModel: owns `.encoder` plus a head."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = tiny_encoder()
+        self.head = keras.layers.Dense(10)
+
+    def call(self, images, training=False):
+        return self.head(self.encoder(images, training=training))
+
+
+@pytest.fixture
+def small_fashion(fashion_mnist_train, fashion_mnist_test):
+    (x_train, y_train), (x_test, y_test) = fashion_mnist_train, fashion_mnist_test
+    return (x_train[:512], y_train[:512]), (x_test[:256], y_test[:256])
+
+
+def compiled_model():
+    model = ModelWithEncoder()
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    return model
+
+
+def test_fit_history_has_val_knn_acc_and_checkpoint_can_monitor_it(small_fashion, tmp_path):
+    (x_train, y_train), test = small_fashion
+    checkpoint_path = str(tmp_path / "best.weights.h5")
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        checkpoint_path, monitor="val_knn_acc", mode="max", save_best_only=True, save_weights_only=True
+    )
+    model = compiled_model()
+    history = model.fit(
+        x_train / 255.0,
+        y_train,
+        batch_size=128,
+        epochs=2,
+        verbose=0,
+        callbacks=[KNNMonitor((x_train, y_train), test, k=20), checkpoint],
+    )
+    accuracies = history.history["val_knn_acc"]
+    assert len(accuracies) == 2
+    assert all(isinstance(a, float) and 0.1 < a <= 1.0 for a in accuracies)
+    assert os.path.exists(checkpoint_path)
+
+
+def test_monitor_evaluates_model_encoder_every_nth_epoch(small_fashion, monkeypatch):
+    (x_train, y_train), test = small_fashion
+    seen = []
+
+    def fake_knn_accuracy(encoder, train, test, **kwargs):
+        seen.append((encoder, kwargs))
+        return 0.5
+
+    monkeypatch.setattr(callbacks_module, "knn_accuracy", fake_knn_accuracy)
+    model = compiled_model()
+    monitor = KNNMonitor((x_train, y_train), test, k=7, temperature=0.2, every=2, batch_size=64)
+    history = model.fit(x_train[:64] / 255.0, y_train[:64], epochs=5, verbose=0, callbacks=[monitor])
+    assert len(seen) == 2  # epochs 2 and 4
+    assert all(encoder is model.encoder for encoder, _ in seen)
+    assert seen[0][1] == {"k": 7, "temperature": 0.2, "batch_size": 64}
+    assert history.history["val_knn_acc"] == [0.5, 0.5]
+
+
+def test_model_without_encoder_attribute_is_used_itself(small_fashion, monkeypatch):
+    (x_train, y_train), test = small_fashion
+    seen = []
+    monkeypatch.setattr(
+        callbacks_module, "knn_accuracy", lambda encoder, *args, **kwargs: seen.append(encoder) or 0.0
+    )
+    model = keras.Sequential([tiny_encoder(), keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train[:32] / 255.0, y_train[:32], epochs=1, verbose=0, callbacks=[KNNMonitor((x_train, y_train), test)])
+    assert seen == [model]
+
+
+def test_get_config_and_argument_validation(small_fashion):
+    train, test = small_fashion
+    monitor = KNNMonitor(train, test, k=5, temperature=0.05, every=3, batch_size=32)
+    assert monitor.get_config() == {"k": 5, "temperature": 0.05, "every": 3, "batch_size": 32}
+    assert keras.saving.get_registered_object("keras_contrastive>KNNMonitor") is KNNMonitor
+    with pytest.raises(ValueError, match="k=0"):
+        KNNMonitor(train, test, k=0)
+    with pytest.raises(ValueError, match="temperature=-1"):
+        KNNMonitor(train, test, temperature=-1)
+    with pytest.raises(ValueError, match="every=0"):
+        KNNMonitor(train, test, every=0)

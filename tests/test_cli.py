@@ -1,0 +1,55 @@
+"""The command line end to end: pretrain, evaluate against random init, export."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "keras_contrastive", *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+
+
+def test_pretrain_prints_summary_and_exports_a_serving_encoder(tmp_path):
+    export = tmp_path / "simclr_tiny"
+    result = _run(
+        "pretrain", "--method", "simclr", "--dataset", "fashion_mnist", "--epochs", "1",
+        "--batch-size", "64", "--width", "4", "--train-subset", "256",
+        "--eval-train-subset", "300", "--eval-test-subset", "100",
+        "--export", str(export), "--json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "random init" in out and "pretrained" in out
+    assert "Epoch 1/1" in out  # Keras progress output
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert {"method", "epochs", "pairs_per_s", "knn_acc", "linear_acc",
+            "random_knn_acc", "random_linear_acc"} <= set(summary)
+    assert 0.0 <= summary["knn_acc"] <= 1.0
+    assert (export / "1" / "saved_model.pb").exists()
+
+
+def test_existing_export_is_refused_without_overwrite(tmp_path):
+    (tmp_path / "enc" / "1").mkdir(parents=True)
+    result = _run(
+        "pretrain", "--epochs", "1", "--batch-size", "64", "--width", "4",
+        "--train-subset", "128", "--eval-train-subset", "100", "--eval-test-subset", "50",
+        "--export", str(tmp_path / "enc"),
+    )
+    assert result.returncode == 2
+    assert "exists" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "nope"], "invalid choice: 'nope'"),
+    (["--dataset", "/no/such/folder_or_tfds_name"], "error:"),
+])
+def test_bad_arguments_exit_with_a_message(args, message):
+    result = _run("pretrain", "--epochs", "1", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
