@@ -64,6 +64,11 @@ def _pretrain(args):
         for field in _PRETRAIN_FIELDS
         if getattr(args, field) is not None
     })
+    if args.export and not args.overwrite:
+        import os
+        target = os.path.join(args.export, str(args.version))
+        if os.path.exists(target):
+            raise FileExistsError(f"{target} exists; pass --overwrite to replace it.")
     result = pretrain(config)
     m = result.metrics
     print()
