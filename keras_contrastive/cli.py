@@ -91,6 +91,9 @@ def _pretrain(args):
 def run(argv=None):
     """Entry point of the ``keras-contrastive`` command."""
     args = _parser().parse_args(argv)
+    import keras
+
+    keras.config.enable_interactive_logging()  # progress bars on stdout, not absl
     try:
         return {"pretrain": _pretrain}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
