@@ -25,7 +25,7 @@ def _build(strategy, initial_weights=None):
     return model
 
 
-def test_two_replica_step_equals_one_replica_step(fashion_mnist_train):
+def test_two_replica_step_equals_one_replica_step():
     """Loss, health metric and every updated weight agree to 1e-5.
 
     Runs in float64: Keras' synchronized batch norm computes the variance as
@@ -33,13 +33,18 @@ def test_two_replica_step_equals_one_replica_step(fashion_mnist_train):
     two-pass formula; in float32 the two differ by rounding (about 1e-5
     relative after a ResNet).  float64 removes the rounding, so what is
     compared is the arithmetic of the distributed step itself.
+
+    It runs in a subprocess: TensorFlow keys collective ops by instance
+    number per process, and float64 collectives here would clash with the
+    float32 collectives of later MirroredStrategy tests in the same process.
     """
-    images, _ = fashion_mnist_train
-    keras.config.set_floatx("float64")
-    try:
-        _compare_one_and_two_replicas(images)
-    finally:
-        keras.config.set_floatx("float32")
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, __file__], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "EQUAL" in result.stdout
 
 
 def _compare_one_and_two_replicas(images):
@@ -68,3 +73,18 @@ def _compare_one_and_two_replicas(images):
         moved += not np.allclose(a, before)
     # the step changed the weights (so the comparison is not vacuous)
     assert moved > len(start) // 2
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import conftest  # noqa: F401  (two logical CPU devices)
+    from keras_contrastive.data import load_fashion_mnist_arrays
+
+    keras.utils.set_random_seed(0)
+    keras.config.set_floatx("float64")
+    _compare_one_and_two_replicas(load_fashion_mnist_arrays("train")[0][:2000])
+    print("EQUAL")
+
