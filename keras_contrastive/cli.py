@@ -56,7 +56,7 @@ def _parser():
 
 
 def _pretrain(args):
-    from keras_contrastive.export import export_encoder
+    from keras_contrastive.export import check_export_path, export_encoder
     from keras_contrastive.pretraining import PRESETS, pretrain
 
     config = PRESETS[args.preset].replace(**{
@@ -64,11 +64,8 @@ def _pretrain(args):
         for field in _PRETRAIN_FIELDS
         if getattr(args, field) is not None
     })
-    if args.export and not args.overwrite:
-        import os
-        target = os.path.join(args.export, str(args.version))
-        if os.path.exists(target):
-            raise FileExistsError(f"{target} exists; pass --overwrite to replace it.")
+    if args.export:
+        check_export_path(args.export, args.version, args.overwrite)  # fail before training
     result = pretrain(config)
     m = result.metrics
     print()
@@ -96,7 +93,7 @@ def run(argv=None):
     keras.config.enable_interactive_logging()  # progress bars on stdout, not absl
     try:
         return {"pretrain": _pretrain}[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -61,6 +61,24 @@ def _image_shape(encoder, input_shape):
     return input_shape
 
 
+def check_export_path(path, version=1, overwrite=False):
+    """The version directory ``path/<version>``; raises if writing it is refused.
+
+    Raises ``FileExistsError`` when it exists and ``overwrite`` is False, and
+    ``NotADirectoryError`` when ``path`` is a file.  Call it before a long
+    training run to fail early; ``export_encoder`` calls it too.
+    """
+    path = os.fspath(path)
+    version_dir = os.path.join(path, str(int(version)))
+    if os.path.exists(version_dir) and not overwrite:
+        raise FileExistsError(
+            f"{version_dir} already exists; pass overwrite=True to replace it or choose another `version`."
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"`path` {path} exists and is not a directory.")
+    return version_dir
+
+
 def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_shape=None):
     """Write the encoder as a SavedModel in TF Serving layout ``path/<version>/``.
 
@@ -104,13 +122,7 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
         raise ValueError(f"`version` must be a non-negative integer, got version={version!r}.")
     image_shape = _image_shape(encoder, input_shape)
     path = os.fspath(path)
-    version_dir = os.path.join(path, str(int(version)))
-    if os.path.exists(version_dir) and not overwrite:
-        raise FileExistsError(
-            f"{version_dir} already exists; pass overwrite=True to replace it or choose another `version`."
-        )
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(f"`path` {path} exists and is not a directory.")
+    version_dir = check_export_path(path, version, overwrite)
 
     def serve(images):
         return {OUTPUT_NAME: tf.cast(encoder(images, training=False), tf.float32)}

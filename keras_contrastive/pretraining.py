@@ -134,7 +134,7 @@ def load_labelled(dataset, split, image_size=None):
 
 
 def build_model(config, input_shape):
-    """The encoder and the method's model, compiled with the protocol's SGD."""
+    """The protocol's ResNet-18 encoder wrapped in the method's model (not compiled)."""
     if config.method not in METHODS:
         raise ValueError(
             f"unknown method {config.method!r}; choose one of {sorted(METHODS)}."
@@ -229,6 +229,6 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     )
     seconds = time.perf_counter() - start
     pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
-    log(f"Evaluating the pretrained encoder ...")
+    log("Evaluating the pretrained encoder ...")
     metrics.update(evaluate(model.encoder, eval_train, eval_test, config))
     return PretrainResult(model, history.history, seconds, pairs_per_s, metrics)

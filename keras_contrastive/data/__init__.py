@@ -24,6 +24,7 @@ _EXPORTS = {
     "ImageDirectoryScan": "directory",
     "from_tfds": "tfds",
     "from_arrays": "arrays",
+    "to_unit_float": "arrays",
 }
 
 __all__ = sorted(_EXPORTS)

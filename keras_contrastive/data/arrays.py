@@ -72,3 +72,23 @@ def from_arrays(images, labels=None):
             f"from_arrays: `labels` must be integers; received dtype {labels.dtype}."
         )
     return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+
+
+def to_unit_float(images):
+    """Images as float32 in [0, 1]: integer images are divided by their dtype's max
+    (uint8 by 255); floating images are only cast to float32.
+
+    Example:
+
+    >>> import numpy as np
+    >>> float(to_unit_float(np.array([255], np.uint8))[0])
+    1.0
+    """
+    images = tf.convert_to_tensor(images)
+    if images.dtype.is_floating:
+        return tf.cast(images, tf.float32)
+    if images.dtype.is_integer:
+        return tf.cast(images, tf.float32) / float(images.dtype.max)
+    raise ValueError(
+        f"Images must be an integer (e.g. uint8) or floating-point tensor, got dtype {images.dtype.name}."
+    )

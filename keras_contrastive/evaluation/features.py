@@ -12,6 +12,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive.data.arrays import to_unit_float
+
 __all__ = ["extract_features"]
 
 # One compiled inference function per encoder, so repeated evaluation (e.g. a
@@ -30,7 +32,7 @@ def _inference_function(encoder):
 
     @tf.function(reduce_retracing=True, autograph=False)
     def embed(images):
-        images = _to_float_images(images)
+        images = to_unit_float(images)
         return encoder_ref()(images, training=False)
 
     try:
@@ -38,17 +40,6 @@ def _inference_function(encoder):
     except TypeError:  # an encoder that cannot be weakly referenced
         pass
     return embed
-
-
-def _to_float_images(images):
-    """uint8 (or other integer) -> float32 in [0, 1]; floats are cast to float32."""
-    if images.dtype.is_floating:
-        return tf.cast(images, tf.float32)
-    if images.dtype.is_integer:
-        return tf.image.convert_image_dtype(images, tf.float32)
-    raise ValueError(
-        f"Images must be an integer (e.g. uint8) or floating-point tensor, got dtype {images.dtype.name}."
-    )
 
 
 def _encoder_input_shape(encoder):

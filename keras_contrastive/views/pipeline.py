@@ -4,6 +4,8 @@ import numbers
 import keras
 import tensorflow as tf
 
+from keras_contrastive.data.arrays import to_unit_float
+
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
 
 
@@ -24,12 +26,6 @@ def _image_of(element):
             f"Received keys: {sorted(element)}"
         )
     return element
-
-
-def _to_unit_float(image):
-    if image.dtype == tf.uint8:
-        return tf.cast(image, tf.float32) / 255.0
-    return tf.cast(image, tf.float32)
 
 
 def _crop_layers(augment):
@@ -185,7 +181,7 @@ def make_views(
 
     autotune = tf.data.AUTOTUNE
     images = dataset.map(
-        lambda *element: _to_unit_float(
+        lambda *element: to_unit_float(
             _image_of(element[0] if len(element) == 1 else element)
         ),
         num_parallel_calls=autotune,
