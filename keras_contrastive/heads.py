@@ -2,6 +2,8 @@
 import keras
 from keras import layers
 
+from keras_contrastive import layers as kc_layers
+
 
 def projection_head(
     hidden_dims,
@@ -50,13 +52,13 @@ def projection_head(
     for index, dim in enumerate(hidden_dims):
         stack.append(layers.Dense(dim, use_bias=not batch_norm, name=f"dense{index}"))
         if batch_norm:
-            stack.append(layers.BatchNormalization(
-                synchronized=synchronized_bn, epsilon=1e-5, name=f"bn{index}"))
+            stack.append(kc_layers.batch_normalization(
+                synchronized_bn, epsilon=1e-5, name=f"bn{index}"))
         stack.append(layers.ReLU(name=f"relu{index}"))
     stack.append(layers.Dense(output_dim, use_bias=not last_batch_norm, name="output"))
     if last_batch_norm:
-        stack.append(layers.BatchNormalization(
-            synchronized=synchronized_bn, center=False, scale=False, epsilon=1e-5,
+        stack.append(kc_layers.batch_normalization(
+            synchronized_bn, center=False, scale=False, epsilon=1e-5,
             name="output_bn"))
     head = keras.Sequential(stack, name=name)
     if input_dim is not None:

@@ -49,3 +49,28 @@ def _fresh_keras_state():
     keras.utils.set_random_seed(0)
     np.random.seed(0)
     yield
+
+
+_strategies_made = [0]
+
+
+def make_two_replica_strategy():
+    """A real 2-replica ``MirroredStrategy`` over the two logical CPUs.
+
+    Each strategy gets its own collective group keys
+    (``_collective_key_base``, TensorFlow's hook for tests): strategies built
+    in one process otherwise reuse the same group and instance keys, and the
+    collective runtime rejects a later all-reduce whose shape or dtype
+    differs from an earlier one under the same key.
+    """
+    _strategies_made[0] += 1
+    tf.distribute.MirroredStrategy._collective_key_base = 1000 * _strategies_made[0]
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
+@pytest.fixture
+def two_replicas():
+    """A fresh 2-replica strategy (see ``make_two_replica_strategy``)."""
+    return make_two_replica_strategy()

@@ -101,8 +101,8 @@ def test_existing_version_is_refused_unless_overwrite(images, tmp_path):
     np.testing.assert_allclose(embed(load_encoder(tmp_path), images), embed(second, images), atol=1e-5)
 
 
-def test_export_of_model_built_under_mirrored_strategy(images, tmp_path):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def test_export_of_model_built_under_mirrored_strategy(images, tmp_path, two_replicas):
+    strategy = two_replicas
     with strategy.scope():
         encoder = tiny_encoder()
         model = keras.Sequential([encoder, keras.layers.Dense(4)])

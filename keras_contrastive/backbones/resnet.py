@@ -2,14 +2,16 @@
 import keras
 from keras import layers
 
+from keras_contrastive import layers as kc_layers
+
 _STEMS = ("cifar", "imagenet")
 
 
 def _batch_norm(synchronized_bn, name, zero_init=False):
-    return layers.BatchNormalization(
+    return kc_layers.batch_normalization(
+        synchronized_bn,
         momentum=0.9,
         epsilon=1e-5,
-        synchronized=synchronized_bn,
         gamma_initializer="zeros" if zero_init else "ones",
         name=name,
     )
@@ -91,7 +93,7 @@ def resnet(
         stem: ``"cifar"`` (3x3 conv, stride 1, no max-pool: for 32 px images
             and smaller) or ``"imagenet"`` (7x7 conv stride 2 + 3x3 max-pool).
         synchronized_bn: use batch statistics of the global batch under a
-            ``tf.distribute`` strategy (``BatchNormalization(synchronized=True)``).
+            ``tf.distribute`` strategy (two-pass ``layers.GlobalBatchNormalization``).
         zero_init_residual: start each residual branch's last BN at gamma=0.
         name: the model's name.
 

@@ -86,11 +86,11 @@ def test_labels_as_y_are_rejected(fashion_mnist_train):
         _model().fit(images[:16], labels[:16])
 
 
-def test_batch_not_divisible_by_replicas_is_rejected(fashion_mnist_train):
+def test_batch_not_divisible_by_replicas_is_rejected(fashion_mnist_train, two_replicas):
     images, _ = fashion_mnist_train
     x = images[:14].astype("float32") / 255.0
     dataset = tf.data.Dataset.from_tensor_slices({"global": (x, x)}).batch(7, drop_remainder=True)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replicas
     with strategy.scope():
         model = _model()
     with pytest.raises(ValueError, match="cannot be split evenly across 2 replicas"):

@@ -1,0 +1,68 @@
+"""Small Keras layers the objectives need and Keras lacks.
+
+``GlobalBatchNormalization`` is batch normalization whose training
+statistics are taken over the *global* batch under a ``tf.distribute``
+strategy, computed in two passes (mean first, then the mean squared
+deviation from it).  Keras' own ``BatchNormalization(synchronized=True)``
+computes the variance as E[x²] − E[x]², which cancels catastrophically when
+the mean is large next to the spread: in float32 a 2-replica step then
+differs from the 1-replica step on the same global batch by about 1e-5
+relative after a ResNet.  With two passes the distributed statistics equal
+the single-device ones up to summation order.
+
+Example:
+
+>>> import numpy as np
+>>> from keras_contrastive.layers import GlobalBatchNormalization
+>>> bn = GlobalBatchNormalization(epsilon=1e-5)
+>>> y = bn(np.random.default_rng(0).normal(5.0, 2.0, (64, 8)).astype("float32"), training=True)
+>>> float(abs(np.asarray(y).mean())) < 1e-5
+True
+"""
+import keras
+import tensorflow as tf
+
+from keras_contrastive import distribute
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class GlobalBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization with two-pass statistics over the global batch.
+
+    Takes every argument of ``keras.layers.BatchNormalization`` except
+    ``synchronized`` (always on: without a strategy, or with one replica,
+    the statistics are the local batch's, exactly as in Keras' layer).
+    Gradients flow through the cross-replica sums, so each replica's
+    backward pass sees the global batch's statistics, as in PyTorch's
+    ``SyncBatchNorm``.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.pop("synchronized", None)
+        super().__init__(synchronized=True, **kwargs)
+
+    def _moments(self, inputs, mask):
+        if mask is not None or distribute.num_replicas() == 1:
+            return super()._moments(inputs, mask)
+        axes = list(self._reduction_axes)
+        shape = tf.shape(inputs)
+        count = tf.cast(tf.reduce_prod(tf.gather(shape, axes)), inputs.dtype)
+        local_sum = tf.reduce_sum(inputs, axis=axes)
+        # one collective for the sums and the element count
+        totals = distribute.all_reduce_sum(tf.concat([local_sum, count[None]], axis=0))
+        mean = totals[:-1] / totals[-1]
+        squared = tf.reduce_sum(tf.square(inputs - mean), axis=axes)
+        variance = distribute.all_reduce_sum(squared) / totals[-1]
+        return mean, variance
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("synchronized", None)
+        return config
+
+
+def batch_normalization(synchronized=False, **kwargs):
+    """``GlobalBatchNormalization`` when ``synchronized``, else Keras' own layer."""
+    if synchronized:
+        return GlobalBatchNormalization(**kwargs)
+    return keras.layers.BatchNormalization(**kwargs)
