@@ -25,6 +25,7 @@ setup(
         "importlib_resources",  # tensorflow-datasets imports it on every Python
         "numpy",
         "scikit-learn",
+        "threadpoolctl",  # the linear probe pins BLAS threads
     ],
     extras_require={
         "test": ["pytest"],

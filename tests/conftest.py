@@ -74,3 +74,20 @@ def make_two_replica_strategy():
 def two_replicas():
     """A fresh 2-replica strategy (see ``make_two_replica_strategy``)."""
     return make_two_replica_strategy()
+
+
+def tiny_encoder():
+    """A small conv encoder for Fashion-MNIST-shaped inputs (28x28x1 -> 16-d)."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, strides=2),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2D(16, 3),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
+        name="encoder",
+    )

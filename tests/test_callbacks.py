@@ -7,19 +7,7 @@ import pytest
 
 from keras_contrastive import callbacks as callbacks_module
 from keras_contrastive.callbacks import KNNMonitor
-
-
-def tiny_encoder():
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(8, 3, strides=2),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-        ],
-        name="encoder",
-    )
+from tests.conftest import tiny_encoder
 
 
 class ModelWithEncoder(keras.Model):

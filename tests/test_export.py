@@ -12,22 +12,9 @@ import tensorflow as tf
 
 from keras_contrastive.evaluation import extract_features
 from keras_contrastive.export import export_encoder, load_encoder
+from tests.conftest import tiny_encoder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_encoder():
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(8, 3, strides=2),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.Conv2D(16, 3),
-            keras.layers.GlobalAveragePooling2D(),
-        ],
-        name="encoder",
-    )
 
 
 def train_briefly(encoder, images):

@@ -74,20 +74,27 @@ def _check_image_shape(image_shape, input_shape):
         )
 
 
-def _labels_to_vector(labels, num_images):
+def check_labels(labels, count, name="labels"):
+    """``labels`` as an int64 vector of ``count`` non-negative class ids.
+
+    Accepts shape ``[N]`` or ``[N, 1]``, integer, boolean or integral float
+    dtypes; raises ``ValueError`` naming ``name`` otherwise.
+    """
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
-    if labels.ndim != 1 or labels.shape[0] != num_images:
+    if labels.ndim != 1 or labels.shape[0] != count:
         raise ValueError(
-            f"Labels must be integer class ids of shape [N] (or [N, 1]) matching {num_images} "
-            f"images; got labels of shape {labels.shape}."
+            f"`{name}` must be integer class ids of shape [{count}] (or [{count}, 1]) "
+            f"matching the images/features; got shape {labels.shape}."
         )
     if labels.dtype.kind == "f":
         if not np.all(np.equal(np.mod(labels, 1), 0)):
-            raise ValueError("Labels must be integer class ids; got non-integer float labels.")
+            raise ValueError(f"`{name}` must be integer class ids; got non-integer float labels.")
     elif labels.dtype.kind not in "iub":
-        raise ValueError(f"Labels must be integer class ids; got dtype {labels.dtype}.")
+        raise ValueError(f"`{name}` must be integer class ids; got dtype {labels.dtype}.")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"`{name}` must be non-negative class ids; got minimum {labels.min()}.")
     return labels.astype(np.int64)
 
 
@@ -198,7 +205,7 @@ def extract_features(encoder, data, batch_size=512):
                 f"for images of shape {tuple(images.shape)}. Add a pooling or Flatten layer."
             )
         feature_batches.append(tf.cast(features, tf.float32).numpy())
-        label_batches.append(_labels_to_vector(labels, images.shape[0]))
+        label_batches.append(check_labels(labels, images.shape[0]))
 
     if not feature_batches or sum(len(f) for f in feature_batches) == 0:
         raise ValueError("`data` is empty: no images to extract features from.")

@@ -15,7 +15,7 @@ cannot overflow at low temperatures.
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive.evaluation.features import extract_features
+from keras_contrastive.evaluation.features import check_labels, extract_features
 
 __all__ = ["knn_predict", "knn_accuracy"]
 
@@ -32,21 +32,6 @@ def _check_features(name, features):
     if not np.issubdtype(features.dtype, np.number):
         raise ValueError(f"`{name}` must be numeric; got dtype {features.dtype}.")
     return features.astype(np.float32, copy=False)
-
-
-def _check_labels(name, labels, num_features):
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or labels.shape[0] != num_features:
-        raise ValueError(
-            f"`{name}` must be integer class ids of shape [{num_features}]; got shape {labels.shape}."
-        )
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"`{name}` must be integer class ids; got dtype {labels.dtype}.")
-    if labels.min() < 0:
-        raise ValueError(f"`{name}` must be non-negative class ids; got minimum {labels.min()}.")
-    return labels.astype(np.int64, copy=False)
 
 
 def knn_predict(train_features, train_labels, query_features, k=200, temperature=0.1, num_classes=None):
@@ -78,7 +63,7 @@ def knn_predict(train_features, train_labels, query_features, k=200, temperature
     """
     train_features = _check_features("train_features", train_features)
     query_features = _check_features("query_features", query_features)
-    train_labels = _check_labels("train_labels", train_labels, train_features.shape[0])
+    train_labels = check_labels(train_labels, train_features.shape[0], "train_labels")
     if train_features.shape[1] != query_features.shape[1]:
         raise ValueError(
             "`train_features` and `query_features` must have the same feature dimension; got "

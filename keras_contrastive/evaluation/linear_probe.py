@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from keras_contrastive.evaluation.features import extract_features
+from keras_contrastive.evaluation.features import check_labels, extract_features
 
 __all__ = ["linear_probe", "linear_probe_from_features"]
 
@@ -62,13 +62,7 @@ def _check_split(name, features, labels):
         raise ValueError(f"`{name}_features` must have shape [N, D]; got shape {features.shape}.")
     if features.shape[0] == 0:
         raise ValueError(f"`{name}` is empty: no examples to fit or score the linear probe.")
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.shape != (features.shape[0],):
-        raise ValueError(
-            f"`{name}_labels` must have shape [{features.shape[0]}] to match `{name}_features` "
-            f"{features.shape}; got {labels.shape}."
-        )
+    labels = check_labels(labels, features.shape[0], f"{name}_labels")
     return features.astype(np.float64, copy=False), labels
 
 
