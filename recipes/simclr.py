@@ -29,7 +29,7 @@ flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist, an image folder,
 flags.DEFINE_integer("epochs", 5, "pretraining epochs")
 flags.DEFINE_integer("batch_size", 256, "view pairs per step (global batch)")
 flags.DEFINE_integer("width", 16, "ResNet-18 width (64 is the standard network)")
-flags.DEFINE_float("temperature", 0.2, "NT-Xent temperature")
+flags.DEFINE_float("temperature", 0.1, "NT-Xent temperature")
 flags.DEFINE_float("learning_rate", None, "peak SGD rate (default 0.06 * batch / 256)")
 flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images")
 flags.DEFINE_integer("eval_subset", 10_000, "labelled train images for the kNN memory and probe")
