@@ -36,7 +36,11 @@ class ContrastiveModel(keras.Model):
       ``extras`` is a dict that holds at least ``"embeddings"`` (the
       projections whose spread ``embedding_std`` reports);
     * ``update_state(extras)`` if it has state (after the optimizer step);
-    * ``get_config``.
+    * ``get_config`` adding its own arguments to the base's (which
+      serializes ``encoder``; ``from_config`` restores it).
+
+    Optional hooks: ``check_global_batch(batch)`` (refuse a batch before
+    training), ``plan_training(total_steps)`` (schedules over the run).
 
     ``model(images)`` and ``model.encoder`` give the backbone's features.
 
@@ -82,6 +86,34 @@ class ContrastiveModel(keras.Model):
     def update_state(self, extras):
         """Updates the method's state after the optimizer step (default: none)."""
 
+    def check_global_batch(self, global_batch):
+        """Raises ``ValueError`` if the method cannot train on this global batch.
+
+        Called by ``fit`` with the views dataset's static batch size, before
+        anything is traced (queues check their size is a multiple of it).
+        """
+
+    def plan_training(self, total_steps):
+        """Told by ``fit`` how many optimizer steps the run will take in all.
+
+        ``total_steps`` counts from step 0 (``epochs * steps_per_epoch``), so
+        schedules driven by ``optimizer.iterations`` (BYOL's momentum) end
+        where the run ends, also when it resumes.  ``None`` when unknown.
+        """
+
+    # -- serialization: subclasses add their own arguments ----------------------
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
     # -- the template -----------------------------------------------------------
     def train_step(self, data):
         views = self._unpack(data)
@@ -122,6 +154,7 @@ class ContrastiveModel(keras.Model):
         validation = kwargs.get("validation_data")
         if validation is not None:
             self.check_views(validation)
+        self.plan_training(_total_steps(x, args, kwargs))
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -182,8 +215,20 @@ class ContrastiveModel(keras.Model):
                         f"the batch size {shape[0]} cannot be split evenly across "
                         f"{replicas} replicas; use a multiple of {replicas}."
                     )
+                if key == "global" and index == 0 and shape[0] is not None:
+                    self.check_global_batch(shape[0])
         if dataset.cardinality() == 0:
             raise ValueError("the views dataset is empty (0 batches).")
+
+
+def _total_steps(x, args, kwargs):
+    """``epochs * steps_per_epoch`` of a ``fit`` call, or ``None`` if unknown."""
+    epochs = kwargs.get("epochs", args[1] if len(args) > 1 else 1)
+    steps = kwargs.get("steps_per_epoch")
+    if steps is None and isinstance(x, tf.data.Dataset):
+        cardinality = int(x.cardinality())
+        steps = cardinality if cardinality > 0 else None
+    return int(epochs) * int(steps) if steps else None
 
 
 def _views_expected_message(spec):

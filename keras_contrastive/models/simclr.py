@@ -68,16 +68,9 @@ class SimCLR(ContrastiveModel):
     def get_config(self):
         return {
             **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
             "projection_dim": self.projection_dim,
             "hidden_dim": self.hidden_dim,
             "num_hidden_layers": self.num_hidden_layers,
             "temperature": self.temperature,
             "synchronized_bn": self.synchronized_bn,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

@@ -1,0 +1,90 @@
+"""InfoNCE against explicit negatives (MoCo family) and negative cosine similarity (BYOL/SimSiam)."""
+import tensorflow as tf
+
+from keras_contrastive.losses.nt_xent import check_temperature
+
+_MASK = -1e9  # logit of an excluded negative
+
+
+def _float(x):
+    """At least float32 (float16/bfloat16 upcast; float64 kept)."""
+    x = tf.convert_to_tensor(x)
+    return tf.cast(x, tf.float64 if x.dtype == tf.float64 else tf.float32)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _info_nce_terms(query, positive_key, negatives, negatives_mask, temperature):
+    positive = tf.reduce_sum(query * positive_key, axis=1, keepdims=True) / temperature
+    negative = tf.matmul(query, negatives, transpose_b=True) / temperature
+    negative = tf.where(negatives_mask, negative, tf.cast(_MASK, negative.dtype))
+    logits = tf.concat([positive, negative], axis=1)
+    return tf.reduce_logsumexp(logits, axis=1) - positive[:, 0]
+
+
+def info_nce(query, positive_key, negatives, temperature=0.2, negatives_mask=None):
+    """InfoNCE with the positive at index 0 (MoCo, Oord et al. 2018).
+
+    All vectors are l2-normalised inside. For query ``q_i`` with positive key
+    ``k_i`` and negatives ``n_1 .. n_K``:
+
+        l_i = -log( exp(q_i . k_i / T) / (exp(q_i . k_i / T) + sum_n exp(q_i . n / T)) )
+
+    and the loss is the mean of ``l_i`` over the queries.  Gradients flow
+    into every argument: stop them at the caller (MoCo's keys come from a
+    momentum encoder).  Log-sum-exp in at least float32, XLA-compiled.
+
+    Args:
+        query: ``[n, d]`` queries.
+        positive_key: ``[n, d]`` keys, row ``i`` the positive of query ``i``.
+        negatives: ``[K, d]`` negatives shared by all queries (a queue, or
+            the keys of the global batch).
+        temperature: softmax temperature ``T > 0``.
+        negatives_mask: optional boolean ``[n, K]``; ``False`` removes a
+            negative from query ``i``'s denominator (e.g. its own key when
+            the negatives are the batch's keys).
+
+    Returns:
+        A scalar (float32, or float64 for float64 inputs).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.losses import info_nce
+    >>> rng = np.random.default_rng(0)
+    >>> q = rng.normal(size=(4, 8)).astype("float32")
+    >>> queue = rng.normal(size=(16, 8)).astype("float32")
+    >>> float(info_nce(q, q, queue, 0.2)) < float(info_nce(q, -q, queue, 0.2))
+    True
+    """
+    check_temperature(temperature)
+    query = tf.math.l2_normalize(_float(query), axis=1)
+    positive_key = tf.math.l2_normalize(tf.cast(positive_key, query.dtype), axis=1)
+    negatives = tf.math.l2_normalize(tf.cast(negatives, query.dtype), axis=1)
+    if negatives_mask is None:
+        negatives_mask = tf.ones([tf.shape(query)[0], tf.shape(negatives)[0]], tf.bool)
+    terms = _info_nce_terms(query, positive_key, negatives, tf.cast(negatives_mask, tf.bool),
+                            tf.cast(temperature, query.dtype))
+    return tf.reduce_mean(terms)
+
+
+def negative_cosine_similarity(p, z):
+    """Mean over rows of ``-cos(p_i, stop_gradient(z_i))`` (SimSiam's D, BYOL's loss up to 2 + 2x).
+
+    The symmetric loss SimSiam and BYOL train with is
+    ``0.5 * D(p1, z2) + 0.5 * D(p2, z1)``.  Minimum -1 (aligned), maximum 1.
+
+    Args:
+        p: ``[n, d]`` predictions (gradients flow).
+        z: ``[n, d]`` targets (gradients stopped).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.losses import negative_cosine_similarity
+    >>> p = np.eye(3, dtype="float32")
+    >>> round(float(negative_cosine_similarity(p, 2 * p)), 6)
+    -1.0
+    """
+    p = tf.math.l2_normalize(_float(p), axis=1)
+    z = tf.math.l2_normalize(tf.stop_gradient(tf.cast(z, p.dtype)), axis=1)
+    return -tf.reduce_mean(tf.reduce_sum(p * z, axis=1))

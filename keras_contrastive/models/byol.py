@@ -1,0 +1,83 @@
+"""BYOL (Grill et al. 2020): predict a slowly moving target network's projection of the other view."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.info_nce import negative_cosine_similarity
+from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.state import MomentumEncoder
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class BYOL(ContrastiveModel):
+    """BYOL: online encoder + projector + predictor regress the target's projection.
+
+    Loss (the paper's): ``l(p_1, z'_2) + l(p_2, z'_1)`` with
+    ``l(p, z) = 2 - 2 cos(p, z)`` = ``2 + 2 * negative_cosine_similarity``;
+    the target branch gets no gradient.  The target's momentum rises from
+    ``momentum`` to 1 on a cosine schedule over the run, driven by the
+    optimizer's iteration count (``fit`` tells the model the run's length;
+    pass ``total_steps`` to fix it).
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]`` (functional/Sequential).
+        projection_dim, hidden_dim: projector and predictor MLP sizes
+            (256 and 4096 in the paper).
+        momentum: base target momentum (0.996).
+        total_steps: length of the momentum schedule (default: the ``fit`` run).
+        synchronized_bn: BN statistics of the heads over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.BYOL(backbones.resnet18((28, 28, 1), width=8), hidden_dim=512)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    >>> # model.fit(views)
+    """
+
+    def __init__(self, encoder, projection_dim=256, hidden_dim=4096, momentum=0.996,
+                 total_steps=None, synchronized_bn=False, **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.momentum = momentum
+        self.total_steps = total_steps
+        self.synchronized_bn = synchronized_bn
+        self.projector = projection_head([hidden_dim], projection_dim,
+                                         synchronized_bn=synchronized_bn,
+                                         input_dim=self.feature_dim)
+        self.predictor = projection_head([hidden_dim], projection_dim,
+                                         synchronized_bn=synchronized_bn,
+                                         input_dim=projection_dim, name="predictor")
+        self.online = keras.Sequential([encoder, self.projector], name="online")
+        self.target = MomentumEncoder(self.online, momentum, schedule="cosine",
+                                      total_steps=total_steps, name="target")
+        self.built = True
+
+    def plan_training(self, total_steps):
+        if self.total_steps is None and total_steps:
+            self.target.total_steps_variable.assign(total_steps)
+
+    def compute_objective(self, views, training):
+        view_a, view_b = views["global"][:2]
+        both = tf.concat([view_a, view_b], axis=0)
+        z = self.online(both, training=training)
+        p_a, p_b = tf.split(self.predictor(z, training=training), 2, axis=0)
+        t_a, t_b = tf.split(self.target(both, training=training), 2, axis=0)
+        loss = 4.0 + 2.0 * (negative_cosine_similarity(p_a, t_b)
+                            + negative_cosine_similarity(p_b, t_a))
+        return loss, {"embeddings": z}
+
+    def update_state(self, extras):
+        self.target.update(self.online, self.optimizer.iterations)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "momentum": self.momentum,
+            "total_steps": self.total_steps,
+            "synchronized_bn": self.synchronized_bn,
+        }

@@ -1,0 +1,104 @@
+"""MoCo v1/v2 (He et al. 2020; Chen et al. 2020): a momentum key encoder and a queue of negatives."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.info_nce import info_nce
+from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.state import FeatureQueue, MomentumEncoder
+
+_DEFAULT_TEMPERATURE = {1: 0.07, 2: 0.2}
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class MoCo(ContrastiveModel):
+    """MoCo: queries from the online network, keys from its momentum copy, negatives from a queue.
+
+    View 1 is the query, view 2 its positive key (``symmetric=True`` adds
+    the swapped pair, as in MoCo v2's later recipes).  After each optimizer
+    step the key network moves toward the query network
+    (``k = m k + (1 - m) q``) and the keys of the global batch are enqueued.
+    Batch norm across the global batch (``synchronized_bn=True`` on the
+    encoder and here) replaces MoCo's shuffle-BN against the BN leak.
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]`` (functional/Sequential).
+        version: 1 (linear 128-d projection, T=0.07) or 2 (MLP ``hidden_dim``
+            -> 128 without BN, T=0.2).
+        queue_size: negatives kept (65536 in the papers); a multiple of the
+            global batch.
+        momentum: key-encoder momentum ``m``.
+        temperature: InfoNCE temperature (default by version).
+        projection_dim, hidden_dim: projection sizes.
+        symmetric: also use view 2 as query against view 1's key.
+        synchronized_bn: BN statistics of the projector over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.MoCo(backbones.resnet18((28, 28, 1), width=8), queue_size=4096)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
+    """
+
+    def __init__(self, encoder, version=2, queue_size=65536, momentum=0.999, temperature=None,
+                 projection_dim=128, hidden_dim=2048, symmetric=False, synchronized_bn=False,
+                 **kwargs):
+        super().__init__(encoder, **kwargs)
+        if version not in (1, 2):
+            raise ValueError(f"`version` must be 1 or 2, got version={version!r}.")
+        temperature = _DEFAULT_TEMPERATURE[version] if temperature is None else temperature
+        check_temperature(temperature)
+        self.version = version
+        self.queue_size = queue_size
+        self.momentum = momentum
+        self.temperature = temperature
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.symmetric = symmetric
+        self.synchronized_bn = synchronized_bn
+        self.projector = projection_head(
+            [] if version == 1 else [hidden_dim], projection_dim, batch_norm=False,
+            synchronized_bn=synchronized_bn, input_dim=self.feature_dim,
+        )
+        self.query_network = keras.Sequential([encoder, self.projector], name="query_network")
+        self.key_network = MomentumEncoder(self.query_network, momentum, name="key_network")
+        self.queue = FeatureQueue(queue_size, projection_dim, name="queue")
+        self.built = True
+
+    def check_global_batch(self, global_batch):
+        self.queue.check_batch(global_batch)
+
+    def compute_objective(self, views, training):
+        view_a, view_b = views["global"][:2]
+        negatives = self.queue.values
+        q = self.query_network(view_a, training=training)
+        k = self.key_network(view_b, training=training)
+        loss = info_nce(q, k, negatives, self.temperature)
+        queries, keys = q, [k]
+        if self.symmetric:
+            q2 = self.query_network(view_b, training=training)
+            k2 = self.key_network(view_a, training=training)
+            loss = 0.5 * (loss + info_nce(q2, k2, negatives, self.temperature))
+            queries, keys = tf.concat([q, q2], 0), [k, k2]
+        return loss, {"embeddings": queries, "keys": keys}
+
+    def update_state(self, extras):
+        self.key_network.update(self.query_network, self.optimizer.iterations)
+        for keys in extras["keys"]:  # one global batch at a time: replica order kept
+            self.queue.enqueue(tf.math.l2_normalize(tf.cast(keys, tf.float32), axis=1))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "version": self.version,
+            "queue_size": self.queue_size,
+            "momentum": self.momentum,
+            "temperature": self.temperature,
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "symmetric": self.symmetric,
+            "synchronized_bn": self.synchronized_bn,
+        }

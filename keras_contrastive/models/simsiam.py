@@ -1,0 +1,61 @@
+"""SimSiam (Chen & He 2021): a shared encoder, a predictor, and a stop-gradient."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.info_nce import negative_cosine_similarity
+from keras_contrastive.models.base import ContrastiveModel
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class SimSiam(ContrastiveModel):
+    """SimSiam: ``0.5 D(p_1, sg(z_2)) + 0.5 D(p_2, sg(z_1))`` with ``D`` the negative cosine.
+
+    Projector: 3 layers with BN on every layer, the output's without affine
+    parameters; predictor: a ``predictor_dim`` bottleneck MLP.
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]``.
+        projection_dim: projector width and output size (2048 in the paper).
+        predictor_dim: predictor bottleneck (512).
+        synchronized_bn: BN statistics of the heads over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.SimSiam(backbones.resnet18((28, 28, 1), width=8), projection_dim=256,
+    ...                        predictor_dim=64)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    """
+
+    def __init__(self, encoder, projection_dim=2048, predictor_dim=512, synchronized_bn=False,
+                 **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.projection_dim = projection_dim
+        self.predictor_dim = predictor_dim
+        self.synchronized_bn = synchronized_bn
+        self.projector = projection_head([projection_dim, projection_dim], projection_dim,
+                                         last_batch_norm=True, synchronized_bn=synchronized_bn,
+                                         input_dim=self.feature_dim)
+        self.predictor = projection_head([predictor_dim], projection_dim,
+                                         synchronized_bn=synchronized_bn,
+                                         input_dim=projection_dim, name="predictor")
+        self.built = True
+
+    def compute_objective(self, views, training):
+        view_a, view_b = views["global"][:2]
+        z = self.projector(self.encoder(tf.concat([view_a, view_b], 0), training=training),
+                           training=training)
+        z_a, z_b = tf.split(z, 2, axis=0)
+        p_a, p_b = tf.split(self.predictor(z, training=training), 2, axis=0)
+        loss = 0.5 * (negative_cosine_similarity(p_a, z_b) + negative_cosine_similarity(p_b, z_a))
+        return loss, {"embeddings": z}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_dim": self.projection_dim,
+            "predictor_dim": self.predictor_dim,
+            "synchronized_bn": self.synchronized_bn,
+        }

@@ -1,0 +1,173 @@
+"""MoCo v1/v2, BYOL, SimSiam: learn on real images, equal on 1 and 2 replicas, serialize."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_contrastive import backbones, models, views
+
+def _factory(cls, **defaults):
+    return lambda encoder, **kwargs: cls(encoder, **{**defaults, **kwargs})
+
+
+METHODS = {
+    "moco_v1": _factory(models.MoCo, version=1, queue_size=256, projection_dim=32),
+    "moco_v2": _factory(models.MoCo, version=2, queue_size=256, hidden_dim=64, projection_dim=32),
+    "moco_v2_symmetric": _factory(models.MoCo, queue_size=256, hidden_dim=64, projection_dim=32,
+                                  symmetric=True),
+    "byol": _factory(models.BYOL, projection_dim=32, hidden_dim=64),
+    "simsiam": _factory(models.SimSiam, projection_dim=64, predictor_dim=16),
+}
+
+
+def _views(images, batch_size=64, seed=0):
+    augment = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0),
+                                   grayscale_prob=0.0, seed=seed)
+    return views.make_views(tf.data.Dataset.from_tensor_slices(images), augment,
+                            batch_size=batch_size, seed=seed)
+
+
+def _model(name, width=8, lr=0.05, **kwargs):
+    model = METHODS[name](backbones.resnet18((28, 28, 1), width=width), **kwargs)
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9, weight_decay=5e-4))
+    return model
+
+
+def _embedding_dim(model):
+    return model.projection_dim
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
+    images, _ = fashion_mnist_train
+    model = _model(name)
+    history = model.fit(_views(images[:1024]), epochs=8, verbose=0).history  # 128 steps
+    loss, spread = history["loss"], history["embedding_std"]
+    assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
+    # l2-normalised d-dim embeddings spread over the sphere have std 1/sqrt(d); 0 = collapse
+    assert spread[-1] > 0.5 / np.sqrt(_embedding_dim(model)), spread
+
+
+def _fixed_views(images, seed):
+    """Two deterministic 'views' of real images: a flip and a brightness change."""
+    rng = np.random.default_rng(seed)
+    x = images.astype(keras.config.floatx()) / 255.0
+    v1 = x[:, :, ::-1, :]
+    v2 = np.clip(x * rng.uniform(0.6, 1.0, size=(len(x), 1, 1, 1)), 0, 1).astype(x.dtype)
+    return {"global": (v1, v2)}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two_replicas):
+    """Loss, every weight, queue and target after one step agree to 1e-5 (float64, sync BN)."""
+    keras.config.set_floatx("float64")
+    try:
+        dataset = tf.data.Dataset.from_tensors(_fixed_views(fashion_mnist_train[0][:16], 0))
+
+        def build():
+            encoder = backbones.resnet18((28, 28, 1), width=4, synchronized_bn=True)
+            kwargs = {"queue_size": 64} if name.startswith("moco") else {}
+            model = METHODS[name](encoder, synchronized_bn=True, **kwargs)
+            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+            return model
+
+        single = build()
+        start = [w.copy() for w in single.get_weights()]
+        with two_replicas.scope():
+            mirrored = build()
+            mirrored.set_weights(start)
+        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
+        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
+        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
+        moved = 0
+        for before, a, b, w in zip(start, single.get_weights(), mirrored.get_weights(),
+                                   single.weights):
+            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
+            moved += not np.allclose(a, before)
+        assert moved > len(start) // 2
+        if name.startswith("moco"):
+            assert int(mirrored.queue.pointer.numpy()) == int(single.queue.pointer.numpy()) > 0
+    finally:
+        keras.config.set_floatx("float32")
+
+
+@pytest.mark.parametrize("name", ["moco_v2", "byol"])
+def test_state_survives_save_and_load(name, tmp_path, fashion_mnist_train):
+    images, _ = fashion_mnist_train
+    model = _model(name, width=4)
+    model.fit(_views(images[:256]), epochs=1, verbose=0)
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored) is type(model)
+    for a, b, w in zip(model.get_weights(), restored.get_weights(), model.weights):
+        np.testing.assert_array_equal(a, b, err_msg=w.path)
+    if name == "moco_v2":
+        assert int(restored.queue.pointer.numpy()) == int(model.queue.pointer.numpy()) == 0
+        np.testing.assert_array_equal(restored.queue.values.numpy(), model.queue.values.numpy())
+    x = images[:4].astype("float32") / 255.0
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-5)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("interrupted")
+
+
+class _Record(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.queue = self.model.queue.values.numpy().copy()
+        self.pointer = int(self.model.queue.pointer.numpy())
+        self.target = [w.copy() for w in self.model.key_network.get_weights()]
+
+    def on_train_begin(self, logs=None):
+        self.on_epoch_end(-1)
+
+
+def test_queue_and_target_survive_backup_and_restore(tmp_path, fashion_mnist_train):
+    images, _ = fashion_mnist_train
+    data = _views(images[:192], batch_size=64)  # 3 steps: the pointer ends mid-queue
+    backup = str(tmp_path / "backup")
+    model = _model("moco_v2", width=4)
+    at_backup = _Record()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(data, epochs=2, verbose=0, callbacks=[
+            keras.callbacks.BackupAndRestore(backup), at_backup, _Interrupt()])
+    assert at_backup.pointer == 192 % 256
+
+    resumed = _model("moco_v2", width=4)
+    at_resume = _Record()
+    resumed.fit(data, epochs=1, verbose=0, callbacks=[
+        keras.callbacks.BackupAndRestore(backup), at_resume])
+    # epochs=1 was done already: the restored run starts and ends at the backup
+    np.testing.assert_array_equal(at_resume.queue, at_backup.queue)
+    assert at_resume.pointer == at_backup.pointer
+    for a, b in zip(at_resume.target, at_backup.target):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_moco_refuses_a_queue_that_is_not_a_multiple_of_the_batch(fashion_mnist_train):
+    images, _ = fashion_mnist_train
+    model = models.MoCo(backbones.resnet18((28, 28, 1), width=4), queue_size=100)
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="queue size 100 is not a multiple of the global batch 64"):
+        model.fit(_views(images[:128]), epochs=1, verbose=0)
+
+
+def test_byol_momentum_follows_the_cosine_schedule_over_the_fit_run(fashion_mnist_train):
+    images, _ = fashion_mnist_train
+    model = _model("byol", width=4)
+    model.fit(_views(images[:128]), epochs=3, verbose=0)  # 2 steps/epoch -> 6 steps
+    assert int(model.target.total_steps_variable.numpy()) == 6
+    expected = 1 - (1 - 0.996) * (np.cos(np.pi * 3 / 6) + 1) / 2
+    np.testing.assert_allclose(float(model.target.momentum_at(3)), expected, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_config_round_trip(name):
+    model = METHODS[name](backbones.resnet18((28, 28, 1), width=4))
+    clone = type(model).from_config(model.get_config())
+    assert clone.get_config()["encoder"] == model.get_config()["encoder"]
+    assert {k: v for k, v in clone.get_config().items() if k != "name"} == {
+        k: v for k, v in model.get_config().items() if k != "name"}
