@@ -7,7 +7,12 @@ Example::
 """
 import argparse
 import json
+import os
 import sys
+
+# TensorFlow's C++ INFO/WARNING lines (grappler cost-model notes on every
+# traced augmentation) drown the progress bars; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",

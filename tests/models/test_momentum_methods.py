@@ -11,10 +11,13 @@ def _factory(cls, **defaults):
 
 
 METHODS = {
-    "moco_v1": _factory(models.MoCo, version=1, queue_size=256, projection_dim=32),
-    "moco_v2": _factory(models.MoCo, version=2, queue_size=256, hidden_dim=64, projection_dim=32),
+    # momentum 0.99 (MoCo's CIFAR setting): with 0.999 the key encoder would
+    # still be 88 % its random init after the learning test's 128 steps
+    "moco_v1": _factory(models.MoCo, version=1, queue_size=256, projection_dim=32, momentum=0.99),
+    "moco_v2": _factory(models.MoCo, version=2, queue_size=256, hidden_dim=64, projection_dim=32,
+                        momentum=0.99),
     "moco_v2_symmetric": _factory(models.MoCo, queue_size=256, hidden_dim=64, projection_dim=32,
-                                  symmetric=True),
+                                  symmetric=True, momentum=0.99),
     "byol": _factory(models.BYOL, projection_dim=32, hidden_dim=64),
     "simsiam": _factory(models.SimSiam, projection_dim=64, predictor_dim=16),
 }
@@ -41,9 +44,18 @@ def _embedding_dim(model):
 def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
     images, _ = fashion_mnist_train
     model = _model(name)
-    history = model.fit(_views(images[:1024]), epochs=8, verbose=0).history  # 128 steps
+    moco = isinstance(model, models.MoCo)
+    # MoCo's embeddings start bunched (ReLU features, no BN in its head) and
+    # spread slowly: 384 steps take them past the threshold, 128 do not
+    epochs = 24 if moco else 8
+    history = model.fit(_views(images[:1024]), epochs=epochs, verbose=0).history
     loss, spread = history["loss"], history["embedding_std"]
-    assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
+    # MoCo is compared with epoch 2, once its queue holds real keys instead of
+    # the random initial vectors (easy negatives make epoch 1's loss low)
+    reference = loss[1] if moco else loss[0]
+    assert loss[-1] < reference - 0.05 * abs(reference), loss
+    if moco:  # below chance: log(K + 1) for K queued negatives
+        assert loss[-1] < np.log(model.queue_size + 1) - 0.3, loss
     # l2-normalised d-dim embeddings spread over the sphere have std 1/sqrt(d); 0 = collapse
     assert spread[-1] > 0.5 / np.sqrt(_embedding_dim(model)), spread
 
