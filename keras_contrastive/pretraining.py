@@ -27,7 +27,21 @@ from keras_contrastive import backbones, models, views
 from keras_contrastive import data as kc_data
 from keras_contrastive.evaluation import knn_accuracy, linear_probe
 
-METHODS = {"simclr": models.SimCLR}
+# How each method is built on the protocol's encoder.  Heads are sized for a
+# 128-d (width 16) backbone rather than the papers' 2048/4096-d ImageNet
+# heads; MoCo's queue holds 16 batches and its key encoder uses MoCo's CIFAR
+# momentum 0.99 (0.999 is tuned for ImageNet's 5000 steps per epoch).
+METHODS = {
+    "simclr": lambda encoder, config: models.SimCLR(
+        encoder, projection_dim=config.projection_dim, temperature=config.temperature),
+    "moco_v2": lambda encoder, config: models.MoCo(
+        encoder, version=2, queue_size=16 * config.batch_size, momentum=0.99,
+        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
+    "byol": lambda encoder, config: models.BYOL(
+        encoder, projection_dim=config.projection_dim, hidden_dim=512),
+    "simsiam": lambda encoder, config: models.SimSiam(
+        encoder, projection_dim=512, predictor_dim=128),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,10 +158,7 @@ def build_model(config, input_shape):
             f"unknown method {config.method!r}; choose one of {sorted(METHODS)}."
         )
     encoder = backbones.resnet18(input_shape, width=config.width, stem=config.stem)
-    model = METHODS[config.method](
-        encoder, projection_dim=config.projection_dim, temperature=config.temperature
-    )
-    return model
+    return METHODS[config.method](encoder, config)
 
 
 def build_optimizer(config, steps_per_epoch):
