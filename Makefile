@@ -25,7 +25,7 @@ demo: data
 	    --preset demo --export saved_models/simclr_fashion_mnist --overwrite
 
 test: data
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=5 tests
 
 benchmark: data
 	$(PY) benchmarks/quality.py --method simclr --epochs 5

@@ -88,3 +88,43 @@ def negative_cosine_similarity(p, z):
     p = tf.math.l2_normalize(_float(p), axis=1)
     z = tf.math.l2_normalize(tf.stop_gradient(tf.cast(z, p.dtype)), axis=1)
     return -tf.reduce_mean(tf.reduce_sum(p * z, axis=1))
+
+
+def nearest_neighbour_nce(query, features, feature_queue, key_queue, k=20, temperature=0.2):
+    """kNN-MoCo's auxiliary loss (Van Gansbeke et al., "Revisiting Contrastive Methods...").
+
+    For each query, its ``k`` nearest neighbours are mined by cosine
+    similarity between the query's **backbone** feature (``features``) and
+    the queue of the keys' backbone features (``feature_queue``); the loss is
+    minus the mean, over those ``k`` indices, of the log-softmax of the
+    query's projected logits ``q . key_queue^T / T`` (the positive key
+    excluded), averaged over queries: the query is pulled toward the
+    neighbours' projected keys.  ``feature_queue`` and ``key_queue`` are
+    aligned entry by entry; neither receives gradients.
+
+    Args:
+        query: ``[n, d]`` projected queries (gradients flow).
+        features: ``[n, f]`` backbone features of the same queries (only ranked).
+        feature_queue: ``[K, f]`` backbone features of queued keys.
+        key_queue: ``[K, d]`` projected queued keys.
+        k: neighbours per query (20 in the paper).
+        temperature: the instance loss's temperature.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.losses.info_nce import nearest_neighbour_nce
+    >>> rng = np.random.default_rng(0)
+    >>> q, f = rng.normal(size=(4, 8)), rng.normal(size=(4, 16))
+    >>> loss = nearest_neighbour_nce(q, f, rng.normal(size=(32, 16)), rng.normal(size=(32, 8)), k=5)
+    """
+    check_temperature(temperature)
+    query = tf.math.l2_normalize(_float(query), axis=1)
+    features = tf.math.l2_normalize(tf.stop_gradient(tf.cast(features, query.dtype)), axis=1)
+    feature_queue = tf.math.l2_normalize(
+        tf.stop_gradient(tf.cast(feature_queue, query.dtype)), axis=1)
+    key_queue = tf.math.l2_normalize(tf.stop_gradient(tf.cast(key_queue, query.dtype)), axis=1)
+    _, neighbours = tf.math.top_k(tf.matmul(features, feature_queue, transpose_b=True), k=k)
+    log_probs = tf.nn.log_softmax(
+        tf.matmul(query, key_queue, transpose_b=True) / tf.cast(temperature, query.dtype), axis=1)
+    return -tf.reduce_mean(tf.gather(log_probs, neighbours, batch_dims=1))

@@ -1,8 +1,14 @@
 """Self-supervised models: ``keras.Model`` subclasses trained with ``fit``."""
 from keras_contrastive.models.base import ContrastiveModel, embedding_std
 from keras_contrastive.models.byol import BYOL
+from keras_contrastive.models.knn_moco import KNNMoCo
+from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models.nnclr import NNCLR
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simsiam import SimSiam
 
-__all__ = ["BYOL", "ContrastiveModel", "MoCo", "SimCLR", "SimSiam", "embedding_std"]
+__all__ = [
+    "BYOL", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "NNCLR", "SimCLR",
+    "SimSiam", "embedding_std",
+]

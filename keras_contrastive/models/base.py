@@ -40,7 +40,7 @@ class ContrastiveModel(keras.Model):
       serializes ``encoder``; ``from_config`` restores it).
 
     Optional hooks: ``check_global_batch(batch)`` (refuse a batch before
-    training), ``plan_training(total_steps)`` (schedules over the run).
+    training), ``plan_training(total_steps, steps_per_epoch)`` (schedules over the run).
 
     ``model(images)`` and ``model.encoder`` give the backbone's features.
 
@@ -93,12 +93,13 @@ class ContrastiveModel(keras.Model):
         anything is traced (queues check their size is a multiple of it).
         """
 
-    def plan_training(self, total_steps):
-        """Told by ``fit`` how many optimizer steps the run will take in all.
+    def plan_training(self, total_steps, steps_per_epoch):
+        """Told by ``fit`` how many optimizer steps the run will take.
 
         ``total_steps`` counts from step 0 (``epochs * steps_per_epoch``), so
         schedules driven by ``optimizer.iterations`` (BYOL's momentum) end
-        where the run ends, also when it resumes.  ``None`` when unknown.
+        where the run ends, also when it resumes.  Each is ``None`` when
+        unknown.
         """
 
     # -- serialization: subclasses add their own arguments ----------------------
@@ -154,7 +155,7 @@ class ContrastiveModel(keras.Model):
         validation = kwargs.get("validation_data")
         if validation is not None:
             self.check_views(validation)
-        self.plan_training(_total_steps(x, args, kwargs))
+        self.plan_training(*_run_length(x, args, kwargs))
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -221,14 +222,16 @@ class ContrastiveModel(keras.Model):
             raise ValueError("the views dataset is empty (0 batches).")
 
 
-def _total_steps(x, args, kwargs):
-    """``epochs * steps_per_epoch`` of a ``fit`` call, or ``None`` if unknown."""
+def _run_length(x, args, kwargs):
+    """``(epochs * steps_per_epoch, steps_per_epoch)`` of a ``fit`` call (``None`` if unknown)."""
     epochs = kwargs.get("epochs", args[1] if len(args) > 1 else 1)
     steps = kwargs.get("steps_per_epoch")
     if steps is None and isinstance(x, tf.data.Dataset):
         cardinality = int(x.cardinality())
         steps = cardinality if cardinality > 0 else None
-    return int(epochs) * int(steps) if steps else None
+    if not steps:
+        return None, None
+    return int(epochs) * int(steps), int(steps)
 
 
 def _views_expected_message(spec):

@@ -55,7 +55,7 @@ class BYOL(ContrastiveModel):
                                       total_steps=total_steps, name="target")
         self.built = True
 
-    def plan_training(self, total_steps):
+    def plan_training(self, total_steps, steps_per_epoch):
         if self.total_steps is None and total_steps:
             self.target.total_steps_variable.assign(total_steps)
 

@@ -71,19 +71,34 @@ class MoCo(ContrastiveModel):
     def check_global_batch(self, global_batch):
         self.queue.check_batch(global_batch)
 
-    def compute_objective(self, views, training):
+    def encode_query(self, images, training):
+        """``(projection, backbone features)`` of the online (query) network."""
+        features = self.encoder(images, training=training)
+        return self.projector(features, training=training), features
+
+    def encode_key(self, images, training):
+        """``(projection, backbone features)`` of the momentum (key) network, no gradient."""
+        key_encoder, key_projector = self.key_network.target.layers
+        features = tf.stop_gradient(key_encoder(images, training=training))
+        return tf.stop_gradient(key_projector(features, training=training)), features
+
+    def query_key_pairs(self, views, training):
+        """Encoded (query view, key view) pairs: (1, 2), plus (2, 1) when symmetric."""
         view_a, view_b = views["global"][:2]
+        pairs = [(view_a, view_b)] + ([(view_b, view_a)] if self.symmetric else [])
+        return [(*self.encode_query(q, training), *self.encode_key(k, training))
+                for q, k in pairs]
+
+    def compute_objective(self, views, training):
+        pairs = self.query_key_pairs(views, training)
         negatives = self.queue.values
-        q = self.query_network(view_a, training=training)
-        k = self.key_network(view_b, training=training)
-        loss = info_nce(q, k, negatives, self.temperature)
-        queries, keys = q, [k]
-        if self.symmetric:
-            q2 = self.query_network(view_b, training=training)
-            k2 = self.key_network(view_a, training=training)
-            loss = 0.5 * (loss + info_nce(q2, k2, negatives, self.temperature))
-            queries, keys = tf.concat([q, q2], 0), [k, k2]
-        return loss, {"embeddings": queries, "keys": keys}
+        loss = tf.add_n([info_nce(q, k, negatives, self.temperature)
+                         for q, _, k, _ in pairs]) / len(pairs)
+        return loss, {
+            "embeddings": tf.concat([q for q, _, _, _ in pairs], 0),
+            "keys": [k for _, _, k, _ in pairs],
+            "pairs": pairs,
+        }
 
     def update_state(self, extras):
         self.key_network.update(self.query_network, self.optimizer.iterations)

@@ -141,7 +141,9 @@ def simclr_augment(
         strength: Colour-jitter strength `s` in `[0, 1.25]` (1.25 is the
             largest value Keras' brightness and contrast factors accept).
             0 leaves the jitter out.
-        crop_scale: Area range of the random crop, `0 < a <= b <= 1`.
+        crop_scale: Area range of the random crop, `0 < a <= b <= 1`, or
+            `None` for no crop: the whole image resized to `image_size`
+            (the "original image" view of LeOCLR).
         jitter_prob: Probability of colour jitter per image.
         grayscale_prob: Probability of grayscale conversion per image.
         blur_prob: Probability of Gaussian blur per image.
@@ -190,15 +192,18 @@ def simclr_augment(
     def seed_for(index):
         return None if seed is None else int(seed) + index
 
-    layers = [
-        RandomResizedCrop(
-            height,
-            width,
-            scale=crop_scale,
-            seed=seed_for(0),
-            name="random_resized_crop",
-        )
-    ]
+    if crop_scale is None:  # the whole image, resized (LeOCLR's original view)
+        layers = [keras.layers.Resizing(height, width, name="resize")]
+    else:
+        layers = [
+            RandomResizedCrop(
+                height,
+                width,
+                scale=crop_scale,
+                seed=seed_for(0),
+                name="random_resized_crop",
+            )
+        ]
     if flip:
         layers.append(
             keras.layers.RandomFlip("horizontal", seed=seed_for(1), name="random_flip")

@@ -44,6 +44,7 @@ def make_views(
     seed=None,
     cache=True,
     drop_remainder=True,
+    original_augment=None,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -80,10 +81,15 @@ def make_views(
             augmentation, so views are fresh every epoch).
         drop_remainder: Whether to drop the last incomplete batch (the
             library's convention: fixed batch size).
+        original_augment: Optional callable like `augment` but without a
+            crop, e.g. `simclr_augment(size, crop_scale=None, ...)`: adds
+            `"original"`, one batch of each whole image resized and
+            colour/flip augmented (LeOCLR's anchor view).
 
     Returns:
-        A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`,
-        each `v` a float32 batch `[batch_size, h, w, C]`.
+        A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`
+        (plus `"original"` with `original_augment`), each `v` a float32
+        batch `[batch_size, h, w, C]`.
 
     Raises:
         ValueError: before anything runs, for a bad `batch_size`,
@@ -116,6 +122,9 @@ def make_views(
         )
     if not callable(augment):
         raise ValueError(f"`augment` must be callable. Received: augment={augment!r}")
+    if original_augment is not None and not callable(original_augment):
+        raise ValueError(
+            f"`original_augment` must be callable. Received: {original_augment!r}")
     if not _is_int(num_views) or num_views < 2:
         raise ValueError(
             "`num_views` must be an integer >= 2 (a contrastive objective "
@@ -170,14 +179,16 @@ def make_views(
                 f"than the {img_h}x{img_w} images (layer {crop.name!r})."
             )
 
-    is_layer = isinstance(augment, keras.layers.Layer)
+    def apply(transform, images):
+        if isinstance(transform, keras.layers.Layer):
+            return tf.cast(transform(images, training=True), tf.float32)
+        return tf.cast(transform(images), tf.float32)
 
     def views_of(images):
-        views = []
-        for _ in range(num_views):
-            view = augment(images, training=True) if is_layer else augment(images)
-            views.append(tf.cast(view, tf.float32))
-        return {"global": tuple(views)}
+        views = {"global": tuple(apply(augment, images) for _ in range(num_views))}
+        if original_augment is not None:
+            views["original"] = apply(original_augment, images)
+        return views
 
     autotune = tf.data.AUTOTUNE
     images = dataset.map(

@@ -20,6 +20,7 @@ METHODS = {
                                   symmetric=True, momentum=0.99),
     "byol": _factory(models.BYOL, projection_dim=32, hidden_dim=64),
     "simsiam": _factory(models.SimSiam, projection_dim=64, predictor_dim=16),
+    "nnclr": _factory(models.NNCLR, support_size=256, projection_dim=32, hidden_dim=64),
 }
 
 
@@ -40,24 +41,47 @@ def _embedding_dim(model):
     return model.projection_dim
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+LEARNING_CASES = [
+    # symmetric MoCo is left out here (same networks and loss as moco_v2, twice the cost);
+    # it is in the replica and serialization tests
+    "byol", "moco_v1", "moco_v2", "simsiam",
+    pytest.param("nnclr", marks=pytest.mark.xfail(strict=True, reason=(
+        "open: with a 256-entry support set NNCLR's embedding spread falls from 0.16 to "
+        "0.06 in 128 steps (dimensional collapse) -- see issue 3's note"))),
+]
+
+
+@pytest.mark.parametrize("name", LEARNING_CASES)
 def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
     images, _ = fashion_mnist_train
     model = _model(name)
-    moco = isinstance(model, models.MoCo)
+    queued = isinstance(model, (models.MoCo, models.NNCLR))
     # MoCo's embeddings start bunched (ReLU features, no BN in its head) and
     # spread slowly: 384 steps take them past the threshold, 128 do not
-    epochs = 24 if moco else 8
+    epochs = 24 if isinstance(model, models.MoCo) else 8
     history = model.fit(_views(images[:1024]), epochs=epochs, verbose=0).history
     loss, spread = history["loss"], history["embedding_std"]
-    # MoCo is compared with epoch 2, once its queue holds real keys instead of
-    # the random initial vectors (easy negatives make epoch 1's loss low)
-    reference = loss[1] if moco else loss[0]
+    # methods with a queue are compared with epoch 2, once it holds real
+    # embeddings instead of its random initial vectors
+    reference = loss[1] if queued else loss[0]
     assert loss[-1] < reference - 0.05 * abs(reference), loss
-    if moco:  # below chance: log(K + 1) for K queued negatives
+    if isinstance(model, models.MoCo):  # below chance: log(K + 1) for K queued negatives
         assert loss[-1] < np.log(model.queue_size + 1) - 0.3, loss
     # l2-normalised d-dim embeddings spread over the sphere have std 1/sqrt(d); 0 = collapse
     assert spread[-1] > 0.5 / np.sqrt(_embedding_dim(model)), spread
+
+
+def _small_sync_bn_encoder(input_shape):
+    """conv-BN-ReLU x2 + pooling with global BN: what the replica test checks is the
+    method's step (the ResNet itself is covered by SimCLR's replica test)."""
+    from keras_contrastive.layers import GlobalBatchNormalization
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, use_bias=False)(inputs)
+    x = keras.layers.ReLU()(GlobalBatchNormalization(epsilon=1e-5)(x))
+    x = keras.layers.Conv2D(16, 3, strides=2, use_bias=False)(x)
+    x = keras.layers.ReLU()(GlobalBatchNormalization(epsilon=1e-5)(x))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="small")
 
 
 def _fixed_views(images, seed):
@@ -74,11 +98,14 @@ def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two
     """Loss, every weight, queue and target after one step agree to 1e-5 (float64, sync BN)."""
     keras.config.set_floatx("float64")
     try:
-        dataset = tf.data.Dataset.from_tensors(_fixed_views(fashion_mnist_train[0][:16], 0))
+        # 12x12 centres of real images: float64 convolutions are slow on CPU
+        images = fashion_mnist_train[0][:16, 8:20, 8:20]
+        dataset = tf.data.Dataset.from_tensors(_fixed_views(images, 0))
 
         def build():
-            encoder = backbones.resnet18((28, 28, 1), width=4, synchronized_bn=True)
-            kwargs = {"queue_size": 64} if name.startswith("moco") else {}
+            encoder = _small_sync_bn_encoder((12, 12, 1))
+            kwargs = ({"queue_size": 64} if name.startswith("moco")
+                      else {"support_size": 64} if name == "nnclr" else {})
             model = METHODS[name](encoder, synchronized_bn=True, **kwargs)
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
             return model

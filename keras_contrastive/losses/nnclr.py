@@ -1,0 +1,56 @@
+"""NNCLR's loss: NT-Xent with each anchor replaced by its nearest neighbour in a support set."""
+import tensorflow as tf
+
+from keras_contrastive import distribute
+from keras_contrastive.losses.info_nce import info_nce
+
+
+def nearest_neighbours(embeddings, support):
+    """Row of ``support`` with the highest cosine similarity to each embedding (no gradient).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.losses.nnclr import nearest_neighbours
+    >>> support = np.eye(3, dtype="float32")
+    >>> nearest_neighbours(np.array([[0.1, 2.0, 0.3]], "float32"), support).numpy().tolist()
+    [[0.0, 1.0, 0.0]]
+    """
+    z = tf.math.l2_normalize(tf.stop_gradient(tf.convert_to_tensor(embeddings)), axis=1)
+    s = tf.math.l2_normalize(tf.stop_gradient(tf.cast(support, z.dtype)), axis=1)
+    return tf.gather(s, tf.argmax(tf.matmul(z, s, transpose_b=True), axis=1))
+
+
+def nnclr_loss(z_a, z_b, support, temperature=0.1):
+    """NNCLR (Dwibedi et al. 2021, eq. 2), symmetrised over the two views.
+
+    For example ``i`` with view embeddings ``z_i`` and ``z_i^+``:
+
+        l_i = -log( exp(NN(z_i) . z_i^+ / T) / sum_k exp(NN(z_i) . z_k^+ / T) )
+
+    where ``NN(z_i)`` is ``z_i``'s nearest neighbour (cosine) in ``support``
+    and ``k`` runs over the **global** batch; the loss is
+    ``0.5 * (mean_i l_i + mean_i l_i')`` with the views' roles swapped.
+    Gradients flow through the positives and negatives, not the neighbours.
+
+    Args:
+        z_a, z_b: ``[n, d]`` embeddings of the two views (this replica's rows).
+        support: ``[Q, d]`` support set.
+        temperature: ``T > 0``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.losses.nnclr import nnclr_loss
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(4, 8)).astype("float32")
+    >>> float(nnclr_loss(z, z, support=z)) < float(nnclr_loss(z, z[::-1], support=z))
+    True
+    """
+    n = tf.shape(z_a)[0]
+    own = tf.one_hot(tf.range(n) + distribute.global_offset(n),
+                     n * distribute.num_replicas(), on_value=False, off_value=True)
+    all_a, all_b = distribute.all_gather(z_a), distribute.all_gather(z_b)
+    return 0.5 * (
+        info_nce(nearest_neighbours(z_a, support), z_b, all_b, temperature, own)
+        + info_nce(nearest_neighbours(z_b, support), z_a, all_a, temperature, own))

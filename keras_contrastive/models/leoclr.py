@@ -1,0 +1,71 @@
+"""LeOCLR (Alkhalefi et al.): the uncropped original image is the anchor of two random crops."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.losses.info_nce import info_nce
+from keras_contrastive.losses.nt_xent import nt_xent
+from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models.simclr import SimCLR
+
+
+def _original(views, name):
+    if "original" not in views:
+        raise ValueError(
+            f"{name} needs views['original'] (the whole image, resized): build views with "
+            "make_views(..., original_augment=simclr_augment(size, crop_scale=None, ...)).")
+    return views["original"]
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class LeOCLR(MoCo):
+    """LeOCLR on MoCo-v2: ``l(u, sg(v1)) + l(u, sg(v2))`` (the paper's eq. 2 and Algorithm 1).
+
+    ``u`` is the query network's projection of the **original** image
+    (``views["original"]``: resized, not cropped, then augmented), ``v1`` and
+    ``v2`` the momentum network's projections of the two random crops
+    (``views["global"]``); ``l`` is MoCo's InfoNCE against the queue.  The
+    crops are never pulled toward each other, only toward the whole image,
+    so two crops that share no object are not forced together.  Both crops'
+    keys are enqueued after the step.
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]``.
+        momentum: 0.999 (as MoCo-v2).
+        **kwargs: the rest of :class:`MoCo`'s arguments (version 2, T=0.2).
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.LeOCLR(backbones.resnet18((28, 28, 1), width=8), queue_size=4096)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9))
+    """
+
+    def compute_objective(self, views, training):
+        u, _ = self.encode_query(_original(views, "LeOCLR"), training)
+        keys = [self.encode_key(crop, training)[0] for crop in views["global"][:2]]
+        negatives = self.queue.values
+        loss = tf.add_n([info_nce(u, k, negatives, self.temperature) for k in keys])
+        return loss, {"embeddings": u, "keys": keys}
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class LeOCLREndToEnd(SimCLR):
+    """LeOCLR's end-to-end variant: ``nt_xent(u, v1) + nt_xent(u, v2)``, all branches trained.
+
+    One encoder and projector for the original ``u`` and both crops, negatives
+    from the global batch as in SimCLR (takes :class:`SimCLR`'s arguments).
+
+    Example:
+
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.LeOCLREndToEnd(backbones.resnet18((28, 28, 1), width=8), temperature=0.1)
+    """
+
+    def compute_objective(self, views, training):
+        crop_1, crop_2 = views["global"][:2]
+        images = tf.concat([_original(views, "LeOCLREndToEnd"), crop_1, crop_2], axis=0)
+        z = self.projector(self.encoder(images, training=training), training=training)
+        u, v1, v2 = tf.split(z, 3, axis=0)
+        loss = nt_xent(u, v1, self.temperature) + nt_xent(u, v2, self.temperature)
+        return loss, {"embeddings": z}

@@ -1,0 +1,76 @@
+"""NNCLR (Dwibedi et al. 2021): the positive is the nearest neighbour of a view in a support set."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.nnclr import nnclr_loss
+from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.state import FeatureQueue
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class NNCLR(ContrastiveModel):
+    """NNCLR: NT-Xent where each view's anchor is its nearest neighbour in a support set.
+
+    For view 1's projection ``z_i`` the anchor is ``NN(z_i)``, its nearest
+    neighbour (cosine) in the support queue; the positive is view 2's
+    ``z_i^+`` and the other ``z_k^+`` of the global batch are negatives
+    (the paper's eq. 2), symmetrised over the two views.  After the step,
+    view 1's projections of the global batch are enqueued.
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]``.
+        support_size: support-set size (98304 in the paper); a multiple of
+            the global batch.
+        temperature: 0.1 in the paper.
+        projection_dim, hidden_dim: projector sizes (256, 2048 in the paper).
+        synchronized_bn: BN statistics of the projector over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.NNCLR(backbones.resnet18((28, 28, 1), width=8), support_size=4096)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    """
+
+    def __init__(self, encoder, support_size=98304, temperature=0.1, projection_dim=256,
+                 hidden_dim=2048, synchronized_bn=False, **kwargs):
+        super().__init__(encoder, **kwargs)
+        check_temperature(temperature)
+        self.support_size = support_size
+        self.temperature = temperature
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.synchronized_bn = synchronized_bn
+        self.projector = projection_head([hidden_dim, hidden_dim], projection_dim,
+                                         last_batch_norm=True, synchronized_bn=synchronized_bn,
+                                         input_dim=self.feature_dim)
+        self.support = FeatureQueue(support_size, projection_dim, name="support")
+        self.built = True
+
+    def check_global_batch(self, global_batch):
+        self.support.check_batch(global_batch)
+
+    def compute_objective(self, views, training):
+        view_a, view_b = views["global"][:2]
+        z = self.projector(self.encoder(tf.concat([view_a, view_b], 0), training=training),
+                           training=training)
+        z_a, z_b = tf.split(z, 2, axis=0)
+        loss = nnclr_loss(z_a, z_b, self.support.values, self.temperature)
+        return loss, {"embeddings": z, "support_keys": z_a}
+
+    def update_state(self, extras):
+        self.support.enqueue(tf.math.l2_normalize(tf.cast(extras["support_keys"], tf.float32),
+                                                  axis=1))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "support_size": self.support_size,
+            "temperature": self.temperature,
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "synchronized_bn": self.synchronized_bn,
+        }
