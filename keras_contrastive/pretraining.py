@@ -41,7 +41,19 @@ METHODS = {
         encoder, projection_dim=config.projection_dim, hidden_dim=512),
     "simsiam": lambda encoder, config: models.SimSiam(
         encoder, projection_dim=512, predictor_dim=128),
+    "nnclr": lambda encoder, config: models.NNCLR(
+        encoder, support_size=16 * config.batch_size, temperature=config.temperature,
+        projection_dim=config.projection_dim, hidden_dim=512),
+    # the source papers' methods, at MoCo-v2's protocol settings above
+    "knn_moco": lambda encoder, config: models.KNNMoCo(
+        encoder, queue_size=16 * config.batch_size, momentum=0.99, warmup_epochs=1,
+        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
+    "leoclr": lambda encoder, config: models.LeOCLR(
+        encoder, queue_size=16 * config.batch_size, momentum=0.99,
+        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
 }
+# methods whose views include the whole (uncropped) image
+NEEDS_ORIGINAL_VIEW = {"leoclr"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,11 +234,18 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         grayscale_prob=0.0 if channels == 1 else 0.2,
         seed=config.seed,
     )
+    original_augment = None
+    if config.method in NEEDS_ORIGINAL_VIEW:
+        original_augment = views.simclr_augment(
+            size, channels=channels, strength=config.jitter_strength, crop_scale=None,
+            grayscale_prob=0.0 if channels == 1 else 0.2, seed=config.seed + 100,
+        )
     view_batches = views.make_views(
         tf.data.Dataset.from_tensor_slices(pretrain_images),
         augment,
         batch_size=config.batch_size,
         seed=config.seed,
+        original_augment=original_augment,
     )
     steps = len(pretrain_images) // config.batch_size
     model = build_model(config, (size, size, channels))
