@@ -91,17 +91,16 @@ def test_knn_moco_queues_stay_aligned_and_the_nn_loss_switches_on_after_warmup(f
     model = models.KNNMoCo(_encoder(), queue_size=64, projection_dim=16, hidden_dim=32, k=5,
                            warmup_epochs=1)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    initial = model.feature_queue.values.numpy().copy()
     model.fit(data, epochs=2, verbose=0)
     assert int(model.warmup_steps.numpy()) == 2  # 1 epoch of 2 steps
+    # 4 steps x 32 keys = two passes over both 64-slot queues: pointers agree
     assert int(model.queue.pointer.numpy()) == int(model.feature_queue.pointer.numpy()) == 0
-    # the feature queue holds the key network's backbone features of the last keys enqueued
-    x = _fixed_views(fashion_mnist_train[0][:32])["global"][1]
-    _, expected = model.encode_key(x, training=False)
+    # every slot of the feature queue now holds a key's backbone feature
     assert model.feature_queue.values.shape == (64, model.feature_dim)
-    # every slot was written by a step (no random initial vector is left)
-    np.testing.assert_allclose(np.linalg.norm(model.feature_queue.values.numpy(), axis=1), 1,
-                               rtol=1e-5)
-    assert expected.shape == (32, model.feature_dim)
+    assert np.all(np.abs(model.feature_queue.values.numpy() - initial).max(axis=1) > 1e-3)
+    # backbone features after ReLU + pooling are non-negative; the random start was not
+    assert model.feature_queue.values.numpy().min() >= 0 > initial.min()
 
 
 def test_leoclr_loss_equals_numpy_with_fixed_embeddings(fashion_mnist_train):
