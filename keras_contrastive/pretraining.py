@@ -43,7 +43,7 @@ METHODS = {
         encoder, projection_dim=512, predictor_dim=128),
     "nnclr": lambda encoder, config: models.NNCLR(
         encoder, support_size=16 * config.batch_size, temperature=config.temperature,
-        projection_dim=config.projection_dim, hidden_dim=512),
+        projection_dim=config.projection_dim, hidden_dim=512, prediction_hidden_dim=512),
     # the source papers' methods, at MoCo-v2's protocol settings above
     "knn_moco": lambda encoder, config: models.KNNMoCo(
         encoder, queue_size=16 * config.batch_size, momentum=0.99, warmup_epochs=1,

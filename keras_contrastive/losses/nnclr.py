@@ -21,22 +21,27 @@ def nearest_neighbours(embeddings, support):
     return tf.gather(s, tf.argmax(tf.matmul(z, s, transpose_b=True), axis=1))
 
 
-def nnclr_loss(z_a, z_b, support, temperature=0.1):
+def nnclr_loss(z_a, z_b, support, temperature=0.1, p_a=None, p_b=None):
     """NNCLR (Dwibedi et al. 2021, eq. 2), symmetrised over the two views.
 
     For example ``i`` with view embeddings ``z_i`` and ``z_i^+``:
 
-        l_i = -log( exp(NN(z_i) . z_i^+ / T) / sum_k exp(NN(z_i) . z_k^+ / T) )
+        l_i = -log( exp(NN(z_i) . p_i^+ / T) / sum_k exp(NN(z_i) . p_k^+ / T) )
 
-    where ``NN(z_i)`` is ``z_i``'s nearest neighbour (cosine) in ``support``
-    and ``k`` runs over the **global** batch; the loss is
-    ``0.5 * (mean_i l_i + mean_i l_i')`` with the views' roles swapped.
-    Gradients flow through the positives and negatives, not the neighbours.
+    where ``NN(z_i)`` is ``z_i``'s nearest neighbour (cosine) in ``support``,
+    ``p^+`` is the prediction head's output for view 2 (``z^+`` itself
+    without a predictor, the equation as printed) and ``k`` runs over the
+    **global** batch; the loss is ``0.5 * (mean_i l_i + mean_i l_i')`` with
+    the views' roles swapped.  Gradients flow through the positives and
+    negatives, not the neighbours.
 
     Args:
-        z_a, z_b: ``[n, d]`` embeddings of the two views (this replica's rows).
+        z_a, z_b: ``[n, d]`` projections of the two views (this replica's
+            rows); their neighbours are looked up in ``support``.
         support: ``[Q, d]`` support set.
         temperature: ``T > 0``.
+        p_a, p_b: optional ``[n, d]`` predictions of the two views, used as
+            positives and negatives in place of ``z_a``, ``z_b``.
 
     Example:
 
@@ -47,10 +52,12 @@ def nnclr_loss(z_a, z_b, support, temperature=0.1):
     >>> float(nnclr_loss(z, z, support=z)) < float(nnclr_loss(z, z[::-1], support=z))
     True
     """
+    p_a = z_a if p_a is None else p_a
+    p_b = z_b if p_b is None else p_b
     n = tf.shape(z_a)[0]
     own = tf.one_hot(tf.range(n) + distribute.global_offset(n),
                      n * distribute.num_replicas(), on_value=False, off_value=True)
-    all_a, all_b = distribute.all_gather(z_a), distribute.all_gather(z_b)
+    all_a, all_b = distribute.all_gather(p_a), distribute.all_gather(p_b)
     return 0.5 * (
-        info_nce(nearest_neighbours(z_a, support), z_b, all_b, temperature, own)
-        + info_nce(nearest_neighbours(z_b, support), z_a, all_a, temperature, own))
+        info_nce(nearest_neighbours(z_a, support), p_b, all_b, temperature, own)
+        + info_nce(nearest_neighbours(z_b, support), p_a, all_a, temperature, own))

@@ -16,8 +16,12 @@ class NNCLR(ContrastiveModel):
     For view 1's projection ``z_i`` the anchor is ``NN(z_i)``, its nearest
     neighbour (cosine) in the support queue; the positive is view 2's
     ``z_i^+`` and the other ``z_k^+`` of the global batch are negatives
-    (the paper's eq. 2), symmetrised over the two views.  After the step,
-    view 1's projections of the global batch are enqueued.
+    (the paper's eq. 2), symmetrised over the two views.  As in the paper's
+    implementation (following BYOL), positives and negatives go through a
+    prediction MLP ``g`` first (``NN(z_i) . g(z_i^+)``); without it
+    (``prediction_hidden_dim=None``) small models collapse dimensionally:
+    on Fashion-MNIST the embedding spread halved in 128 steps.  After the
+    step, view 1's projections of the global batch are enqueued.
 
     Args:
         encoder: images in [0, 1] -> features ``[B, D]``.
@@ -25,6 +29,8 @@ class NNCLR(ContrastiveModel):
             the global batch.
         temperature: 0.1 in the paper.
         projection_dim, hidden_dim: projector sizes (256, 2048 in the paper).
+        prediction_hidden_dim: hidden size of the predictor (4096 in the
+            paper; its output has ``projection_dim``); ``None`` drops it.
         synchronized_bn: BN statistics of the projector over the global batch.
 
     Example:
@@ -36,17 +42,21 @@ class NNCLR(ContrastiveModel):
     """
 
     def __init__(self, encoder, support_size=98304, temperature=0.1, projection_dim=256,
-                 hidden_dim=2048, synchronized_bn=False, **kwargs):
+                 hidden_dim=2048, prediction_hidden_dim=4096, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
         check_temperature(temperature)
         self.support_size = support_size
         self.temperature = temperature
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
+        self.prediction_hidden_dim = prediction_hidden_dim
         self.synchronized_bn = synchronized_bn
         self.projector = projection_head([hidden_dim, hidden_dim], projection_dim,
                                          last_batch_norm=True, synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)
+        self.predictor = None if prediction_hidden_dim is None else projection_head(
+            [prediction_hidden_dim], projection_dim, synchronized_bn=synchronized_bn,
+            input_dim=projection_dim, name="predictor")
         self.support = FeatureQueue(support_size, projection_dim, name="support")
         self.built = True
 
@@ -58,7 +68,10 @@ class NNCLR(ContrastiveModel):
         z = self.projector(self.encoder(tf.concat([view_a, view_b], 0), training=training),
                            training=training)
         z_a, z_b = tf.split(z, 2, axis=0)
-        loss = nnclr_loss(z_a, z_b, self.support.values, self.temperature)
+        p_a = p_b = None
+        if self.predictor is not None:
+            p_a, p_b = tf.split(self.predictor(z, training=training), 2, axis=0)
+        loss = nnclr_loss(z_a, z_b, self.support.values, self.temperature, p_a, p_b)
         return loss, {"embeddings": z, "support_keys": z_a}
 
     def update_state(self, extras):
@@ -72,5 +85,6 @@ class NNCLR(ContrastiveModel):
             "temperature": self.temperature,
             "projection_dim": self.projection_dim,
             "hidden_dim": self.hidden_dim,
+            "prediction_hidden_dim": self.prediction_hidden_dim,
             "synchronized_bn": self.synchronized_bn,
         }

@@ -16,8 +16,12 @@ def numpy_nearest(z, support):
     return np.stack([s[np.argmax([zi @ sj for sj in s])] for zi in z])
 
 
-def numpy_nnclr(z_a, z_b, support, temperature):
-    """Eq. 2 of Dwibedi et al. 2021, one example at a time, both directions averaged."""
+def numpy_nnclr(z_a, z_b, support, temperature, p_a=None, p_b=None):
+    """Eq. 2 of Dwibedi et al. 2021, one example at a time, both directions averaged;
+    with predictions, NN(z_i) . p_k^+ in place of NN(z_i) . z_k^+."""
+    p_a = z_a if p_a is None else p_a
+    p_b = z_b if p_b is None else p_b
+
     def one_way(z, z_plus):
         nn, zp = numpy_nearest(z, support), _unit(z_plus)
         losses = []
@@ -25,7 +29,7 @@ def numpy_nnclr(z_a, z_b, support, temperature):
             logits = np.array([nn[i] @ zp[k] / temperature for k in range(len(z))])
             losses.append(-np.log(np.exp(logits[i]) / np.exp(logits).sum()))
         return np.mean(losses)
-    return 0.5 * (one_way(z_a, z_b) + one_way(z_b, z_a))
+    return 0.5 * (one_way(z_a, p_b) + one_way(z_b, p_a))
 
 
 def test_nearest_neighbours_equal_brute_force():
@@ -44,6 +48,17 @@ def test_nnclr_loss_equals_numpy(temperature, n):
     support = rng.normal(size=(32, 8)).astype("float32")
     np.testing.assert_allclose(float(nnclr_loss(z_a, z_b, support, temperature)),
                                numpy_nnclr(z_a, z_b, support, temperature), rtol=1e-5, atol=1e-5)
+
+
+def test_nnclr_loss_with_predictions_equals_numpy():
+    rng = np.random.default_rng(3)
+    z_a, z_b, p_a, p_b = (rng.normal(size=(7, 8)).astype("float32") for _ in range(4))
+    support = rng.normal(size=(16, 8)).astype("float32")
+    expected = numpy_nnclr(z_a, z_b, support, 0.2, p_a, p_b)
+    np.testing.assert_allclose(float(nnclr_loss(z_a, z_b, support, 0.2, p_a, p_b)), expected,
+                               rtol=1e-5, atol=1e-5)
+    # the predictions matter: without them the loss is another number
+    assert abs(float(nnclr_loss(z_a, z_b, support, 0.2)) - expected) > 0.1
 
 
 def test_no_gradient_through_the_support_set():
