@@ -1,6 +1,7 @@
 """InfoNCE against explicit negatives (MoCo family) and negative cosine similarity (BYOL/SimSiam)."""
 import tensorflow as tf
 
+from keras_contrastive import distribute
 from keras_contrastive.losses.nt_xent import check_temperature
 
 _MASK = -1e9  # logit of an excluded negative
@@ -65,6 +66,37 @@ def info_nce(query, positive_key, negatives, temperature=0.2, negatives_mask=Non
     terms = _info_nce_terms(query, positive_key, negatives, tf.cast(negatives_mask, tf.bool),
                             tf.cast(temperature, query.dtype))
     return tf.reduce_mean(terms)
+
+
+def batch_info_nce(query, keys, temperature=0.2):
+    """InfoNCE whose negatives are the other keys of the **global** batch (MoCo v3, NNCLR).
+
+    Query ``q_i`` (this replica's row ``i``) has positive ``k_i`` and
+    negatives ``k_j``, ``j != i``, over all replicas' keys:
+
+        l_i = -log( exp(q_i . k_i / T) / sum_j exp(q_i . k_j / T) )
+
+    i.e. cross-entropy of ``q . K^T / T`` with the label at ``i``'s global
+    index (MoCo v3's ``contrastive_loss`` before its ``2T`` factor).
+
+    Args:
+        query: ``[n, d]`` queries.
+        keys: ``[n, d]`` keys, row ``i`` the positive of query ``i``; all
+            replicas' keys (gathered in replica order) are the candidates.
+        temperature: ``T > 0``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.losses import batch_info_nce
+    >>> q = np.eye(4, dtype="float32")
+    >>> round(float(batch_info_nce(q, q, temperature=1.0)), 4)  # -log(e / (e + 3))
+    0.7436
+    """
+    n = tf.shape(query)[0]
+    own = tf.one_hot(tf.range(n) + distribute.global_offset(n), n * distribute.num_replicas(),
+                     on_value=False, off_value=True)
+    return info_nce(query, keys, distribute.all_gather(keys), temperature, own)
 
 
 def negative_cosine_similarity(p, z):

@@ -1,8 +1,7 @@
 """NNCLR's loss: NT-Xent with each anchor replaced by its nearest neighbour in a support set."""
 import tensorflow as tf
 
-from keras_contrastive import distribute
-from keras_contrastive.losses.info_nce import info_nce
+from keras_contrastive.losses.info_nce import batch_info_nce
 
 
 def nearest_neighbours(embeddings, support):
@@ -54,10 +53,5 @@ def nnclr_loss(z_a, z_b, support, temperature=0.1, p_a=None, p_b=None):
     """
     p_a = z_a if p_a is None else p_a
     p_b = z_b if p_b is None else p_b
-    n = tf.shape(z_a)[0]
-    own = tf.one_hot(tf.range(n) + distribute.global_offset(n),
-                     n * distribute.num_replicas(), on_value=False, off_value=True)
-    all_a, all_b = distribute.all_gather(p_a), distribute.all_gather(p_b)
-    return 0.5 * (
-        info_nce(nearest_neighbours(z_a, support), p_b, all_b, temperature, own)
-        + info_nce(nearest_neighbours(z_b, support), p_a, all_a, temperature, own))
+    return 0.5 * (batch_info_nce(nearest_neighbours(z_a, support), p_b, temperature)
+                  + batch_info_nce(nearest_neighbours(z_b, support), p_a, temperature))

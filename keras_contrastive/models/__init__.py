@@ -1,14 +1,15 @@
 """Self-supervised models: ``keras.Model`` subclasses trained with ``fit``."""
-from keras_contrastive.models.base import ContrastiveModel, embedding_std
+from keras_contrastive.models.base import ContrastiveModel, MomentumTargetModel, embedding_std
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.knn_moco import KNNMoCo
 from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models.moco_v3 import MoCoV3
 from keras_contrastive.models.nnclr import NNCLR
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simsiam import SimSiam
 
 __all__ = [
-    "BYOL", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "NNCLR", "SimCLR",
-    "SimSiam", "embedding_std",
+    "BYOL", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
+    "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "embedding_std",
 ]

@@ -246,3 +246,31 @@ def _views_expected_message(spec):
         "expected a dict of views {'global': (view_1, view_2, ...)} as made by "
         f"keras_contrastive.views.make_views, got {spec}."
     )
+
+
+class MomentumTargetModel(ContrastiveModel):
+    """Base of BYOL and MoCo v3: an online network and its momentum target.
+
+    ``self.online`` is ``encoder -> projector``; ``self.target`` a
+    :class:`~keras_contrastive.state.MomentumEncoder` copy of it whose
+    momentum rises from ``momentum`` to 1 on a cosine schedule over the
+    ``fit`` run (or ``total_steps``), driven by the optimizer's iteration
+    count so that it survives a resume.  The target moves after each
+    optimizer step.  Subclasses call ``_build_online_target`` in
+    ``__init__`` and write ``compute_objective``.
+    """
+
+    def _build_online_target(self, projector, momentum, total_steps):
+        from keras_contrastive.state import MomentumEncoder
+
+        self.projector = projector
+        self.online = keras.Sequential([self.encoder, projector], name="online")
+        self.target = MomentumEncoder(self.online, momentum, schedule="cosine",
+                                      total_steps=total_steps, name="target")
+
+    def plan_training(self, total_steps, steps_per_epoch):
+        if self.total_steps is None and total_steps:
+            self.target.total_steps_variable.assign(total_steps)
+
+    def update_state(self, extras):
+        self.target.update(self.online, self.optimizer.iterations)

@@ -4,12 +4,11 @@ import tensorflow as tf
 
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.info_nce import negative_cosine_similarity
-from keras_contrastive.models.base import ContrastiveModel
-from keras_contrastive.state import MomentumEncoder
+from keras_contrastive.models.base import MomentumTargetModel
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
-class BYOL(ContrastiveModel):
+class BYOL(MomentumTargetModel):
     """BYOL: online encoder + projector + predictor regress the target's projection.
 
     Loss (the paper's): ``l(p_1, z'_2) + l(p_2, z'_1)`` with
@@ -44,20 +43,14 @@ class BYOL(ContrastiveModel):
         self.momentum = momentum
         self.total_steps = total_steps
         self.synchronized_bn = synchronized_bn
-        self.projector = projection_head([hidden_dim], projection_dim,
-                                         synchronized_bn=synchronized_bn,
-                                         input_dim=self.feature_dim)
+        self._build_online_target(
+            projection_head([hidden_dim], projection_dim, synchronized_bn=synchronized_bn,
+                            input_dim=self.feature_dim),
+            momentum, total_steps)
         self.predictor = projection_head([hidden_dim], projection_dim,
                                          synchronized_bn=synchronized_bn,
                                          input_dim=projection_dim, name="predictor")
-        self.online = keras.Sequential([encoder, self.projector], name="online")
-        self.target = MomentumEncoder(self.online, momentum, schedule="cosine",
-                                      total_steps=total_steps, name="target")
         self.built = True
-
-    def plan_training(self, total_steps, steps_per_epoch):
-        if self.total_steps is None and total_steps:
-            self.target.total_steps_variable.assign(total_steps)
 
     def compute_objective(self, views, training):
         view_a, view_b = views["global"][:2]
@@ -68,9 +61,6 @@ class BYOL(ContrastiveModel):
         loss = 4.0 + 2.0 * (negative_cosine_similarity(p_a, t_b)
                             + negative_cosine_similarity(p_b, t_a))
         return loss, {"embeddings": z}
-
-    def update_state(self, extras):
-        self.target.update(self.online, self.optimizer.iterations)
 
     def get_config(self):
         return {

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_contrastive.losses import info_nce, negative_cosine_similarity
+from keras_contrastive.losses import batch_info_nce, info_nce, negative_cosine_similarity
 
 
 def _unit(x):
@@ -23,6 +23,16 @@ def numpy_info_nce(query, positive_key, negatives, temperature, mask=None):
             if mask is None or mask[i, j]
         )
         losses.append(-np.log(positive / (positive + negative)))
+    return np.mean(losses)
+
+
+def numpy_batch_info_nce(query, keys, temperature):
+    """MoCo v3's ctr(q, k): cross-entropy of q . K^T / T with label i, mean over i."""
+    q, k = _unit(query), _unit(keys)
+    losses = []
+    for i in range(len(q)):
+        logits = np.array([q[i] @ k[j] / temperature for j in range(len(k))])
+        losses.append(np.log(np.exp(logits).sum()) - logits[i])
     return np.mean(losses)
 
 
@@ -103,3 +113,32 @@ def test_negative_cosine_similarity_stops_gradient_into_target():
     grad_p, grad_z = tape.gradient(loss, [p, z])
     assert grad_z is None
     assert np.abs(grad_p.numpy()).sum() > 0
+
+
+@pytest.mark.parametrize("temperature", [0.2, 1.0])
+def test_batch_info_nce_equals_numpy(temperature):
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(10, 8)).astype(np.float32)
+    k = (q + 0.5 * rng.normal(size=(10, 8))).astype(np.float32)
+    np.testing.assert_allclose(float(batch_info_nce(q, k, temperature)),
+                               numpy_batch_info_nce(q, k, temperature), rtol=1e-5, atol=1e-5)
+
+
+def test_batch_info_nce_on_two_replicas_uses_the_global_batch(two_replicas):
+    """Each replica's queries see all 12 keys, labelled at their global index."""
+    rng = np.random.default_rng(6)
+    q = rng.normal(size=(12, 8)).astype(np.float32)
+    k = rng.normal(size=(12, 8)).astype(np.float32)
+
+    def split(x):
+        return two_replicas.experimental_distribute_values_from_function(
+            lambda ctx: x[ctx.replica_id_in_sync_group * 6:(ctx.replica_id_in_sync_group + 1) * 6])
+
+    per_replica = tf.function(lambda a, b: two_replicas.run(
+        lambda x, y: batch_info_nce(x, y, 0.5), args=(a, b)))(split(q), split(k))
+    losses = [float(t) for t in two_replicas.experimental_local_results(per_replica)]
+    # the mean of the two replicas' means is the global mean
+    np.testing.assert_allclose(np.mean(losses), numpy_batch_info_nce(q, k, 0.5), rtol=1e-5)
+    logits = _unit(q[6:]) @ _unit(k).T / 0.5
+    second = np.mean(np.log(np.exp(logits).sum(1)) - logits[np.arange(6), np.arange(6, 12)])
+    np.testing.assert_allclose(losses[1], second, rtol=1e-5)

@@ -1,0 +1,93 @@
+"""MoCo v3 (Chen, Xie & He 2021): MoCo without a queue, the keys of the global batch as negatives."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.info_nce import batch_info_nce
+from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.models.base import MomentumTargetModel
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class MoCoV3(MomentumTargetModel):
+    """MoCo v3: online encoder + projector + predictor against a momentum encoder's keys.
+
+    For views ``x_1, x_2``: ``q = predictor(projector(encoder(x)))`` online
+    and ``k = target(x)`` from the momentum copy of encoder + projector
+    (no gradient).  The loss is the paper's symmetric
+
+        2T * (ctr(q_1, k_2) + ctr(q_2, k_1))
+
+    where ``ctr(q, k)`` is InfoNCE of each query against the keys of the
+    **global** batch, its own key the positive
+    (:func:`~keras_contrastive.losses.batch_info_nce`).  Projector: BN in
+    every layer, the output BN without affine parameters; predictor: the
+    same MLP without the output BN (the ResNet setting).  The momentum rises
+    from ``momentum`` to 1 on a cosine schedule over the run.
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]`` (functional/Sequential).
+        projection_dim, hidden_dim: output and hidden sizes of the projector
+            and predictor MLPs (256 and 4096 in the paper).
+        projector_layers: Dense layers of the projector (2 for ResNet, 3 for ViT).
+        momentum: base momentum (0.99).
+        temperature: 1.0 for ResNet (0.2 for ViT).
+        total_steps: length of the momentum schedule (default: the ``fit`` run).
+        synchronized_bn: BN statistics of the heads over the global batch
+            (the paper's setting).
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.MoCoV3(backbones.resnet18((28, 28, 1), width=8), hidden_dim=512)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    >>> # model.fit(views)
+    """
+
+    def __init__(self, encoder, projection_dim=256, hidden_dim=4096, projector_layers=2,
+                 momentum=0.99, temperature=1.0, total_steps=None, synchronized_bn=False,
+                 **kwargs):
+        super().__init__(encoder, **kwargs)
+        check_temperature(temperature)
+        if not isinstance(projector_layers, int) or projector_layers < 1:
+            raise ValueError("`projector_layers` must be a positive integer, got "
+                             f"projector_layers={projector_layers!r}.")
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.projector_layers = projector_layers
+        self.momentum = momentum
+        self.temperature = temperature
+        self.total_steps = total_steps
+        self.synchronized_bn = synchronized_bn
+        self._build_online_target(
+            projection_head([hidden_dim] * (projector_layers - 1), projection_dim,
+                            last_batch_norm=True, synchronized_bn=synchronized_bn,
+                            input_dim=self.feature_dim),
+            momentum, total_steps)
+        self.predictor = projection_head([hidden_dim], projection_dim,
+                                         synchronized_bn=synchronized_bn,
+                                         input_dim=projection_dim, name="predictor")
+        self.built = True
+
+    def compute_objective(self, views, training):
+        view_a, view_b = views["global"][:2]
+        both = tf.concat([view_a, view_b], axis=0)
+        z = self.online(both, training=training)
+        q_a, q_b = tf.split(self.predictor(z, training=training), 2, axis=0)
+        k_a, k_b = tf.split(tf.stop_gradient(self.target(both, training=training)), 2, axis=0)
+        loss = 2.0 * self.temperature * (batch_info_nce(q_a, k_b, self.temperature)
+                                         + batch_info_nce(q_b, k_a, self.temperature))
+        return loss, {"embeddings": z}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "projector_layers": self.projector_layers,
+            "momentum": self.momentum,
+            "temperature": self.temperature,
+            "total_steps": self.total_steps,
+            "synchronized_bn": self.synchronized_bn,
+        }
