@@ -91,3 +91,18 @@ def tiny_encoder():
         ],
         name="encoder",
     )
+
+
+def fixed_views(images, seed=0, original=False):
+    """Deterministic 'views' of real uint8 images in the current floatx: a
+    horizontal flip and a random brightness scaling (plus the image itself as
+    ``"original"`` when asked), so that two runs see exactly the same batch."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    x = images.astype(keras.config.floatx()) / 255.0
+    scale = rng.uniform(0.6, 1.0, size=(len(x), 1, 1, 1))
+    out = {"global": (x[:, :, ::-1, :], np.clip(x * scale, 0, 1).astype(x.dtype))}
+    if original:
+        out["original"] = x
+    return out

@@ -1,10 +1,12 @@
-"""MoCo v1/v2/v3, BYOL, SimSiam, NNCLR: learn on real images, equal on 1 and 2 replicas, serialize."""
+"""MoCo v1/v2/v3, BYOL, SimSiam, NNCLR, kNN-MoCo, LeOCLR: learn on real images, equal on 1 and 2
+replicas, serialize."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_contrastive import backbones, models, views
+from tests.conftest import fixed_views
 
 def _factory(cls, **defaults):
     return lambda encoder, **kwargs: cls(encoder, **{**defaults, **kwargs})
@@ -21,16 +23,26 @@ METHODS = {
     "moco_v3": _factory(models.MoCoV3, projection_dim=32, hidden_dim=64),
     "byol": _factory(models.BYOL, projection_dim=32, hidden_dim=64),
     "simsiam": _factory(models.SimSiam, projection_dim=64, predictor_dim=16),
+    # the source papers' methods
+    "knn_moco": _factory(models.KNNMoCo, queue_size=256, hidden_dim=64, projection_dim=32,
+                         momentum=0.99, k=5, warmup_epochs=1),
+    "leoclr": _factory(models.LeOCLR, queue_size=256, hidden_dim=64, projection_dim=32,
+                       momentum=0.99),
     "nnclr": _factory(models.NNCLR, support_size=256, projection_dim=32, hidden_dim=64,
                       prediction_hidden_dim=64),
 }
 
 
-def _views(images, batch_size=64, seed=0):
+def _views(images, batch_size=64, seed=0, original=False):
+    """Two random crops (and the whole image as ``"original"`` when asked)."""
     augment = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0),
                                    grayscale_prob=0.0, seed=seed)
+    whole = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=None,
+                                 grayscale_prob=0.0, seed=seed + 1) if original else None
     return views.make_views(tf.data.Dataset.from_tensor_slices(images), augment,
-                            batch_size=batch_size, seed=seed)
+                            batch_size=batch_size, seed=seed, original_augment=whole)
+
+QUEUED = {"moco_v1", "moco_v2", "moco_v2_symmetric", "knn_moco", "leoclr"}
 
 
 def _model(name, width=8, lr=0.05, **kwargs):
@@ -46,7 +58,7 @@ def _embedding_dim(model):
 LEARNING_CASES = [
     # symmetric MoCo is left out here (same networks and loss as moco_v2, twice the cost);
     # it is in the replica and serialization tests
-    "byol", "moco_v1", "moco_v2", "moco_v3", "simsiam", "nnclr",
+    "byol", "moco_v1", "moco_v2", "moco_v3", "simsiam", "nnclr", "knn_moco", "leoclr",
 ]
 
 
@@ -58,7 +70,8 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
     # MoCo's embeddings start bunched (ReLU features, no BN in its head) and
     # spread slowly: 384 steps take them past the threshold, 128 do not
     epochs = 24 if isinstance(model, models.MoCo) else 8
-    history = model.fit(_views(images[:1024]), epochs=epochs, verbose=0).history
+    data = _views(images[:1024], original=isinstance(model, models.LeOCLR))
+    history = model.fit(data, epochs=epochs, verbose=0).history
     loss, spread = history["loss"], history["embedding_std"]
     # methods with a queue are compared with epoch 2, once it holds real
     # embeddings instead of its random initial vectors
@@ -70,8 +83,11 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
         assert loss[-1] < 4 * model.temperature * np.log(64) - 0.5, loss
     else:
         assert loss[-1] < reference - 0.05 * abs(reference), loss
-    if isinstance(model, models.MoCo):  # below chance: log(K + 1) for K queued negatives
-        assert loss[-1] < np.log(model.queue_size + 1) - 0.3, loss
+    if isinstance(model, models.MoCo):  # below chance: log(K + 1) per InfoNCE over K negatives
+        # LeOCLR sums two InfoNCE terms; kNN-MoCo adds lambda times its NN loss (also over the queue)
+        terms = (2.0 if isinstance(model, models.LeOCLR)
+                 else 1.0 + model.nn_weight if isinstance(model, models.KNNMoCo) else 1.0)
+        assert loss[-1] < terms * np.log(model.queue_size + 1) - 0.3, loss
     if isinstance(model, models.NNCLR):  # below chance: log(B) for the batch's B candidates
         assert loss[-1] < np.log(64), loss
     # l2-normalised d-dim embeddings spread over the sphere have std 1/sqrt(d); 0 = collapse
@@ -91,15 +107,6 @@ def _small_sync_bn_encoder(input_shape):
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="small")
 
 
-def _fixed_views(images, seed):
-    """Two deterministic 'views' of real images: a flip and a brightness change."""
-    rng = np.random.default_rng(seed)
-    x = images.astype(keras.config.floatx()) / 255.0
-    v1 = x[:, :, ::-1, :]
-    v2 = np.clip(x * rng.uniform(0.6, 1.0, size=(len(x), 1, 1, 1)), 0, 1).astype(x.dtype)
-    return {"global": (v1, v2)}
-
-
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two_replicas):
     """Loss, every weight, queue and target after one step agree to 1e-5 (float64, sync BN)."""
@@ -107,12 +114,14 @@ def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two
     try:
         # 12x12 centres of real images: float64 convolutions are slow on CPU
         images = fashion_mnist_train[0][:16, 8:20, 8:20]
-        dataset = tf.data.Dataset.from_tensors(_fixed_views(images, 0))
+        dataset = tf.data.Dataset.from_tensors(fixed_views(images, 0, original=True))
 
         def build():
             encoder = _small_sync_bn_encoder((12, 12, 1))
-            kwargs = ({"queue_size": 64} if name in ("moco_v1", "moco_v2", "moco_v2_symmetric")
-                      else {"support_size": 64} if name == "nnclr" else {})
+            kwargs = {"nnclr": {"support_size": 64},
+                      # the NN loss on from the first step
+                      "knn_moco": {"queue_size": 64, "warmup_epochs": 0}}.get(
+                name, {"queue_size": 64} if name in QUEUED else {})
             model = METHODS[name](encoder, synchronized_bn=True, **kwargs)
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
             return model
@@ -133,26 +142,34 @@ def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two
         assert moved > len(start) // 2
         if isinstance(single, models.MoCo):
             assert int(mirrored.queue.pointer.numpy()) == int(single.queue.pointer.numpy()) > 0
+            np.testing.assert_allclose(mirrored.queue.values.numpy(), single.queue.values.numpy(),
+                                       atol=1e-5)
+        if isinstance(single, models.KNNMoCo):
+            np.testing.assert_allclose(mirrored.feature_queue.values.numpy(),
+                                       single.feature_queue.values.numpy(), atol=1e-5)
     finally:
         keras.config.set_floatx("float32")
 
 
-@pytest.mark.parametrize("name", ["moco_v2", "byol", "moco_v3", "nnclr"])
+@pytest.mark.parametrize("name", ["moco_v2", "byol", "moco_v3", "nnclr", "knn_moco", "leoclr"])
 def test_state_survives_save_and_load(name, tmp_path, fashion_mnist_train):
     images, _ = fashion_mnist_train
     model = _model(name, width=4)
-    model.fit(_views(images[:256]), epochs=1, verbose=0)
+    model.fit(_views(images[:256], original=name == "leoclr"), epochs=1, verbose=0)
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
     restored = keras.models.load_model(path)
     assert type(restored) is type(model)
     for a, b, w in zip(model.get_weights(), restored.get_weights(), model.weights):
         np.testing.assert_array_equal(a, b, err_msg=w.path)
-    queue = {"moco_v2": "queue", "nnclr": "support"}.get(name)
-    if queue:
+    queues = {"nnclr": ["support"], "knn_moco": ["queue", "feature_queue"]}.get(
+        name, ["queue"] if isinstance(model, models.MoCo) else [])
+    for queue in queues:  # 256 images = 4 batches of 64 = one lap of the 256-entry queue
         saved, loaded = getattr(model, queue), getattr(restored, queue)
         assert int(loaded.pointer.numpy()) == int(saved.pointer.numpy()) == 0
         np.testing.assert_array_equal(loaded.values.numpy(), saved.values.numpy())
+    if name == "knn_moco":
+        assert int(restored.warmup_steps.numpy()) == int(model.warmup_steps.numpy()) == 4
     x = images[:4].astype("float32") / 255.0
     np.testing.assert_allclose(restored(x), model(x), atol=1e-5)
 
