@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",
-    "temperature", "projection_dim", "image_size", "train_subset",
+    "temperature", "projection_dim", "anchor", "image_size", "train_subset",
     "eval_train_subset", "eval_test_subset", "seed",
 )
 
@@ -47,6 +47,9 @@ def _parser():
     pre.add_argument("--learning-rate", type=float, help="peak SGD rate (default 0.06*B/256)")
     pre.add_argument("--temperature", type=float)
     pre.add_argument("--projection-dim", type=int)
+    pre.add_argument("--anchor", choices=["crop", "original"],
+                     help="original: the uncropped image anchors both crops (LeOCLR's "
+                     "strategy; simclr and byol)")
     pre.add_argument("--image-size", type=int)
     pre.add_argument("--train-subset", type=int, help="pretrain on the first N images")
     pre.add_argument("--eval-train-subset", type=int)

@@ -33,7 +33,8 @@ from keras_contrastive.evaluation import knn_accuracy, linear_probe
 # momentum 0.99 (0.999 is tuned for ImageNet's 5000 steps per epoch).
 METHODS = {
     "simclr": lambda encoder, config: models.SimCLR(
-        encoder, projection_dim=config.projection_dim, temperature=config.temperature),
+        encoder, projection_dim=config.projection_dim, temperature=config.temperature,
+        anchor=config.anchor),
     "moco_v2": lambda encoder, config: models.MoCo(
         encoder, version=2, queue_size=16 * config.batch_size, momentum=0.99,
         temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
@@ -43,7 +44,7 @@ METHODS = {
         encoder, projection_dim=config.projection_dim, hidden_dim=512,
         temperature=config.temperature),
     "byol": lambda encoder, config: models.BYOL(
-        encoder, projection_dim=config.projection_dim, hidden_dim=512),
+        encoder, projection_dim=config.projection_dim, hidden_dim=512, anchor=config.anchor),
     "simsiam": lambda encoder, config: models.SimSiam(
         encoder, projection_dim=512, predictor_dim=128),
     "nnclr": lambda encoder, config: models.NNCLR(
@@ -57,8 +58,8 @@ METHODS = {
         encoder, queue_size=16 * config.batch_size, momentum=0.99,
         temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
 }
-# methods whose views include the whole (uncropped) image
-NEEDS_ORIGINAL_VIEW = {"leoclr"}
+# methods that take `anchor` ("original": LeOCLR's uncropped image as the anchor)
+ANCHOR_METHODS = ("simclr", "byol")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,9 @@ class PretrainConfig:
         temperature: NT-Xent temperature (0.1: best of 0.5/0.2/0.1/0.05 in
             the sweep recorded in BENCHMARKS.md).
         projection_dim: projection head output size.
+        anchor: ``"original"`` makes the uncropped image the anchor of both
+            crops (LeOCLR's strategy) for ``simclr`` and ``byol``; ``leoclr``
+            always does.
         crop_scale: RandomResizedCrop area range.
         jitter_strength: SimCLR colour-jitter strength (0.5 gives
             brightness/contrast 0.4).
@@ -98,6 +102,7 @@ class PretrainConfig:
     weight_decay: float = 5e-4
     temperature: float = 0.1
     projection_dim: int = 128
+    anchor: str = "crop"
     crop_scale: tuple = (0.2, 1.0)
     jitter_strength: float = 0.5
     image_size: int = None
@@ -174,6 +179,10 @@ def build_model(config, input_shape):
         raise ValueError(
             f"unknown method {config.method!r}; choose one of {sorted(METHODS)}."
         )
+    if config.anchor != "crop" and config.method not in ANCHOR_METHODS:
+        raise ValueError(
+            f"anchor={config.anchor!r} is for {' and '.join(ANCHOR_METHODS)} (leoclr always "
+            f"anchors on the original image); {config.method!r} takes anchor='crop'.")
     encoder = backbones.resnet18(input_shape, width=config.width, stem=config.stem)
     return METHODS[config.method](encoder, config)
 
@@ -239,8 +248,9 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         grayscale_prob=0.0 if channels == 1 else 0.2,
         seed=config.seed,
     )
+    model = build_model(config, (size, size, channels))  # refuses bad settings before any work
     original_augment = None
-    if config.method in NEEDS_ORIGINAL_VIEW:
+    if model.needs_original_view:
         original_augment = views.simclr_augment(
             size, channels=channels, strength=config.jitter_strength, crop_scale=None,
             grayscale_prob=0.0 if channels == 1 else 0.2, seed=config.seed + 100,
@@ -253,7 +263,6 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         original_augment=original_augment,
     )
     steps = len(pretrain_images) // config.batch_size
-    model = build_model(config, (size, size, channels))
     model.compile(optimizer=build_optimizer(config, steps))
 
     metrics = {}

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from keras_contrastive.pretraining import (
-    METHODS, NEEDS_ORIGINAL_VIEW, PretrainConfig, build_model, pretrain)
+from keras_contrastive.pretraining import METHODS, PretrainConfig, build_model, pretrain
 from tests.conftest import fixed_views
 
 
@@ -12,15 +11,16 @@ def test_every_method_builds_and_computes_its_objective(method, fashion_mnist_tr
     config = PretrainConfig(method=method, batch_size=8, width=4)
     model = build_model(config, (28, 28, 1))
     model.compile(optimizer="sgd")  # kNN-MoCo's warm-up reads the optimizer's step
-    views = fixed_views(fashion_mnist_train[0][:8], original=method in NEEDS_ORIGINAL_VIEW)
+    views = fixed_views(fashion_mnist_train[0][:8], original=model.needs_original_view)
     loss, extras = model.compute_objective(views, training=True)
     assert np.isfinite(float(loss))
     assert extras["embeddings"].shape[0] >= 8
     assert type(model).from_config(model.get_config()).get_config() == model.get_config()
 
 
-def test_pretrain_trains_a_method_that_needs_the_original_view():
-    config = PretrainConfig(method="leoclr", epochs=1, batch_size=16, width=4, train_subset=32)
+@pytest.mark.parametrize("method,anchor", [("leoclr", "crop"), ("byol", "original")])
+def test_pretrain_trains_a_method_that_needs_the_original_view(method, anchor):
+    config = PretrainConfig(method=method, anchor=anchor, epochs=1, batch_size=16, width=4, train_subset=32)
     seen = {}
 
     def evaluator(encoder, train, test, cfg):
@@ -33,3 +33,9 @@ def test_pretrain_trains_a_method_that_needs_the_original_view():
     assert result.metrics == {"evaluated": 1.0}
     assert seen["features"] == (4, result.model.feature_dim)
     assert int(result.model.optimizer.iterations.numpy()) == 2
+    assert result.model.needs_original_view
+
+
+def test_anchor_original_is_refused_for_methods_without_it():
+    with pytest.raises(ValueError, match="anchor='original' is for simclr and byol"):
+        build_model(PretrainConfig(method="moco_v2", anchor="original"), (28, 28, 1))

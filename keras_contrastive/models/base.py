@@ -20,6 +20,19 @@ def embedding_std(embeddings):
     return tf.reduce_mean(tf.math.reduce_std(z, axis=0))
 
 
+def check_anchor(anchor):
+    """``anchor`` if it is ``"crop"`` or ``"original"``, else ``ValueError``."""
+    if anchor not in ("crop", "original"):
+        raise ValueError(f"`anchor` must be 'crop' or 'original', got anchor={anchor!r}.")
+    return anchor
+
+
+def _missing_original_message(name):
+    return (f"{name} needs views['original'] (the whole image, resized, not cropped): build "
+            "views with make_views(..., original_augment=simclr_augment(size, crop_scale=None, "
+            "...)).")
+
+
 class ContrastiveModel(keras.Model):
     """Holds the training template once; a method fills in its objective.
 
@@ -64,6 +77,21 @@ class ContrastiveModel(keras.Model):
         self.encoder = encoder
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.std_tracker = keras.metrics.Mean(name="embedding_std")
+
+    #: ``"original"`` when the method's anchor is ``views["original"]``, the
+    #: whole image resized (LeOCLR), instead of a random crop.
+    anchor = "crop"
+
+    @property
+    def needs_original_view(self):
+        """Whether training reads ``views["original"]`` (the uncropped image)."""
+        return self.anchor == "original"
+
+    def original_view(self, views):
+        """``views["original"]``, or a ``ValueError`` that says how to build it."""
+        if "original" not in views:
+            raise ValueError(_missing_original_message(type(self).__name__))
+        return views["original"]
 
     @property
     def feature_dim(self):
@@ -182,6 +210,8 @@ class ContrastiveModel(keras.Model):
         unknown = sorted(set(spec) - set(VIEW_KEYS))
         if unknown:
             raise ValueError(f"unknown view keys {unknown}; expected some of {VIEW_KEYS}.")
+        if self.needs_original_view and "original" not in spec:
+            raise ValueError(_missing_original_message(type(self).__name__))
         global_views = spec["global"]
         if not isinstance(global_views, (tuple, list)) or len(global_views) < 2:
             raise ValueError(

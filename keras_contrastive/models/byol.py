@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.info_nce import negative_cosine_similarity
-from keras_contrastive.models.base import MomentumTargetModel
+from keras_contrastive.models.base import MomentumTargetModel, check_anchor
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -25,6 +25,10 @@ class BYOL(MomentumTargetModel):
         momentum: base target momentum (0.996).
         total_steps: length of the momentum schedule (default: the ``fit`` run).
         synchronized_bn: BN statistics of the heads over the global batch.
+        anchor: ``"crop"`` (the paper) or ``"original"``: LeOCLR's strategy,
+            where only the uncropped image ``u`` (``views["original"]``) goes
+            through the online branch and predicts the target's projections
+            of both crops: ``l(p_u, z'_1) + l(p_u, z'_2)``.
 
     Example:
 
@@ -36,8 +40,9 @@ class BYOL(MomentumTargetModel):
     """
 
     def __init__(self, encoder, projection_dim=256, hidden_dim=4096, momentum=0.996,
-                 total_steps=None, synchronized_bn=False, **kwargs):
+                 total_steps=None, synchronized_bn=False, anchor="crop", **kwargs):
         super().__init__(encoder, **kwargs)
+        self.anchor = check_anchor(anchor)
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.momentum = momentum
@@ -55,9 +60,14 @@ class BYOL(MomentumTargetModel):
     def compute_objective(self, views, training):
         view_a, view_b = views["global"][:2]
         both = tf.concat([view_a, view_b], axis=0)
-        z = self.online(both, training=training)
-        p_a, p_b = tf.split(self.predictor(z, training=training), 2, axis=0)
         t_a, t_b = tf.split(self.target(both, training=training), 2, axis=0)
+        if self.anchor == "original":
+            z = self.online(self.original_view(views), training=training)
+            p_a = p_b = self.predictor(z, training=training)
+        else:
+            z = self.online(both, training=training)
+            p_a, p_b = tf.split(self.predictor(z, training=training), 2, axis=0)
+        # l(p, z) = 2 - 2 cos(p, z) = 2 + 2 negative_cosine_similarity(p, z)
         loss = 4.0 + 2.0 * (negative_cosine_similarity(p_a, t_b)
                             + negative_cosine_similarity(p_b, t_a))
         return loss, {"embeddings": z}
@@ -70,4 +80,5 @@ class BYOL(MomentumTargetModel):
             "momentum": self.momentum,
             "total_steps": self.total_steps,
             "synchronized_bn": self.synchronized_bn,
+            "anchor": self.anchor,
         }

@@ -3,17 +3,8 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive.losses.info_nce import info_nce
-from keras_contrastive.losses.nt_xent import nt_xent
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.simclr import SimCLR
-
-
-def _original(views, name):
-    if "original" not in views:
-        raise ValueError(
-            f"{name} needs views['original'] (the whole image, resized): build views with "
-            "make_views(..., original_augment=simclr_augment(size, crop_scale=None, ...)).")
-    return views["original"]
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -41,8 +32,10 @@ class LeOCLR(MoCo):
     >>> model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9))
     """
 
+    anchor = "original"
+
     def compute_objective(self, views, training):
-        u, _ = self.encode_query(_original(views, "LeOCLR"), training)
+        u, _ = self.encode_query(self.original_view(views), training)
         keys = [self.encode_key(crop, training)[0] for crop in views["global"][:2]]
         negatives = self.queue.values
         loss = tf.add_n([info_nce(u, k, negatives, self.temperature) for k in keys])
@@ -53,8 +46,9 @@ class LeOCLR(MoCo):
 class LeOCLREndToEnd(SimCLR):
     """LeOCLR's end-to-end variant: ``nt_xent(u, v1) + nt_xent(u, v2)``, all branches trained.
 
-    One encoder and projector for the original ``u`` and both crops, negatives
-    from the global batch as in SimCLR (takes :class:`SimCLR`'s arguments).
+    :class:`SimCLR` with ``anchor="original"``: one encoder and projector for
+    the original ``u`` and both crops, negatives from the global batch as in
+    SimCLR (takes :class:`SimCLR`'s arguments).
 
     Example:
 
@@ -62,10 +56,8 @@ class LeOCLREndToEnd(SimCLR):
     >>> model = models.LeOCLREndToEnd(backbones.resnet18((28, 28, 1), width=8), temperature=0.1)
     """
 
-    def compute_objective(self, views, training):
-        crop_1, crop_2 = views["global"][:2]
-        images = tf.concat([_original(views, "LeOCLREndToEnd"), crop_1, crop_2], axis=0)
-        z = self.projector(self.encoder(images, training=training), training=training)
-        u, v1, v2 = tf.split(z, 3, axis=0)
-        loss = nt_xent(u, v1, self.temperature) + nt_xent(u, v2, self.temperature)
-        return loss, {"embeddings": z}
+    def __init__(self, encoder, anchor="original", **kwargs):
+        if anchor != "original":
+            raise ValueError(
+                f"LeOCLREndToEnd's anchor is the original image, got anchor={anchor!r}.")
+        super().__init__(encoder, anchor=anchor, **kwargs)

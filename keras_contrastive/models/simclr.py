@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.nt_xent import check_temperature, nt_xent
-from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.models.base import ContrastiveModel, check_anchor
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -23,6 +23,11 @@ class SimCLR(ContrastiveModel):
         num_hidden_layers: hidden layers in the head (1 in SimCLR v1, 2 in v2).
         temperature: NT-Xent temperature (0.5 in the paper's CIFAR setting).
         synchronized_bn: batch statistics of the head over the global batch.
+        anchor: ``"crop"`` (the paper) or ``"original"``: LeOCLR's strategy,
+            where the uncropped image ``u`` (``views["original"]``) is the
+            anchor of both crops and the loss is
+            ``nt_xent(u, v1) + nt_xent(u, v2)``; the crops are never pulled
+            toward each other (:class:`LeOCLREndToEnd`).
 
     Example:
 
@@ -41,10 +46,12 @@ class SimCLR(ContrastiveModel):
         num_hidden_layers=1,
         temperature=0.5,
         synchronized_bn=False,
+        anchor="crop",
         **kwargs,
     ):
         super().__init__(encoder, **kwargs)
         check_temperature(temperature)
+        self.anchor = check_anchor(anchor)
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.num_hidden_layers = num_hidden_layers
@@ -59,11 +66,17 @@ class SimCLR(ContrastiveModel):
         self.built = True
 
     def compute_objective(self, views, training):
-        view_a, view_b = views["global"][:2]
-        features = self.encoder(tf.concat([view_a, view_b], axis=0), training=training)
+        crops = list(views["global"][:2])
+        anchored = self.anchor == "original"
+        images = [self.original_view(views)] + crops if anchored else crops
+        features = self.encoder(tf.concat(images, axis=0), training=training)
         projections = self.projector(features, training=training)
-        z_a, z_b = tf.split(projections, 2, axis=0)
-        return nt_xent(z_a, z_b, self.temperature), {"embeddings": projections}
+        if anchored:
+            u, v1, v2 = tf.split(projections, 3, axis=0)
+            loss = nt_xent(u, v1, self.temperature) + nt_xent(u, v2, self.temperature)
+        else:
+            loss = nt_xent(*tf.split(projections, 2, axis=0), self.temperature)
+        return loss, {"embeddings": projections}
 
     def get_config(self):
         return {
@@ -73,4 +86,5 @@ class SimCLR(ContrastiveModel):
             "num_hidden_layers": self.num_hidden_layers,
             "temperature": self.temperature,
             "synchronized_bn": self.synchronized_bn,
+            "anchor": self.anchor,
         }

@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras_contrastive import backbones, models, views
 from keras_contrastive.losses.info_nce import nearest_neighbour_nce
 from tests.conftest import fixed_views
+from tests.losses.test_nt_xent import numpy_nt_xent
 
 
 def _unit(x):
@@ -126,12 +127,42 @@ def test_leoclr_views_have_the_whole_image_as_original(fashion_mnist_train):
     assert not np.allclose(batch["global"][0], images / 255.0, atol=1e-2)
 
 
-def test_leoclr_refuses_views_without_an_original(fashion_mnist_train):
-    model = models.LeOCLR(_encoder(), queue_size=64, projection_dim=16, hidden_dim=32)
+@pytest.mark.parametrize("build", [
+    lambda: models.LeOCLR(_encoder(), queue_size=64, projection_dim=16, hidden_dim=32),
+    lambda: models.SimCLR(_encoder(), projection_dim=16, anchor="original"),
+    lambda: models.BYOL(_encoder(), projection_dim=16, hidden_dim=32, anchor="original"),
+], ids=["LeOCLR", "SimCLR", "BYOL"])
+def test_original_anchor_refuses_views_without_an_original(build, fashion_mnist_train):
+    model = build()
     model.compile(optimizer="sgd")
-    with pytest.raises(ValueError, match="original"):
+    with pytest.raises(ValueError, match=r"needs views\['original'\]"):
         model.fit(tf.data.Dataset.from_tensors(fixed_views(fashion_mnist_train[0][:32])),
                   epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 0  # refused before the first step
+
+
+def test_original_anchor_for_simclr_equals_the_formula(fashion_mnist_train):
+    """SimCLR(anchor="original") = LeOCLREndToEnd: nt_xent(u, v1) + nt_xent(u, v2)."""
+    v = fixed_views(fashion_mnist_train[0][:8], original=True)
+    for model in (models.SimCLR(_encoder(), projection_dim=16, temperature=0.2, anchor="original"),
+                  models.LeOCLREndToEnd(_encoder(), projection_dim=16, temperature=0.2)):
+        loss, _ = model.compute_objective(v, training=False)
+        u, v1, v2 = (model.projector(model.encoder(x)).numpy()
+                     for x in (v["original"], *v["global"]))
+        np.testing.assert_allclose(float(loss), numpy_nt_xent(u, v1, 0.2) + numpy_nt_xent(u, v2, 0.2),
+                                   rtol=1e-5)
+
+
+def test_original_anchor_for_byol_equals_the_formula(fashion_mnist_train):
+    """BYOL(anchor="original"): l(p_u, z'_1) + l(p_u, z'_2), l(p, z) = 2 - 2 cos(p, z)."""
+    v = fixed_views(fashion_mnist_train[0][:8], original=True)
+    model = models.BYOL(_encoder(), projection_dim=16, hidden_dim=32, anchor="original")
+    model.target.target.set_weights([w + 0.01 for w in model.target.target.get_weights()])
+    loss, _ = model.compute_objective(v, training=False)
+    p_u = _unit(model.predictor(model.online(v["original"])))
+    t1, t2 = (_unit(model.target(x)) for x in v["global"])
+    expected = np.mean(2 - 2 * np.sum(p_u * t1, 1)) + np.mean(2 - 2 * np.sum(p_u * t2, 1))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
 
 
 def test_leoclr_end_to_end_learns_on_fashion_mnist(fashion_mnist_train):
