@@ -28,6 +28,9 @@ METHODS = {
                          momentum=0.99, k=5, warmup_epochs=1),
     "leoclr": _factory(models.LeOCLR, queue_size=256, hidden_dim=64, projection_dim=32,
                        momentum=0.99),
+    # LeOCLR's original-image anchor in SimCLR and BYOL (replica and config tests)
+    "leoclr_end_to_end": _factory(models.LeOCLREndToEnd, projection_dim=32, hidden_dim=64),
+    "byol_original": _factory(models.BYOL, projection_dim=32, hidden_dim=64, anchor="original"),
     "nnclr": _factory(models.NNCLR, support_size=256, projection_dim=32, hidden_dim=64,
                       prediction_hidden_dim=64),
 }
