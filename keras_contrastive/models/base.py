@@ -131,10 +131,23 @@ class ContrastiveModel(keras.Model):
         """
 
     # -- serialization: subclasses add their own arguments ----------------------
+    #: the constructor's arguments (besides ``encoder``) that ``get_config``
+    #: saves; a subclass lists its own after its parent's.
+    config_fields = ()
+
+    def keep_config(self, arguments):
+        """Stores each of ``config_fields`` found in ``arguments`` (the
+        constructor's ``locals()``, after validation) as an attribute, unless
+        a parent's constructor stored it already (its value, resolved, wins)."""
+        for name in self.config_fields:
+            if name in arguments and name not in vars(self):
+                setattr(self, name, arguments[name])
+
     def get_config(self):
         return {
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
+            **{name: getattr(self, name) for name in self.config_fields},
         }
 
     @classmethod

@@ -39,15 +39,15 @@ class BYOL(MomentumTargetModel):
     >>> # model.fit(views)
     """
 
+    config_fields = (
+        "projection_dim", "hidden_dim", "momentum", "total_steps", "synchronized_bn", "anchor",
+    )
+
     def __init__(self, encoder, projection_dim=256, hidden_dim=4096, momentum=0.996,
                  total_steps=None, synchronized_bn=False, anchor="crop", **kwargs):
         super().__init__(encoder, **kwargs)
-        self.anchor = check_anchor(anchor)
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.momentum = momentum
-        self.total_steps = total_steps
-        self.synchronized_bn = synchronized_bn
+        anchor = check_anchor(anchor)
+        self.keep_config(locals())
         self._build_online_target(
             projection_head([hidden_dim], projection_dim, synchronized_bn=synchronized_bn,
                             input_dim=self.feature_dim),
@@ -71,14 +71,3 @@ class BYOL(MomentumTargetModel):
         loss = 4.0 + 2.0 * (negative_cosine_similarity(p_a, t_b)
                             + negative_cosine_similarity(p_b, t_a))
         return loss, {"embeddings": z}
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "projection_dim": self.projection_dim,
-            "hidden_dim": self.hidden_dim,
-            "momentum": self.momentum,
-            "total_steps": self.total_steps,
-            "synchronized_bn": self.synchronized_bn,
-            "anchor": self.anchor,
-        }

@@ -37,6 +37,8 @@ class KNNMoCo(MoCo):
     >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
     """
 
+    config_fields = MoCo.config_fields + ("k", "nn_weight", "warmup_epochs")
+
     def __init__(self, encoder, k=20, nn_weight=0.4, warmup_epochs=5, momentum=0.995,
                  temperature=0.2, version=2, **kwargs):
         super().__init__(encoder, version=version, momentum=momentum,
@@ -45,9 +47,7 @@ class KNNMoCo(MoCo):
             raise ValueError(f"`k` must be an integer in [1, queue_size], got k={k!r}.")
         if nn_weight < 0:
             raise ValueError(f"`nn_weight` must be >= 0, got nn_weight={nn_weight!r}.")
-        self.k = k
-        self.nn_weight = nn_weight
-        self.warmup_epochs = warmup_epochs
+        self.keep_config(locals())
         self.feature_queue = FeatureQueue(self.queue_size, self.feature_dim, name="feature_queue")
         self.warmup_steps = self.add_weight(shape=(), dtype="int64", trainable=False,
                                             initializer="zeros", name="warmup_steps",
@@ -74,7 +74,3 @@ class KNNMoCo(MoCo):
         for _, _, _, key_features in extras["pairs"]:  # same order as the key queue
             self.feature_queue.enqueue(
                 tf.math.l2_normalize(tf.cast(key_features, tf.float32), axis=1))
-
-    def get_config(self):
-        return {**super().get_config(), "k": self.k, "nn_weight": self.nn_weight,
-                "warmup_epochs": self.warmup_epochs}

@@ -43,6 +43,11 @@ class MoCo(ContrastiveModel):
     >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
     """
 
+    config_fields = (
+        "version", "queue_size", "momentum", "temperature", "projection_dim", "hidden_dim",
+        "symmetric", "synchronized_bn",
+    )
+
     def __init__(self, encoder, version=2, queue_size=65536, momentum=0.999, temperature=None,
                  projection_dim=128, hidden_dim=2048, symmetric=False, synchronized_bn=False,
                  **kwargs):
@@ -51,14 +56,7 @@ class MoCo(ContrastiveModel):
             raise ValueError(f"`version` must be 1 or 2, got version={version!r}.")
         temperature = _DEFAULT_TEMPERATURE[version] if temperature is None else temperature
         check_temperature(temperature)
-        self.version = version
-        self.queue_size = queue_size
-        self.momentum = momentum
-        self.temperature = temperature
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.symmetric = symmetric
-        self.synchronized_bn = synchronized_bn
+        self.keep_config(locals())
         self.projector = projection_head(
             [] if version == 1 else [hidden_dim], projection_dim, batch_norm=False,
             synchronized_bn=synchronized_bn, input_dim=self.feature_dim,
@@ -104,16 +102,3 @@ class MoCo(ContrastiveModel):
         self.key_network.update(self.query_network, self.optimizer.iterations)
         for keys in extras["keys"]:  # one global batch at a time: replica order kept
             self.queue.enqueue(tf.math.l2_normalize(tf.cast(keys, tf.float32), axis=1))
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "version": self.version,
-            "queue_size": self.queue_size,
-            "momentum": self.momentum,
-            "temperature": self.temperature,
-            "projection_dim": self.projection_dim,
-            "hidden_dim": self.hidden_dim,
-            "symmetric": self.symmetric,
-            "synchronized_bn": self.synchronized_bn,
-        }

@@ -45,6 +45,11 @@ class MoCoV3(MomentumTargetModel):
     >>> # model.fit(views)
     """
 
+    config_fields = (
+        "projection_dim", "hidden_dim", "projector_layers", "momentum", "temperature",
+        "total_steps", "synchronized_bn",
+    )
+
     def __init__(self, encoder, projection_dim=256, hidden_dim=4096, projector_layers=2,
                  momentum=0.99, temperature=1.0, total_steps=None, synchronized_bn=False,
                  **kwargs):
@@ -53,13 +58,7 @@ class MoCoV3(MomentumTargetModel):
         if not isinstance(projector_layers, int) or projector_layers < 1:
             raise ValueError("`projector_layers` must be a positive integer, got "
                              f"projector_layers={projector_layers!r}.")
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.projector_layers = projector_layers
-        self.momentum = momentum
-        self.temperature = temperature
-        self.total_steps = total_steps
-        self.synchronized_bn = synchronized_bn
+        self.keep_config(locals())
         self._build_online_target(
             projection_head([hidden_dim] * (projector_layers - 1), projection_dim,
                             last_batch_norm=True, synchronized_bn=synchronized_bn,
@@ -79,15 +78,3 @@ class MoCoV3(MomentumTargetModel):
         loss = 2.0 * self.temperature * (batch_info_nce(q_a, k_b, self.temperature)
                                          + batch_info_nce(q_b, k_a, self.temperature))
         return loss, {"embeddings": z}
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "projection_dim": self.projection_dim,
-            "hidden_dim": self.hidden_dim,
-            "projector_layers": self.projector_layers,
-            "momentum": self.momentum,
-            "temperature": self.temperature,
-            "total_steps": self.total_steps,
-            "synchronized_bn": self.synchronized_bn,
-        }

@@ -41,16 +41,16 @@ class NNCLR(ContrastiveModel):
     >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
     """
 
+    config_fields = (
+        "support_size", "temperature", "projection_dim", "hidden_dim", "prediction_hidden_dim",
+        "synchronized_bn",
+    )
+
     def __init__(self, encoder, support_size=98304, temperature=0.1, projection_dim=256,
                  hidden_dim=2048, prediction_hidden_dim=4096, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
         check_temperature(temperature)
-        self.support_size = support_size
-        self.temperature = temperature
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.prediction_hidden_dim = prediction_hidden_dim
-        self.synchronized_bn = synchronized_bn
+        self.keep_config(locals())
         self.projector = projection_head([hidden_dim, hidden_dim], projection_dim,
                                          last_batch_norm=True, synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)
@@ -77,14 +77,3 @@ class NNCLR(ContrastiveModel):
     def update_state(self, extras):
         self.support.enqueue(tf.math.l2_normalize(tf.cast(extras["support_keys"], tf.float32),
                                                   axis=1))
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "support_size": self.support_size,
-            "temperature": self.temperature,
-            "projection_dim": self.projection_dim,
-            "hidden_dim": self.hidden_dim,
-            "prediction_hidden_dim": self.prediction_hidden_dim,
-            "synchronized_bn": self.synchronized_bn,
-        }

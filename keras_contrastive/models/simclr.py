@@ -38,6 +38,11 @@ class SimCLR(ContrastiveModel):
     >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
     """
 
+    config_fields = (
+        "projection_dim", "hidden_dim", "num_hidden_layers", "temperature", "synchronized_bn",
+        "anchor",
+    )
+
     def __init__(
         self,
         encoder,
@@ -51,12 +56,8 @@ class SimCLR(ContrastiveModel):
     ):
         super().__init__(encoder, **kwargs)
         check_temperature(temperature)
-        self.anchor = check_anchor(anchor)
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.num_hidden_layers = num_hidden_layers
-        self.temperature = temperature
-        self.synchronized_bn = synchronized_bn
+        anchor = check_anchor(anchor)
+        self.keep_config(locals())
         self.projector = projection_head(
             [hidden_dim or self.feature_dim] * num_hidden_layers,
             projection_dim,
@@ -77,14 +78,3 @@ class SimCLR(ContrastiveModel):
         else:
             loss = nt_xent(*tf.split(projections, 2, axis=0), self.temperature)
         return loss, {"embeddings": projections}
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "projection_dim": self.projection_dim,
-            "hidden_dim": self.hidden_dim,
-            "num_hidden_layers": self.num_hidden_layers,
-            "temperature": self.temperature,
-            "synchronized_bn": self.synchronized_bn,
-            "anchor": self.anchor,
-        }

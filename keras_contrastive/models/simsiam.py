@@ -29,12 +29,12 @@ class SimSiam(ContrastiveModel):
     >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     """
 
+    config_fields = ("projection_dim", "predictor_dim", "synchronized_bn")
+
     def __init__(self, encoder, projection_dim=2048, predictor_dim=512, synchronized_bn=False,
                  **kwargs):
         super().__init__(encoder, **kwargs)
-        self.projection_dim = projection_dim
-        self.predictor_dim = predictor_dim
-        self.synchronized_bn = synchronized_bn
+        self.keep_config(locals())
         self.projector = projection_head([projection_dim, projection_dim], projection_dim,
                                          last_batch_norm=True, synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)
@@ -51,11 +51,3 @@ class SimSiam(ContrastiveModel):
         p_a, p_b = tf.split(self.predictor(z, training=training), 2, axis=0)
         loss = 0.5 * (negative_cosine_similarity(p_a, z_b) + negative_cosine_similarity(p_b, z_a))
         return loss, {"embeddings": z}
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "projection_dim": self.projection_dim,
-            "predictor_dim": self.predictor_dim,
-            "synchronized_bn": self.synchronized_bn,
-        }

@@ -262,3 +262,14 @@ def test_moco_v3_objective_equals_numpy(fashion_mnist_train):
 
     a, b = views_["global"]
     np.testing.assert_allclose(float(loss), 2 * 0.5 * (ctr(a, b) + ctr(b, a)), rtol=1e-5)
+
+
+def test_get_config_saves_the_resolved_arguments():
+    """MoCo resolves temperature=None by version; its subclass keeps MoCo's value."""
+    for cls, expected in ((models.MoCo, 0.2), (models.KNNMoCo, 0.2)):
+        model = cls(backbones.resnet18((28, 28, 1), width=4), queue_size=64, k=5,
+                    temperature=None) if cls is models.KNNMoCo else cls(
+            backbones.resnet18((28, 28, 1), width=4), queue_size=64, temperature=None)
+        assert model.temperature == model.get_config()["temperature"] == expected
+    v1 = models.MoCo(backbones.resnet18((28, 28, 1), width=4), version=1, queue_size=64)
+    assert v1.get_config()["temperature"] == 0.07
