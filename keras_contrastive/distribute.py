@@ -69,3 +69,10 @@ def all_reduce_sum(x):
 def global_offset(local_batch_size):
     """Index in the global batch of this replica's first example."""
     return tf.cast(replica_id(), tf.int32) * tf.cast(local_batch_size, tf.int32)
+
+
+def is_multi_worker(strategy=None):
+    """Whether ``strategy`` (default: the current one) spans several worker processes."""
+    strategy = strategy or tf.distribute.get_strategy()
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())

@@ -177,7 +177,29 @@ class ContrastiveModel(keras.Model):
     def _record(self, loss, extras):
         self.loss_tracker.update_state(loss)
         self.std_tracker.update_state(embedding_std(extras["embeddings"]))
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if distribute.is_multi_worker(self.distribute_strategy):
+            # keras#20585: under MultiWorkerMirroredStrategy Keras reduces the
+            # step's logs with strategy.reduce("MEAN", v, axis=0), which a
+            # scalar lacks; [1]-shaped logs reduce to the same scalar mean
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """keras#20585: before the first step, Keras' TF trainer pulls a batch
+        and reduces it across replicas eagerly to learn its shapes, which
+        fails under MultiWorkerMirroredStrategy (a dict of PerReplica views
+        cannot be reduced across workers).  A ``ContrastiveModel`` is built in
+        ``__init__``, so only the optimizer's slots remain to be created."""
+        if not distribute.is_multi_worker(self.distribute_strategy):
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        unbuilt = [layer.name for layer in self._flatten_layers() if not layer.built]
+        if unbuilt:
+            raise ValueError(f"{type(self).__name__} has unbuilt layers {unbuilt}: build them in "
+                             "__init__ (multi-worker training cannot build from a batch).")
+        with self.distribute_strategy.scope():
+            if self.optimizer is not None and not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
 
     def _unpack(self, data):
         if isinstance(data, dict) and "global" in data:
