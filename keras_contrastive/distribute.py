@@ -76,3 +76,27 @@ def is_multi_worker(strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode())
+
+
+def is_chief(strategy=None):
+    """Whether this process should write checkpoints, exports and logs.
+
+    True without a multi-worker strategy; under ``MultiWorkerMirroredStrategy``
+    only on the ``chief`` task, or on worker 0 of a cluster without one.
+    Every worker trains; only the chief writes:
+
+    >>> import keras
+    >>> from keras_contrastive import distribute
+    >>> callbacks = ([keras.callbacks.ModelCheckpoint("/tmp/ssl.keras")]
+    ...              if distribute.is_chief() else [])
+    >>> distribute.is_chief()
+    True
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief

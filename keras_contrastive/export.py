@@ -213,10 +213,13 @@ def load_encoder(path, trainable=False):
     Example:
 
     ```python
-    import keras
-    from keras_contrastive.export import load_encoder
+    import keras, tempfile
+    from keras_contrastive.export import export_encoder, load_encoder
 
-    encoder = load_encoder("saved_models/simclr_fashion_mnist")
+    base = tempfile.mkdtemp()  # or the demo's saved_models/simclr_fashion_mnist
+    export_encoder(keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3),
+                                     keras.layers.GlobalAveragePooling2D()]), base)
+    encoder = load_encoder(base)
     classifier = keras.Sequential([encoder, keras.layers.Dense(10)])
     ```
     """

@@ -35,6 +35,15 @@ class GlobalBatchNormalization(keras.layers.BatchNormalization):
     Gradients flow through the cross-replica sums, so each replica's
     backward pass sees the global batch's statistics, as in PyTorch's
     ``SyncBatchNorm``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.layers import GlobalBatchNormalization
+    >>> layer = GlobalBatchNormalization(epsilon=1e-5)
+    >>> x = np.array([[1.0], [3.0]], "float32")
+    >>> layer(x, training=True).numpy().round(3).tolist()  # (x - 2) / 1
+    [[-1.0], [1.0]]
     """
 
     def __init__(self, **kwargs):

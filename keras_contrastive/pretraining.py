@@ -89,6 +89,13 @@ class PretrainConfig:
         eval_train_subset / eval_test_subset: labelled images for kNN/linear.
         knn_k, knn_temperature: kNN protocol.
         seed: global seed.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PRESETS
+    >>> config = PRESETS["demo"].replace(method="moco_v2", epochs=1)
+    >>> config.method, config.width, config.peak_learning_rate
+    ('moco_v2', 8, 0.06)
     """
 
     method: str = "simclr"

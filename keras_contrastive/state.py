@@ -146,7 +146,7 @@ class MomentumEncoder(keras.layers.Layer):
     >>> online = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> target = MomentumEncoder(online, momentum=0.99)
     >>> target.update(online, step=0)
-    >>> target(keras.ops.ones((1, 3))).shape
+    >>> tuple(target(keras.ops.ones((1, 3))).shape)
     (1, 2)
     """
 

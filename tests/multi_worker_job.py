@@ -8,7 +8,8 @@ training in one process without a strategy (the reference).  Trains SimCLR
 and MoCo-v2 with ``model.fit`` on three fixed global batches of 16 real
 Fashion-MNIST images (flip / brightness views), batch norm synchronised over
 the global batch, and writes each model's weights (queue included) to
-``OUT_DIR/<method>_<INDEX>.npz``.
+``OUT_DIR/<method>_<INDEX>.npz``; the chief alone checkpoints the model to
+``OUT_DIR/<method>.keras`` (``distribute.is_chief``).
 """
 import json
 import os
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from keras_contrastive import models  # noqa: E402
+from keras_contrastive import distribute, models  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
 from keras_contrastive.layers import GlobalBatchNormalization  # noqa: E402
 
@@ -71,7 +72,10 @@ for method, build in BUILDERS.items():
     with strategy.scope():
         model = build()
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    history = model.fit(views_dataset(), epochs=1, verbose=0).history
+    chief = distribute.is_chief(strategy)
+    checkpoint = [keras.callbacks.ModelCheckpoint(os.path.join(out_dir, f"{method}.keras"))]
+    history = model.fit(views_dataset(), epochs=1, verbose=0,
+                        callbacks=checkpoint if chief and index >= 0 else []).history
     np.savez(os.path.join(out_dir, f"{method}_{index}.npz"), *model.get_weights(),
-             loss=np.asarray(history["loss"]))
+             loss=np.asarray(history["loss"]), chief=np.asarray(chief))
     print(f"worker {index} {method}: loss {history['loss']}", flush=True)

@@ -55,3 +55,16 @@ def test_two_workers_fit_like_one_process(method, results):
         np.testing.assert_array_equal(workers[0][name], workers[1][name], err_msg=name)
         np.testing.assert_allclose(workers[0][name], single[name], atol=1e-5, err_msg=name)
     np.testing.assert_allclose(workers[0]["loss"], single["loss"], atol=1e-5)
+    assert [bool(w["chief"]) for w in workers] == [True, False]
+
+
+@pytest.mark.parametrize("method", ["simclr", "moco"])
+def test_the_chief_checkpoint_restores_the_trained_model(method, results):
+    import keras
+
+    import keras_contrastive.models  # noqa: F401  (registers the classes for loading)
+
+    restored = keras.models.load_model(os.path.join(results, f"{method}.keras"))
+    worker = np.load(os.path.join(results, f"{method}_0.npz"))
+    for index, value in enumerate(restored.get_weights()):
+        np.testing.assert_array_equal(value, worker[f"arr_{index}"])

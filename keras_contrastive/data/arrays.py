@@ -52,6 +52,7 @@ def from_arrays(images, labels=None):
     Example:
 
     >>> import numpy as np
+    >>> from keras_contrastive.data import from_arrays
     >>> ds = from_arrays(np.zeros((4, 8, 8), "uint8"), labels=[0, 1, 2, 3])
     >>> image, label = next(iter(ds))
     >>> image.shape, label.dtype
@@ -81,6 +82,7 @@ def to_unit_float(images):
     Example:
 
     >>> import numpy as np
+    >>> from keras_contrastive.data.arrays import to_unit_float
     >>> float(to_unit_float(np.array([255], np.uint8))[0])
     1.0
     """

@@ -94,7 +94,8 @@ def scan_image_directory(path, labels="inferred"):
 
     Example:
 
-    >>> import tempfile, tensorflow as tf
+    >>> import os, tempfile, tensorflow as tf
+    >>> from keras_contrastive.data.directory import scan_image_directory
     >>> root = tempfile.mkdtemp()
     >>> os.mkdir(os.path.join(root, "cats"))
     >>> tf.io.write_file(os.path.join(root, "cats", "a.png"),
@@ -249,7 +250,8 @@ def from_directory(
 
     Example:
 
-    >>> import tempfile
+    >>> import os, tempfile, tensorflow as tf
+    >>> from keras_contrastive.data import from_directory
     >>> root = tempfile.mkdtemp()
     >>> for name in ("cat", "dog"):
     ...     os.mkdir(os.path.join(root, name))

@@ -165,6 +165,8 @@ def find_fashion_mnist(data_dir=None, download=True, split=None):
 
     Example:
 
+    >>> import os
+    >>> from keras_contrastive.data.fashion_mnist import find_fashion_mnist
     >>> directory = find_fashion_mnist(download=False)
     >>> os.path.isfile(os.path.join(directory, "train-images-idx3-ubyte.gz"))
     True
@@ -255,6 +257,7 @@ def load_fashion_mnist_arrays(split="train", data_dir=None, download=True):
 
     Example:
 
+    >>> from keras_contrastive.data import load_fashion_mnist_arrays
     >>> images, labels = load_fashion_mnist_arrays("test")
     >>> images.shape, images.dtype, labels.shape, labels.dtype
     ((10000, 28, 28, 1), dtype('uint8'), (10000,), dtype('int64'))
@@ -295,6 +298,7 @@ def load_fashion_mnist(split="train", data_dir=None, with_labels=True, download=
 
     Example:
 
+    >>> from keras_contrastive.data import load_fashion_mnist
     >>> ds = load_fashion_mnist("test")
     >>> image, label = next(iter(ds))
     >>> image.shape, int(label)

@@ -91,7 +91,7 @@ def batch_info_nce(query, keys, temperature=0.2):
     >>> from keras_contrastive.losses import batch_info_nce
     >>> q = np.eye(4, dtype="float32")
     >>> round(float(batch_info_nce(q, q, temperature=1.0)), 4)  # -log(e / (e + 3))
-    0.7436
+    0.7437
     """
     n = tf.shape(query)[0]
     own = tf.one_hot(tf.range(n) + distribute.global_offset(n), n * distribute.num_replicas(),

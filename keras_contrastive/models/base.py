@@ -57,6 +57,25 @@ class ContrastiveModel(keras.Model):
 
     ``model(images)`` and ``model.encoder`` give the backbone's features.
 
+    Example (a method in a few lines: cosine alignment of two views, which
+    would collapse, but shows the contract):
+
+    >>> import keras, tensorflow as tf
+    >>> from keras_contrastive.models import ContrastiveModel
+    >>> class Align(ContrastiveModel):
+    ...     def compute_objective(self, views, training):
+    ...         a, b = (self.encoder(v, training=training) for v in views["global"][:2])
+    ...         a, b = tf.math.l2_normalize(a, 1), tf.math.l2_normalize(b, 1)
+    ...         return -tf.reduce_mean(tf.reduce_sum(a * b, 1)), {"embeddings": a}
+    >>> encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                             keras.layers.Dense(4)])
+    >>> model = Align(encoder)
+    >>> model.compile(optimizer="sgd")
+    >>> x = tf.random.uniform([4, 8, 8, 1], seed=0)
+    >>> views = tf.data.Dataset.from_tensors({"global": (x, x[:, :, ::-1])})
+    >>> sorted(model.fit(views, epochs=1, verbose=0).history)
+    ['embedding_std', 'loss']
+
     Args:
         encoder: a ``keras.Model`` mapping float images in [0, 1],
             ``[B, H, W, C]``, to features ``[B, D]``.
@@ -322,7 +341,15 @@ class MomentumTargetModel(ContrastiveModel):
     ``fit`` run (or ``total_steps``), driven by the optimizer's iteration
     count so that it survives a resume.  The target moves after each
     optimizer step.  Subclasses call ``_build_online_target`` in
-    ``__init__`` and write ``compute_objective``.
+    ``__init__`` and write ``compute_objective`` (see :class:`BYOL`,
+    :class:`MoCoV3`).
+
+    Example:
+
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.BYOL(backbones.resnet18((28, 28, 1), width=4), hidden_dim=64)
+    >>> isinstance(model, models.MomentumTargetModel), model.target.schedule
+    (True, 'cosine')
     """
 
     def _build_online_target(self, projector, momentum, total_steps):
