@@ -1,0 +1,54 @@
+"""Every model trains under mixed precision without NaN; losses and queues stay float32."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_contrastive import models
+from tests.conftest import fixed_views
+from tests.models.test_momentum_methods import METHODS, QUEUED
+
+CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [
+    ("mixed_bfloat16", name) for name in ("simclr", "moco_v2", "byol")]
+
+
+def _encoder():
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(8, 3, strides=2),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.Conv2D(16, 3),
+        keras.layers.GlobalAveragePooling2D(),
+    ])
+
+
+@pytest.mark.parametrize("policy,name", CASES)
+def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        kwargs = {"nnclr": {"support_size": 64},
+                  "knn_moco": {"queue_size": 64, "warmup_epochs": 0}}.get(
+            name, {"queue_size": 64} if name in QUEUED else {})
+        model = (models.SimCLR(_encoder(), projection_dim=16) if name == "simclr"
+                 else METHODS[name](_encoder(), **kwargs))
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        if policy == "mixed_float16":  # Keras wraps the optimizer for loss scaling
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        x = fixed_views(fashion_mnist_train[0][:64], original=True)
+        assert model.encoder(x["global"][0][:2]).dtype == policy.split("_")[1]
+        start = [w.copy() for w in model.get_weights()]
+        data = tf.data.Dataset.from_tensor_slices(x).batch(16)
+        loss = model.fit(data, epochs=2, verbose=0).history["loss"]
+        assert np.all(np.isfinite(loss)), loss
+        assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+        assert sum(not np.allclose(a, b) for a, b in zip(start, model.get_weights())) > 5
+        loss_value, _ = model.compute_objective(
+            {k: v[:16] if k == "original" else tuple(t[:16] for t in v) for k, v in x.items()},
+            training=False)
+        assert loss_value.dtype == tf.float32
+        for queue in ("queue", "feature_queue", "support"):
+            if hasattr(model, queue):
+                assert getattr(model, queue).values.dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
