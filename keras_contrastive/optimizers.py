@@ -47,8 +47,8 @@ class LARS(keras.optimizers.Optimizer):
     >>> from keras_contrastive.optimizers import LARS
     >>> w = keras.Variable(np.ones(4, "float32"), name="kernel")
     >>> opt = LARS(learning_rate=1.0, momentum=0.0, weight_decay=0.0, eta=0.1)
-    >>> opt.apply_gradients([(np.full(4, 3.0, "float32"), w)])
-    >>> w.numpy().round(4).tolist()  # r = 0.1 * 2 / 6: w - r * g = 1 - 0.1
+    >>> _ = opt.apply_gradients([(np.full(4, 3.0, "float32"), w)])
+    >>> [round(float(x), 4) for x in w.numpy()]  # r = 0.1 * 2 / 6: w - r * g = 1 - 0.1
     [0.9, 0.9, 0.9, 0.9]
     """
 
