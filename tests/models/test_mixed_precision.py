@@ -5,22 +5,11 @@ import pytest
 import tensorflow as tf
 
 from keras_contrastive import models
-from tests.conftest import fixed_views
+from tests.conftest import fixed_views, tiny_encoder
 from tests.models.test_momentum_methods import METHODS, QUEUED
 
 CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [
     ("mixed_bfloat16", name) for name in ("simclr", "moco_v2", "byol")]
-
-
-def _encoder():
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(8, 3, strides=2),
-        keras.layers.BatchNormalization(),
-        keras.layers.ReLU(),
-        keras.layers.Conv2D(16, 3),
-        keras.layers.GlobalAveragePooling2D(),
-    ])
 
 
 @pytest.mark.parametrize("policy,name", CASES)
@@ -30,8 +19,8 @@ def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
         kwargs = {"nnclr": {"support_size": 64},
                   "knn_moco": {"queue_size": 64, "warmup_epochs": 0}}.get(
             name, {"queue_size": 64} if name in QUEUED else {})
-        model = (models.SimCLR(_encoder(), projection_dim=16) if name == "simclr"
-                 else METHODS[name](_encoder(), **kwargs))
+        model = (models.SimCLR(tiny_encoder(), projection_dim=16) if name == "simclr"
+                 else METHODS[name](tiny_encoder(), **kwargs))
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
         if policy == "mixed_float16":  # Keras wraps the optimizer for loss scaling
             assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
