@@ -266,4 +266,10 @@ def simclr_augment(
                 solarize, solarize_prob, seed=seed_for(8), name="random_solarization"
             )
         )
-    return keras.Sequential(layers, name="simclr_augment")
+    augment = keras.Sequential(layers, name="simclr_augment")
+    # augmentation runs in float32 whatever the global policy: under
+    # mixed_bfloat16 crop_and_resize has no bfloat16 kernel, and the model
+    # casts its inputs to its own compute dtype anyway
+    for layer in [augment, *layers, *(l.layer for l in layers if isinstance(l, RandomApply))]:
+        layer.dtype_policy = "float32"
+    return augment

@@ -41,3 +41,23 @@ def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
                 assert getattr(model, queue).values.dtype == tf.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_views_are_float32_under_a_mixed_policy(policy, fashion_mnist_train):
+    """Augmentation built after set_global_policy runs in float32 (crop_and_resize
+    has no bfloat16 kernel); the model casts to its compute dtype itself."""
+    from keras_contrastive import views
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        augment = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0),
+                                       grayscale_prob=0.0, blur_prob=0.5, solarize_prob=0.2,
+                                       seed=0)
+        data = views.make_views(tf.data.Dataset.from_tensor_slices(fashion_mnist_train[0][:64]),
+                                augment, batch_size=32)
+        batch = next(iter(data))
+        assert all(v.dtype == tf.float32 for v in batch["global"])
+        assert all(layer.dtype_policy.name == "float32" for layer in augment.layers)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
