@@ -64,3 +64,17 @@ def projection_head(
     if input_dim is not None:
         head.build((None, input_dim))
     return head
+
+
+def prediction_head(hidden_dim, output_dim, synchronized_bn=False):
+    """The predictor of BYOL, SimSiam, MoCo v3 and NNCLR: ``Dense -> BN -> ReLU -> Dense``
+    from ``output_dim`` back to ``output_dim`` (built), named ``"predictor"``.
+
+    Example:
+
+    >>> from keras_contrastive.heads import prediction_head
+    >>> prediction_head(512, 128).output_shape
+    (None, 128)
+    """
+    return projection_head([hidden_dim], output_dim, synchronized_bn=synchronized_bn,
+                           input_dim=output_dim, name="predictor")

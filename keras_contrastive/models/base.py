@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive.state import MomentumEncoder
 
 VIEW_KEYS = ("global", "local", "original")
 
@@ -353,8 +354,6 @@ class MomentumTargetModel(ContrastiveModel):
     """
 
     def _build_online_target(self, projector, momentum, total_steps):
-        from keras_contrastive.state import MomentumEncoder
-
         self.projector = projector
         self.online = keras.Sequential([self.encoder, projector], name="online")
         self.target = MomentumEncoder(self.online, momentum, schedule="cosine",

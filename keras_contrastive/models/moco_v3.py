@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive.heads import projection_head
+from keras_contrastive.heads import prediction_head, projection_head
 from keras_contrastive.losses.info_nce import batch_info_nce
 from keras_contrastive.losses.nt_xent import check_temperature
 from keras_contrastive.models.base import MomentumTargetModel
@@ -64,9 +64,7 @@ class MoCoV3(MomentumTargetModel):
                             last_batch_norm=True, synchronized_bn=synchronized_bn,
                             input_dim=self.feature_dim),
             momentum, total_steps)
-        self.predictor = projection_head([hidden_dim], projection_dim,
-                                         synchronized_bn=synchronized_bn,
-                                         input_dim=projection_dim, name="predictor")
+        self.predictor = prediction_head(hidden_dim, projection_dim, synchronized_bn)
         self.built = True
 
     def compute_objective(self, views, training):

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive.heads import projection_head
+from keras_contrastive.heads import prediction_head, projection_head
 from keras_contrastive.losses.nnclr import nnclr_loss
 from keras_contrastive.losses.nt_xent import check_temperature
 from keras_contrastive.models.base import ContrastiveModel
@@ -54,9 +54,8 @@ class NNCLR(ContrastiveModel):
         self.projector = projection_head([hidden_dim, hidden_dim], projection_dim,
                                          last_batch_norm=True, synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)
-        self.predictor = None if prediction_hidden_dim is None else projection_head(
-            [prediction_hidden_dim], projection_dim, synchronized_bn=synchronized_bn,
-            input_dim=projection_dim, name="predictor")
+        self.predictor = None if prediction_hidden_dim is None else prediction_head(
+            prediction_hidden_dim, projection_dim, synchronized_bn)
         self.support = FeatureQueue(support_size, projection_dim, name="support")
         self.built = True
 

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive.heads import projection_head
+from keras_contrastive.heads import prediction_head, projection_head
 from keras_contrastive.losses.info_nce import negative_cosine_similarity
 from keras_contrastive.models.base import ContrastiveModel
 
@@ -38,9 +38,7 @@ class SimSiam(ContrastiveModel):
         self.projector = projection_head([projection_dim, projection_dim], projection_dim,
                                          last_batch_norm=True, synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)
-        self.predictor = projection_head([predictor_dim], projection_dim,
-                                         synchronized_bn=synchronized_bn,
-                                         input_dim=projection_dim, name="predictor")
+        self.predictor = prediction_head(predictor_dim, projection_dim, synchronized_bn)
         self.built = True
 
     def compute_objective(self, views, training):
