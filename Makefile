@@ -24,8 +24,10 @@ demo: data
 	$(PY) -m keras_contrastive pretrain --method simclr --dataset fashion_mnist \
 	    --preset demo --export saved_models/simclr_fashion_mnist --overwrite
 
+# JOBS pytest processes (pytest-xdist); JOBS=1 runs the suite in one process
+JOBS ?= 2
 test: data
-	$(PY) -m pytest -q --durations=5 tests
+	$(PY) -m pytest -q --durations=5 -n $(JOBS) tests
 
 benchmark: data
 	$(PY) benchmarks/quality.py --method simclr --epochs 5

@@ -28,7 +28,7 @@ setup(
         "threadpoolctl",  # the linear probe pins BLAS threads
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],
         "plots": ["matplotlib"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:run"]},

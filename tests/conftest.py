@@ -106,3 +106,42 @@ def fixed_views(images, seed=0, original=False):
     if original:
         out["original"] = x
     return out
+
+
+def crop_views(images, batch_size=64, seed=0, original=False):
+    """Two random crops (and the whole image as ``"original"`` when asked)."""
+    from keras_contrastive import views
+
+    augment = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0),
+                                   grayscale_prob=0.0, seed=seed)
+    whole = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=None,
+                                 grayscale_prob=0.0, seed=seed + 1) if original else None
+    return views.make_views(tf.data.Dataset.from_tensor_slices(images), augment,
+                            batch_size=batch_size, seed=seed, original_augment=whole)
+
+
+def small_cnn():
+    """conv-BN-ReLU x3 (16, 32, 64 channels) + pooling: a quarter of ResNet-18
+    width 8's step time on 28x28 images."""
+    import keras
+
+    x = inputs = keras.Input((28, 28, 1))
+    for filters, strides in ((16, 1), (32, 2), (64, 2)):
+        x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="small_cnn")
+
+
+def sync_bn_encoder(input_shape):
+    """conv-BN-ReLU x2 + pooling with global BN: what the replica test checks is the
+    method's step (the ResNet itself is covered by SimCLR's replica test)."""
+    import keras
+
+    from keras_contrastive.layers import GlobalBatchNormalization
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, use_bias=False)(inputs)
+    x = keras.layers.ReLU()(GlobalBatchNormalization(epsilon=1e-5)(x))
+    x = keras.layers.Conv2D(16, 3, strides=2, use_bias=False)(x)
+    x = keras.layers.ReLU()(GlobalBatchNormalization(epsilon=1e-5)(x))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="small")

@@ -2,7 +2,6 @@
 import os
 
 import keras
-import numpy as np
 import pytest
 
 from keras_contrastive import callbacks as callbacks_module

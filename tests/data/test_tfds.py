@@ -1,5 +1,4 @@
 """Tests of keras_contrastive/data/tfds.py with a real, locally prepared TFDS builder."""
-import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds

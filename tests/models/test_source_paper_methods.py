@@ -6,9 +6,8 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, models, views
 from keras_contrastive.losses.info_nce import nearest_neighbour_nce
-from tests.conftest import fixed_views
+from tests.conftest import fixed_views, small_cnn
 from tests.losses.test_nt_xent import numpy_nt_xent
-from tests.models.test_momentum_methods import small_cnn
 
 
 def _unit(x):
