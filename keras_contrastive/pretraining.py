@@ -57,6 +57,15 @@ METHODS = {
     "leoclr": lambda encoder, config: models.LeOCLR(
         encoder, queue_size=16 * config.batch_size, momentum=0.99,
         temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
+    # redundancy reduction: 3-layer 512-d projectors in place of the papers'
+    # 8192-d ones (a 128-d encoder on 60k images)
+    "barlow_twins": lambda encoder, config: models.BarlowTwins(
+        encoder, projection_dim=512, hidden_dim=512),
+    "vicreg": lambda encoder, config: models.VICReg(encoder, projection_dim=512, hidden_dim=512),
+    # supervised contrastive (uses the training labels: an upper reference,
+    # not a self-supervised result)
+    "supcon": lambda encoder, config: models.SupCon(
+        encoder, projection_dim=config.projection_dim, temperature=config.temperature),
 }
 # methods that take `anchor` ("original": LeOCLR's uncropped image as the anchor)
 ANCHOR_METHODS = ("simclr", "byol")
@@ -242,7 +251,7 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     keras.utils.set_random_seed(config.seed)
     train = load_labelled(config.dataset, "train", config.image_size)
     test = load_labelled(config.dataset, "test", config.image_size)
-    pretrain_images = train[0][: config.train_subset] if config.train_subset else train[0]
+    pretrain_images, pretrain_labels = _subset(train, config.train_subset)
     eval_train = _subset(train, config.eval_train_subset)
     eval_test = _subset(test, config.eval_test_subset)
     height, width, channels = pretrain_images.shape[1:]
@@ -262,12 +271,15 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
             size, channels=channels, strength=config.jitter_strength, crop_scale=None,
             grayscale_prob=0.0 if channels == 1 else 0.2, seed=config.seed + 100,
         )
+    # supervised contrastive methods (SupCon) see the labels; the others never do
+    source = ((pretrain_images, pretrain_labels) if model.needs_labels else pretrain_images)
     view_batches = views.make_views(
-        tf.data.Dataset.from_tensor_slices(pretrain_images),
+        tf.data.Dataset.from_tensor_slices(source),
         augment,
         batch_size=config.batch_size,
         seed=config.seed,
         original_augment=original_augment,
+        labels=model.needs_labels,
     )
     steps = len(pretrain_images) // config.batch_size
     model.compile(optimizer=build_optimizer(config, steps))

@@ -12,14 +12,18 @@ def test_every_method_builds_and_computes_its_objective(method, fashion_mnist_tr
     model = build_model(config, (28, 28, 1))
     model.compile(optimizer="sgd")  # kNN-MoCo's warm-up reads the optimizer's step
     views = fixed_views(fashion_mnist_train[0][:8], original=model.needs_original_view)
+    if model.needs_labels:
+        views["labels"] = fashion_mnist_train[1][:8]
     loss, extras = model.compute_objective(views, training=True)
     assert np.isfinite(float(loss))
     assert extras["embeddings"].shape[0] >= 8
     assert type(model).from_config(model.get_config()).get_config() == model.get_config()
 
 
-@pytest.mark.parametrize("method,anchor", [("leoclr", "crop"), ("byol", "original")])
-def test_pretrain_trains_a_method_that_needs_the_original_view(method, anchor):
+@pytest.mark.parametrize("method,anchor", [("leoclr", "crop"), ("byol", "original"),
+                                           ("supcon", "crop")])
+def test_pretrain_trains_a_method_that_needs_more_than_two_crops(method, anchor):
+    """The original image (LeOCLR's anchor) or the labels (SupCon) reach the model."""
     config = PretrainConfig(method=method, anchor=anchor, epochs=1, batch_size=16, width=4, train_subset=32)
     seen = {}
 
@@ -33,7 +37,7 @@ def test_pretrain_trains_a_method_that_needs_the_original_view(method, anchor):
     assert result.metrics == {"evaluated": 1.0}
     assert seen["features"] == (4, result.model.feature_dim)
     assert int(result.model.optimizer.iterations.numpy()) == 2
-    assert result.model.needs_original_view
+    assert result.model.needs_original_view or result.model.needs_labels
 
 
 def test_anchor_original_is_refused_for_methods_without_it():

@@ -6,10 +6,13 @@ from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.moco_v3 import MoCoV3
 from keras_contrastive.models.nnclr import NNCLR
+from keras_contrastive.models.redundancy import BarlowTwins, VICReg
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simsiam import SimSiam
+from keras_contrastive.models.supcon import SupCon
 
 __all__ = [
-    "BYOL", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
-    "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "embedding_std",
+    "BYOL", "BarlowTwins", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
+    "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "SupCon", "VICReg",
+    "embedding_std",
 ]

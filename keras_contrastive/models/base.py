@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras_contrastive import distribute
 from keras_contrastive.state import MomentumEncoder
 
-VIEW_KEYS = ("global", "local", "original")
+VIEW_KEYS = ("global", "local", "original", "labels")
 
 
 def embedding_std(embeddings):
@@ -101,6 +101,9 @@ class ContrastiveModel(keras.Model):
     #: ``"original"`` when the method's anchor is ``views["original"]``, the
     #: whole image resized (LeOCLR), instead of a random crop.
     anchor = "crop"
+
+    #: whether training reads ``views["labels"]`` (supervised contrastive).
+    needs_labels = False
 
     @property
     def needs_original_view(self):
@@ -267,6 +270,8 @@ class ContrastiveModel(keras.Model):
             raise ValueError(f"unknown view keys {unknown}; expected some of {VIEW_KEYS}.")
         if self.needs_original_view and "original" not in spec:
             raise ValueError(_missing_original_message(type(self).__name__))
+        if self.needs_labels:
+            _check_labels_spec(type(self).__name__, spec)
         global_views = spec["global"]
         if not isinstance(global_views, (tuple, list)) or len(global_views) < 2:
             raise ValueError(
@@ -275,7 +280,7 @@ class ContrastiveModel(keras.Model):
             )
         expected = tuple(self.encoder.input_shape[1:])
         replicas = self.distribute_strategy.num_replicas_in_sync
-        for key in spec:
+        for key in sorted(set(spec) - {"labels"}):
             views = spec[key] if isinstance(spec[key], (tuple, list)) else (spec[key],)
             for index, view in enumerate(views):
                 name = f"views[{key!r}][{index}]"
@@ -305,6 +310,20 @@ class ContrastiveModel(keras.Model):
                     self.check_global_batch(shape[0])
         if dataset.cardinality() == 0:
             raise ValueError("the views dataset is empty (0 batches).")
+
+
+def _check_labels_spec(name, spec):
+    if "labels" not in spec:
+        raise ValueError(
+            f"{name} trains on labelled views: views['labels'] is missing. Build them with "
+            "keras_contrastive.views.make_views(labelled_dataset, augment, labels=True), "
+            "where the dataset yields (image, label) pairs.")
+    labels, first = spec["labels"], spec["global"][0]
+    if not (labels.dtype.is_integer and labels.shape.rank == 1):
+        raise ValueError(f"views['labels'] must be integer class labels [batch], got {labels}.")
+    if None not in (labels.shape[0], first.shape[0]) and labels.shape[0] != first.shape[0]:
+        raise ValueError(f"views['labels'] has {labels.shape[0]} labels for batches of "
+                         f"{first.shape[0]} views.")
 
 
 def _run_length(x, args, kwargs):

@@ -28,6 +28,20 @@ def _image_of(element):
     return element
 
 
+def _label_of(element):
+    """The label of one dataset element: `(image, label, ...)` or a dict's `label`."""
+    if isinstance(element, (tuple, list)) and len(element) >= 2:
+        return element[1]
+    if isinstance(element, dict):
+        for key in ("label", "labels"):
+            if key in element:
+                return element[key]
+    raise ValueError(
+        "make_views(labels=True) needs labelled elements: (image, label) tuples or dicts "
+        f"with a 'label' key. Received an element spec of {element}."
+    )
+
+
 def _crop_layers(augment):
     if not isinstance(augment, keras.layers.Layer):
         return []
@@ -45,6 +59,7 @@ def make_views(
     cache=True,
     drop_remainder=True,
     original_augment=None,
+    labels=False,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -66,7 +81,8 @@ def make_views(
         dataset: A `tf.data.Dataset` of unbatched images `[H, W, C]`
             (`uint8`, converted with `x / 255`, or float already in [0, 1]),
             of `(image, label, ...)` tuples or of dicts with an `"image"`
-            key.  Labels are dropped: views are label-free.
+            key.  Labels are dropped (views are label-free) unless
+            `labels=True`.
         augment: A callable mapping a float batch `[B, H, W, C]` to a float
             batch of views in [0, 1], e.g. `simclr_augment(...)`.  A Keras
             layer is called with `training=True`.
@@ -85,10 +101,14 @@ def make_views(
             crop, e.g. `simclr_augment(size, crop_scale=None, ...)`: adds
             `"original"`, one batch of each whole image resized and
             colour/flip augmented (LeOCLR's anchor view).
+        labels: keep each image's integer label as `"labels"` (`[batch]`,
+            int64), for supervised contrastive learning (`SupCon`); the
+            elements must be `(image, label)` tuples or dicts with `"label"`.
 
     Returns:
         A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`
-        (plus `"original"` with `original_augment`), each `v` a float32
+        (plus `"original"` with `original_augment` and `"labels"` with
+        `labels=True`), each `v` a float32
         batch `[batch_size, h, w, C]`.
 
     Raises:
@@ -184,19 +204,29 @@ def make_views(
             return tf.cast(transform(images, training=True), tf.float32)
         return tf.cast(transform(images), tf.float32)
 
-    def views_of(images):
+    if labels:
+        label_spec = _label_of(dataset.element_spec)
+        if not (isinstance(label_spec, tf.TensorSpec) and label_spec.shape.rank == 0
+                and label_spec.dtype.is_integer):
+            raise ValueError(
+                "make_views(labels=True): labels must be integer scalars per image. "
+                f"Received spec: {label_spec}")
+
+    def views_of(images, batch_labels=None):
         views = {"global": tuple(apply(augment, images) for _ in range(num_views))}
         if original_augment is not None:
             views["original"] = apply(original_augment, images)
+        if batch_labels is not None:
+            views["labels"] = tf.cast(batch_labels, tf.int64)
         return views
 
+    def decode(*element):
+        element = element[0] if len(element) == 1 else element
+        image = to_unit_float(_image_of(element))
+        return (image, _label_of(element)) if labels else image
+
     autotune = tf.data.AUTOTUNE
-    images = dataset.map(
-        lambda *element: to_unit_float(
-            _image_of(element[0] if len(element) == 1 else element)
-        ),
-        num_parallel_calls=autotune,
-    )
+    images = dataset.map(decode, num_parallel_calls=autotune)
     if cache:
         images = images.cache()
     if shuffle_buffer > 1:

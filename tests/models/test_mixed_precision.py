@@ -6,8 +6,10 @@ import tensorflow as tf
 
 from keras_contrastive import models
 from tests.conftest import fixed_views, tiny_encoder
-from tests.models.test_momentum_methods import METHODS, QUEUED
+from tests.models import test_momentum_methods, test_redundancy_methods
+from tests.models.test_momentum_methods import QUEUED
 
+METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS}
 CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [
     ("mixed_bfloat16", name) for name in ("simclr", "moco_v2", "byol")]
 

@@ -1,0 +1,132 @@
+"""Barlow Twins and VICReg: no negatives, no momentum encoder; the loss acts on
+the statistics of the global batch of projections (redundancy reduction)."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive import distribute
+from keras_contrastive.heads import projection_head
+from keras_contrastive.losses.redundancy import _check_positive, barlow_twins, vicreg
+from keras_contrastive.models.base import ContrastiveModel
+
+
+class _TwoViewStatistics(ContrastiveModel):
+    """Both views through the encoder and an MLP projector (the papers' "expander"),
+    each view in its own call as in the official implementations (so batch norm
+    statistics are per view); the subclass's ``objective(z_a, z_b)`` compares them."""
+
+    config_fields = ("projection_dim", "hidden_dim", "num_hidden_layers", "synchronized_bn")
+
+    def __init__(self, encoder, projection_dim, hidden_dim, num_hidden_layers, synchronized_bn,
+                 **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.keep_config(locals())
+        self.projector = projection_head(
+            [hidden_dim] * num_hidden_layers, projection_dim,
+            synchronized_bn=synchronized_bn, input_dim=self.feature_dim)
+        self.built = True
+
+    def objective(self, z_a, z_b):
+        raise NotImplementedError
+
+    def compute_objective(self, views, training):
+        z_a, z_b = (self.projector(self.encoder(view, training=training), training=training)
+                    for view in views["global"][:2])
+        # embedding_std is read on the projections centred over the global
+        # batch: both losses ignore their mean, which can drift freely and
+        # would bunch the raw projections on the sphere while the statistics
+        # the loss acts on are healthy; a collapse to one point still reads 0
+        return self.objective(z_a, z_b), {"embeddings": _centred(z_a)}
+
+
+def _centred(z):
+    z = tf.stop_gradient(tf.cast(z, tf.float64 if z.dtype == tf.float64 else tf.float32))
+    count = distribute.all_reduce_sum(tf.cast(tf.shape(z)[0], z.dtype))
+    return z - distribute.all_reduce_sum(tf.reduce_sum(z, axis=0)) / count
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class BarlowTwins(_TwoViewStatistics):
+    """Barlow Twins (Zbontar et al. 2021): the cross-correlation of the two views'
+    projections, standardised over the global batch, is pulled toward the identity.
+
+    Loss: :func:`keras_contrastive.losses.barlow_twins`.  The paper's projector
+    is 3 layers of 8192 units (Dense-BN-ReLU twice, then Dense); on small data
+    a narrower one (e.g. 3 x 512) learns as well and costs far less.
+    Statistics are those of the global batch (set ``synchronized_bn=True`` for
+    the projector's batch norm too when training on several replicas).
+    ``embedding_std`` is measured on the projections centred over the
+    global batch (the loss ignores their mean).
+
+    Args:
+        encoder: a ``keras.Model`` from images in [0, 1] to features ``[B, D]``.
+        projection_dim: size of the projector's output (8192).
+        hidden_dim: width of its hidden layers (8192).
+        num_hidden_layers: hidden Dense-BN-ReLU layers (2).
+        lambda_: weight of the off-diagonal term (5e-3).
+        synchronized_bn: projector batch norm over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.BarlowTwins(backbones.resnet18((28, 28, 1), width=8),
+    ...                            projection_dim=512, hidden_dim=512)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
+    """
+
+    config_fields = _TwoViewStatistics.config_fields + ("lambda_",)
+
+    def __init__(self, encoder, projection_dim=8192, hidden_dim=8192, num_hidden_layers=2,
+                 lambda_=5e-3, synchronized_bn=False, **kwargs):
+        _check_positive(lambda_=lambda_)
+        super().__init__(encoder, projection_dim, hidden_dim, num_hidden_layers,
+                         synchronized_bn, **kwargs)
+        self.keep_config(locals())
+
+    def objective(self, z_a, z_b):
+        return barlow_twins(z_a, z_b, self.lambda_)
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class VICReg(_TwoViewStatistics):
+    """VICReg (Bardes et al. 2022): invariance between the views, a hinge on each
+    dimension's std and a penalty on covariances, over the global batch.
+
+    Loss: :func:`keras_contrastive.losses.vicreg` with weights
+    ``sim_weight * invariance + var_weight * variance + cov_weight * covariance``
+    (25, 25, 1 in the paper).  The paper's expander is 3 layers of 8192 units.
+    ``embedding_std`` is measured on the centred projections, which the
+    variance and covariance terms act on (the loss ignores their mean).
+
+    Args:
+        encoder: a ``keras.Model`` from images in [0, 1] to features ``[B, D]``.
+        projection_dim, hidden_dim, num_hidden_layers: the expander (8192, 8192, 2).
+        sim_weight, var_weight, cov_weight: the loss weights.
+        epsilon: added to the variance before its square root (1e-4).
+        synchronized_bn: expander batch norm over the global batch.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.VICReg(backbones.resnet18((28, 28, 1), width=8),
+    ...                       projection_dim=512, hidden_dim=512)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
+    """
+
+    config_fields = _TwoViewStatistics.config_fields + (
+        "sim_weight", "var_weight", "cov_weight", "epsilon")
+
+    def __init__(self, encoder, projection_dim=8192, hidden_dim=8192, num_hidden_layers=2,
+                 sim_weight=25.0, var_weight=25.0, cov_weight=1.0, epsilon=1e-4,
+                 synchronized_bn=False, **kwargs):
+        _check_positive(sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight,
+                        epsilon=epsilon)
+        super().__init__(encoder, projection_dim, hidden_dim, num_hidden_layers,
+                         synchronized_bn, **kwargs)
+        self.keep_config(locals())
+
+    def objective(self, z_a, z_b):
+        return vicreg(z_a, z_b, self.sim_weight, self.var_weight, self.cov_weight, self.epsilon)
