@@ -62,6 +62,10 @@ METHODS = {
     "barlow_twins": lambda encoder, config: models.BarlowTwins(
         encoder, projection_dim=512, hidden_dim=512),
     "vicreg": lambda encoder, config: models.VICReg(encoder, projection_dim=512, hidden_dim=512),
+    # SwAV with the paper's CIFAR-scale head and fewer prototypes (10 classes)
+    "swav": lambda encoder, config: models.SwAV(
+        encoder, projection_dim=config.projection_dim, hidden_dim=512, num_prototypes=300,
+        temperature=config.temperature),
     # supervised contrastive (uses the training labels: an upper reference,
     # not a self-supervised result)
     "supcon": lambda encoder, config: models.SupCon(

@@ -120,12 +120,12 @@ def crop_views(images, batch_size=64, seed=0, original=False):
                             batch_size=batch_size, seed=seed, original_augment=whole)
 
 
-def small_cnn():
+def small_cnn(input_shape=(28, 28, 1)):
     """conv-BN-ReLU x3 (16, 32, 64 channels) + pooling: a quarter of ResNet-18
     width 8's step time on 28x28 images."""
     import keras
 
-    x = inputs = keras.Input((28, 28, 1))
+    x = inputs = keras.Input(input_shape)
     for filters, strides in ((16, 1), (32, 2), (64, 2)):
         x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
         x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))

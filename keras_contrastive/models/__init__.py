@@ -10,9 +10,10 @@ from keras_contrastive.models.redundancy import BarlowTwins, VICReg
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simsiam import SimSiam
 from keras_contrastive.models.supcon import SupCon
+from keras_contrastive.models.swav import SwAV
 
 __all__ = [
     "BYOL", "BarlowTwins", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
-    "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "SupCon", "VICReg",
+    "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg",
     "embedding_std",
 ]

@@ -54,7 +54,8 @@ class ContrastiveModel(keras.Model):
       serializes ``encoder``; ``from_config`` restores it).
 
     Optional hooks: ``check_global_batch(batch)`` (refuse a batch before
-    training), ``plan_training(total_steps, steps_per_epoch)`` (schedules over the run).
+    training), ``plan_training(total_steps, steps_per_epoch)`` (schedules over the run),
+    ``filter_gradients(gradients, variables)`` (e.g. freeze a layer for a while).
 
     ``model(images)`` and ``model.encoder`` give the backbone's features.
 
@@ -137,6 +138,11 @@ class ContrastiveModel(keras.Model):
     def update_state(self, extras):
         """Updates the method's state after the optimizer step (default: none)."""
 
+    def filter_gradients(self, gradients, variables):
+        """The gradients to apply (default: unchanged); SwAV zeroes its
+        prototypes' while they are frozen."""
+        return gradients
+
     def check_global_batch(self, global_batch):
         """Raises ``ValueError`` if the method cannot train on this global batch.
 
@@ -187,7 +193,7 @@ class ContrastiveModel(keras.Model):
             scaled = loss / distribute.num_replicas()
             scaled = self.optimizer.scale_loss(scaled)
         variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
+        gradients = self.filter_gradients(tape.gradient(scaled, variables), variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.update_state(extras)
         return self._record(loss, extras)

@@ -9,7 +9,10 @@ from tests.conftest import fixed_views, tiny_encoder
 from tests.models import test_momentum_methods, test_redundancy_methods
 from tests.models.test_momentum_methods import QUEUED
 
-METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS}
+METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS,
+           "swav": lambda encoder: models.SwAV(encoder, projection_dim=16, hidden_dim=32,
+                                              num_prototypes=20, queue_length=32),
+           "supcon": lambda encoder: models.SupCon(encoder, projection_dim=16)}
 CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [
     ("mixed_bfloat16", name) for name in ("simclr", "moco_v2", "byol")]
 
@@ -27,6 +30,8 @@ def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
         if policy == "mixed_float16":  # Keras wraps the optimizer for loss scaling
             assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         x = fixed_views(fashion_mnist_train[0][:64], original=True)
+        if model.needs_labels:
+            x["labels"] = fashion_mnist_train[1][:64]
         assert model.encoder(x["global"][0][:2]).dtype == policy.split("_")[1]
         start = [w.copy() for w in model.get_weights()]
         data = tf.data.Dataset.from_tensor_slices(x).batch(16)
@@ -35,12 +40,14 @@ def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
         assert all(np.all(np.isfinite(w)) for w in model.get_weights())
         assert sum(not np.allclose(a, b) for a, b in zip(start, model.get_weights())) > 5
         loss_value, _ = model.compute_objective(
-            {k: v[:16] if k == "original" else tuple(t[:16] for t in v) for k, v in x.items()},
+            {k: tuple(t[:16] for t in v) if k == "global" else v[:16] for k, v in x.items()},
             training=False)
         assert loss_value.dtype == tf.float32
         for queue in ("queue", "feature_queue", "support"):
             if hasattr(model, queue):
                 assert getattr(model, queue).values.dtype == tf.float32
+        for queue in getattr(model, "queues", []):
+            assert queue.values.dtype == tf.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
