@@ -78,3 +78,72 @@ def prediction_head(hidden_dim, output_dim, synchronized_bn=False):
     """
     return projection_head([hidden_dim], output_dim, synchronized_bn=synchronized_bn,
                            input_dim=output_dim, name="predictor")
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class NormalizedDense(keras.layers.Layer):
+    """A bias-free ``Dense`` whose kernel columns are used l2-normalised:
+    ``x @ (V / ||V||_col)``, the weight-normalised last layer of DINO's head
+    with its gain fixed to 1 (``norm_last_layer=True``).
+
+    Args:
+        units: output size.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.heads import NormalizedDense
+    >>> layer = NormalizedDense(4)
+    >>> out = layer(np.ones((2, 8), "float32"))
+    >>> bool(np.all(np.abs(out.numpy()) <= np.sqrt(8) + 1e-5))  # |x . v| <= |x|
+    True
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel",
+                                      initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+
+    def call(self, x):
+        kernel = keras.ops.cast(self.kernel, x.dtype)
+        norm = keras.ops.sqrt(keras.ops.sum(keras.ops.square(kernel), axis=0, keepdims=True))
+        return keras.ops.matmul(x, kernel / keras.ops.maximum(norm, 1e-12))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def dino_head(input_dim, out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num_layers=3,
+              use_bn=False, name="dino_head"):
+    """DINO's projection head: an MLP with GELU (``num_layers`` Dense layers,
+    the last to ``bottleneck_dim``), l2 normalisation, then a
+    :class:`NormalizedDense` to ``out_dim`` logits (built).  ``use_bn`` puts a
+    BatchNormalization before each GELU (the official ``--use_bn_in_head``,
+    which CNN backbones need on small data).
+
+    Example:
+
+    >>> from keras_contrastive.heads import dino_head
+    >>> dino_head(192, out_dim=1024, hidden_dim=256, bottleneck_dim=64).output_shape
+    (None, 1024)
+    """
+    if num_layers < 1:
+        raise ValueError(f"`num_layers` must be >= 1, got num_layers={num_layers!r}.")
+    stack = []
+    for index in range(num_layers - 1):
+        stack.append(layers.Dense(hidden_dim, name=f"dense{index}"))
+        if use_bn:
+            stack.append(layers.BatchNormalization(epsilon=1e-5, name=f"bn{index}"))
+        stack.append(layers.Activation("gelu", name=f"gelu{index}"))
+    stack += [layers.Dense(bottleneck_dim, name="bottleneck"),
+              layers.UnitNormalization(axis=-1, name="l2_normalize"),
+              NormalizedDense(out_dim, name="last_layer")]
+    head = keras.Sequential(stack, name=name)
+    head.build((None, input_dim))
+    return head

@@ -66,6 +66,11 @@ METHODS = {
     "swav": lambda encoder, config: models.SwAV(
         encoder, projection_dim=config.projection_dim, hidden_dim=512, num_prototypes=300,
         temperature=config.temperature),
+    # DINO on the ResNet: BN in the head (official --use_bn_in_head), a 1024-way
+    # output, the paper's default teacher temperature 0.04 without warm-up
+    "dino": lambda encoder, config: models.DINO(
+        encoder, out_dim=1024, hidden_dim=512, bottleneck_dim=128, use_bn_in_head=True,
+        teacher_temperature=0.04, warmup_teacher_temperature_epochs=0),
     # supervised contrastive (uses the training labels: an upper reference,
     # not a self-supervised result)
     "supcon": lambda encoder, config: models.SupCon(

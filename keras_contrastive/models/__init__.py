@@ -1,6 +1,7 @@
 """Self-supervised models: ``keras.Model`` subclasses trained with ``fit``."""
 from keras_contrastive.models.base import ContrastiveModel, MomentumTargetModel, embedding_std
 from keras_contrastive.models.byol import BYOL
+from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.knn_moco import KNNMoCo
 from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.moco import MoCo
@@ -13,7 +14,7 @@ from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 
 __all__ = [
-    "BYOL", "BarlowTwins", "ContrastiveModel", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
+    "BYOL", "BarlowTwins", "ContrastiveModel", "DINO", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
     "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg",
     "embedding_std",
 ]

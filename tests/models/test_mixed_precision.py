@@ -12,7 +12,9 @@ from tests.models.test_momentum_methods import QUEUED
 METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS,
            "swav": lambda encoder: models.SwAV(encoder, projection_dim=16, hidden_dim=32,
                                               num_prototypes=20, queue_length=32),
-           "supcon": lambda encoder: models.SupCon(encoder, projection_dim=16)}
+           "supcon": lambda encoder: models.SupCon(encoder, projection_dim=16),
+           "dino": lambda encoder: models.DINO(encoder, out_dim=64, hidden_dim=32,
+                                               bottleneck_dim=16, use_bn_in_head=True)}
 CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [
     ("mixed_bfloat16", name) for name in ("simclr", "moco_v2", "byol")]
 

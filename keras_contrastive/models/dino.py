@@ -1,0 +1,137 @@
+"""DINO (Caron et al. 2021): self-distillation with no labels, multi-crop aware."""
+import keras
+import tensorflow as tf
+
+from keras_contrastive import distribute
+from keras_contrastive.heads import dino_head
+from keras_contrastive.losses.dino import dino
+from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.models.base import MomentumTargetModel
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class DINO(MomentumTargetModel):
+    """DINO: a student matches a momentum teacher's centred, sharpened outputs.
+
+    The student (encoder + :func:`~keras_contrastive.heads.dino_head`) sees
+    every view (``views["global"]`` then ``views["local"]``), the teacher (its
+    momentum copy, momentum ``momentum`` -> 1 on a cosine schedule) only the
+    global views; the loss is :func:`keras_contrastive.losses.dino`.  The
+    teacher temperature rises linearly from ``warmup_teacher_temperature`` to
+    ``teacher_temperature`` over ``warmup_teacher_temperature_epochs`` epochs
+    (per epoch, as the official schedule).  After each step the center
+    becomes ``c <- center_momentum * c + (1 - center_momentum) * mean(t)``
+    over the global batch of teacher outputs; it is part of the model's state
+    (saved, restored, synchronised across replicas).  The last layer of the
+    head is frozen during the first ``freeze_last_layer_epochs`` epochs.
+
+    Works with ResNets and with :func:`keras_contrastive.backbones.vit_tiny`.
+
+    Args:
+        encoder: images in [0, 1] -> features ``[B, D]`` (functional/Sequential).
+        out_dim: the head's output size ``K`` (65536 in the paper; far fewer
+            on small data).
+        hidden_dim, bottleneck_dim: head sizes (2048, 256).
+        student_temperature: 0.1.
+        teacher_temperature, warmup_teacher_temperature,
+        warmup_teacher_temperature_epochs: 0.07 after a warm-up from 0.04
+            over 30 epochs (the paper's ViT-S setting; 0.04 throughout is its
+            default).
+        center_momentum: 0.9.
+        momentum: base teacher momentum (0.996).
+        freeze_last_layer_epochs: 1.
+        use_bn_in_head: batch norm in the head's MLP (official flag; off for
+            ViTs, needed by small CNNs here).
+        total_steps: length of the momentum schedule (default: the ``fit`` run).
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> encoder = backbones.vit((28, 28, 1), patch_size=7, dim=32, depth=2, num_heads=2)
+    >>> model = models.DINO(encoder, out_dim=256, hidden_dim=64, bottleneck_dim=32)
+    >>> model.compile(optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.04))
+    >>> # model.fit(views)  # e.g. views.multi_crop views: "global" and "local"
+    """
+
+    config_fields = (
+        "out_dim", "hidden_dim", "bottleneck_dim", "student_temperature", "teacher_temperature",
+        "warmup_teacher_temperature", "warmup_teacher_temperature_epochs", "center_momentum",
+        "momentum", "freeze_last_layer_epochs", "use_bn_in_head", "total_steps",
+    )
+
+    def __init__(self, encoder, out_dim=65536, hidden_dim=2048, bottleneck_dim=256,
+                 student_temperature=0.1, teacher_temperature=0.07,
+                 warmup_teacher_temperature=0.04, warmup_teacher_temperature_epochs=30,
+                 center_momentum=0.9, momentum=0.996, freeze_last_layer_epochs=1,
+                 use_bn_in_head=False, total_steps=None, **kwargs):
+        super().__init__(encoder, **kwargs)
+        for value in (student_temperature, teacher_temperature, warmup_teacher_temperature):
+            check_temperature(value)
+        if not 0.0 <= center_momentum <= 1.0:
+            raise ValueError(f"`center_momentum` must be in [0, 1], got {center_momentum!r}.")
+        for name, value in (("warmup_teacher_temperature_epochs",
+                             warmup_teacher_temperature_epochs),
+                            ("freeze_last_layer_epochs", freeze_last_layer_epochs)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"`{name}` must be an integer >= 0, got {name}={value!r}.")
+        self.keep_config(locals())
+        self._build_online_target(
+            dino_head(self.feature_dim, out_dim, hidden_dim, bottleneck_dim,
+                      use_bn=use_bn_in_head), momentum,
+            total_steps)
+        self.center = self.add_weight(shape=(out_dim,), initializer="zeros", trainable=False,
+                                      name="center")
+        self.steps_per_epoch = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                               trainable=False, name="steps_per_epoch")
+        self.built = True
+
+    def plan_training(self, total_steps, steps_per_epoch):
+        super().plan_training(total_steps, steps_per_epoch)
+        if steps_per_epoch:
+            self.steps_per_epoch.assign(steps_per_epoch)
+
+    def epoch(self):
+        """The current epoch (0 while the run's length is unknown), from the step count."""
+        steps = tf.maximum(self.steps_per_epoch, 1)
+        known = tf.cast(self.steps_per_epoch > 0, tf.int64)
+        return known * (tf.cast(self.optimizer.iterations, tf.int64) // steps)
+
+    def teacher_temperature_at(self, epoch):
+        """The official schedule: ``linspace(warmup, final, W)[epoch]``, then ``final``."""
+        start, end = self.warmup_teacher_temperature, self.teacher_temperature
+        warmup = self.warmup_teacher_temperature_epochs
+        epoch = tf.cast(epoch, tf.float32)
+        if warmup <= 1:
+            return tf.where(epoch < warmup, start, end)
+        ramp = start + (end - start) * epoch / float(warmup - 1)
+        return tf.where(epoch < warmup, ramp, end)
+
+    def filter_gradients(self, gradients, variables):
+        frozen = self.epoch() < self.freeze_last_layer_epochs
+        last = self.projector.get_layer("last_layer").kernel
+        return [tf.where(frozen, tf.zeros_like(g), g) if v is last and g is not None else g
+                for g, v in zip(gradients, variables)]
+
+    def compute_objective(self, views, training):
+        global_views = list(views["global"][:2])
+        local_views = list(views.get("local", ()))
+        teacher = tf.split(self.target(tf.concat(global_views, 0), training=training),
+                           len(global_views), axis=0)
+        student = tf.split(self.online(tf.concat(global_views, 0), training=training),
+                           len(global_views), axis=0)
+        if local_views:
+            student += tf.split(self.online(tf.concat(local_views, 0), training=training),
+                                len(local_views), axis=0)
+        loss = dino(student, teacher, self.center, self.student_temperature,
+                    self.teacher_temperature_at(self.epoch()))
+        return loss, {"embeddings": tf.concat(student[:len(global_views)], 0),
+                      "teacher": tf.concat(teacher, 0)}
+
+    def update_state(self, extras):
+        super().update_state(extras)
+        teacher = tf.cast(tf.stop_gradient(extras["teacher"]), tf.float32)
+        count = distribute.all_reduce_sum(tf.cast(tf.shape(teacher)[0], tf.float32))
+        batch_center = distribute.all_reduce_sum(tf.reduce_sum(teacher, axis=0)) / count
+        m = self.center_momentum
+        self.center.assign(m * self.center + (1.0 - m) * tf.cast(batch_center, self.center.dtype))

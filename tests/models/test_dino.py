@@ -1,0 +1,179 @@
+"""DINO: learns on real images (small CNN; ViT with multi-crop without NaN), equal on 1 and
+2 replicas, its center and schedules follow the paper, state survives save/load and
+BackupAndRestore (with SwAV's prototypes and queue)."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_contrastive import backbones, losses, models
+from tests.conftest import crop_views, fixed_views, small_cnn, sync_bn_encoder
+
+
+def _dino(encoder, **kwargs):
+    return models.DINO(encoder, **{"out_dim": 256, "hidden_dim": 64, "bottleneck_dim": 32,
+                                   "momentum": 0.99, "warmup_teacher_temperature_epochs": 2,
+                                   **kwargs})
+
+
+def test_loss_falls_and_outputs_do_not_collapse(fashion_mnist_train):
+    keras.utils.set_random_seed(0)
+    # batch norm in the head (the official --use_bn_in_head): without it the
+    # small CNN's outputs were nearly identical across images and the teacher
+    # went uniform (loss -> log K) with SGD and AdamW alike
+    model = _dino(small_cnn(), use_bn_in_head=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4))
+    history = model.fit(crop_views(fashion_mnist_train[0][:1024]), epochs=12, verbose=0).history
+    loss, spread = history["loss"], history["embedding_std"]
+    assert np.all(np.isfinite(loss)), loss
+    # near log K = 5.55 at the start (uniform-looking outputs); learning lowers it
+    assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
+    assert loss[-1] < np.log(256) - 0.2, loss  # not the uniform collapse
+    assert spread[-1] > 0.5 / np.sqrt(256), spread  # not the one-point collapse
+
+
+def test_vit_with_multi_crop_trains_without_nan(fashion_mnist_train):
+    """Global 28x28 and local 14x14 views through a small ViT (position embeddings
+    resized for the local grid)."""
+    encoder = backbones.vit((28, 28, 1), patch_size=7, dim=32, depth=2, num_heads=2)
+    model = _dino(encoder)
+    model.compile(optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.04))
+    x = fixed_views(fashion_mnist_train[0][:64])
+    local = tf.image.resize(x["global"][0], (14, 14))
+    data = tf.data.Dataset.from_tensor_slices(
+        {"global": x["global"], "local": (local, local[:, :, ::-1])}).batch(16)
+    start = [w.copy() for w in model.online.get_weights()]
+    history = model.fit(data, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["loss"])), history
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    moved = sum(not np.allclose(a, b) for a, b in zip(start, model.online.get_weights()))
+    assert moved > len(start) // 2
+
+
+def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
+    """Loss, weights, teacher and center after two steps agree (float64, sync BN)."""
+    keras.config.set_floatx("float64")
+    try:
+        images = fashion_mnist_train[0][:32, 8:20, 8:20]
+        batches = [fixed_views(images[i:i + 16], i) for i in (0, 16)]
+        dataset = tf.data.Dataset.from_tensor_slices(
+            {"global": tuple(np.stack([b["global"][v] for b in batches]) for v in range(2))})
+
+        def build():
+            model = _dino(sync_bn_encoder((12, 12, 1)), freeze_last_layer_epochs=0)
+            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+            return model
+
+        single = build()
+        start = [w.copy() for w in single.get_weights()]
+        with two_replicas.scope():
+            mirrored = build()
+            mirrored.set_weights(start)
+        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
+        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
+        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
+        for a, b, w in zip(single.get_weights(), mirrored.get_weights(), single.weights):
+            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
+        assert np.abs(single.center.numpy()).max() > 0
+    finally:
+        keras.config.set_floatx("float32")
+
+
+def test_center_is_the_running_mean_of_the_teachers_outputs(fashion_mnist_train):
+    model = _dino(small_cnn(), center_momentum=0.9)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    x = fixed_views(fashion_mnist_train[0][:32])
+    teacher = model.target(tf.concat(x["global"], 0), training=True).numpy()
+    model.fit(tf.data.Dataset.from_tensors(x), epochs=1, verbose=0)
+    np.testing.assert_allclose(model.center.numpy(), 0.1 * teacher.mean(axis=0), atol=1e-6)
+
+
+def test_loss_is_dino_of_student_and_teacher_outputs(fashion_mnist_train):
+    model = _dino(small_cnn(), teacher_temperature=0.06, warmup_teacher_temperature_epochs=0)
+    model.compile(optimizer="sgd")
+    model.center.assign(np.linspace(-0.1, 0.1, 256))
+    x = fixed_views(fashion_mnist_train[0][:16])
+    views = {"global": tuple(map(tf.constant, x["global"]))}
+    value, _ = model.compute_objective(views, training=False)
+    student = [model.online(v) for v in views["global"]]
+    teacher = [model.target(v) for v in views["global"]]
+    np.testing.assert_allclose(
+        float(value), float(losses.dino(student, teacher, model.center, 0.1, 0.06)), rtol=1e-5)
+
+
+def test_teacher_temperature_follows_the_official_warm_up():
+    model = _dino(small_cnn(), warmup_teacher_temperature=0.04, teacher_temperature=0.07,
+                  warmup_teacher_temperature_epochs=4)
+    expected = list(np.linspace(0.04, 0.07, 4)) + [0.07, 0.07]
+    got = [float(model.teacher_temperature_at(epoch)) for epoch in range(6)]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_last_layer_is_frozen_for_the_first_epoch(fashion_mnist_train):
+    model = _dino(small_cnn(), freeze_last_layer_epochs=1)
+    model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+    last = model.projector.get_layer("last_layer").kernel
+
+    def directions():  # the layer uses its columns normalised: weight decay's scaling is moot
+        k = last.numpy()
+        return k / np.linalg.norm(k, axis=0, keepdims=True)
+
+    initial = directions()
+    data = crop_views(fashion_mnist_train[0][:256])
+    model.fit(data, epochs=1, verbose=0)
+    np.testing.assert_allclose(directions(), initial, atol=1e-6)
+    model.fit(data, epochs=2, initial_epoch=1, verbose=0)
+    assert np.abs(directions() - initial).max() > 1e-4
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("interrupted")
+
+
+@pytest.mark.parametrize("name", ["dino", "swav"])
+def test_state_survives_save_load_and_backup_and_restore(name, tmp_path, fashion_mnist_train):
+    def build():
+        if name == "dino":
+            model = _dino(small_cnn())
+        else:
+            model = models.SwAV(small_cnn(), projection_dim=16, hidden_dim=32,
+                                num_prototypes=20, queue_length=256)
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        return model
+
+    state = {"dino": lambda m: [m.center, m.steps_per_epoch],
+             "swav": lambda m: [m.prototypes.kernel, m.queues[0].buffer, m.queues[0].pointer,
+                                m.queues[1].buffer, m.queue_filled, m.freeze_steps]}[name]
+    data = crop_views(fashion_mnist_train[0][:192])  # 3 steps: the queue ends mid-lap
+    model = build()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(data, epochs=2, verbose=0, callbacks=[
+            keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), _Interrupt()])
+    at_backup = [v.numpy().copy() for v in state(model)]
+    assert any(np.any(v != 0) for v in at_backup)
+
+    resumed = build()
+    resumed.fit(data, epochs=1, verbose=0,  # epoch 1 is done: restores and stops
+                callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    for a, b in zip(at_backup, state(resumed)):
+        np.testing.assert_array_equal(b.numpy(), a)
+
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored) is type(model)
+    for a, b in zip(state(model), state(restored)):
+        np.testing.assert_array_equal(b.numpy(), a.numpy())
+    x = fashion_mnist_train[0][:4].astype("float32") / 255.0
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"student_temperature": 0.0}, "temperature"), ({"center_momentum": 1.5}, "center_momentum"),
+    ({"warmup_teacher_temperature_epochs": -1}, "warmup_teacher_temperature_epochs"),
+])
+def test_bad_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _dino(small_cnn(), **kwargs)
