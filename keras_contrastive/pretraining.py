@@ -71,6 +71,16 @@ METHODS = {
     "dino": lambda encoder, config: models.DINO(
         encoder, out_dim=1024, hidden_dim=512, bottleneck_dim=128, use_bn_in_head=True,
         teacher_temperature=0.04, warmup_teacher_temperature_epochs=0),
+    # pretext tasks (colorization needs RGB data: not on Fashion-MNIST); jigsaw's
+    # encoder reads 8x8 tiles, so it gets the same ResNet for any input size
+    "rotation": lambda encoder, config: models.RotationPrediction(encoder),
+    "jigsaw": lambda encoder, config: models.Jigsaw(
+        backbones.resnet18((None, None, encoder.input_shape[-1]), width=config.width,
+                           stem=config.stem), num_permutations=100),
+    "inpainting": lambda encoder, config: models.Inpainting(encoder),
+    "colorization": lambda encoder, config: models.Colorization(
+        backbones.resnet18(encoder.input_shape[1:3] + (1,), width=config.width,
+                           stem=config.stem)),
     # supervised contrastive (uses the training labels: an upper reference,
     # not a self-supervised result)
     "supcon": lambda encoder, config: models.SupCon(
@@ -290,6 +300,7 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         original_augment=original_augment,
         labels=model.needs_labels,
     )
+    model.check_views(view_batches)  # refuse unusable views before any evaluation
     steps = len(pretrain_images) // config.batch_size
     model.compile(optimizer=build_optimizer(config, steps))
 

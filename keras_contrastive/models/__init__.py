@@ -1,5 +1,6 @@
 """Self-supervised models: ``keras.Model`` subclasses trained with ``fit``."""
-from keras_contrastive.models.base import ContrastiveModel, MomentumTargetModel, embedding_std
+from keras_contrastive.models.base import (
+    ContrastiveModel, MomentumTargetModel, centred, embedding_std)
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.knn_moco import KNNMoCo
@@ -7,6 +8,8 @@ from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.moco_v3 import MoCoV3
 from keras_contrastive.models.nnclr import NNCLR
+from keras_contrastive.models.pretext import (
+    Colorization, Inpainting, Jigsaw, RotationPrediction)
 from keras_contrastive.models.redundancy import BarlowTwins, VICReg
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simsiam import SimSiam
@@ -14,7 +17,8 @@ from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 
 __all__ = [
-    "BYOL", "BarlowTwins", "ContrastiveModel", "DINO", "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3",
-    "MomentumTargetModel", "NNCLR", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg",
+    "BYOL", "BarlowTwins", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
+    "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
+    "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std",
 ]

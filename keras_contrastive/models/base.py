@@ -21,6 +21,20 @@ def embedding_std(embeddings):
     return tf.reduce_mean(tf.math.reduce_std(z, axis=0))
 
 
+def centred(embeddings):
+    """``embeddings`` minus their mean over the global batch (no gradient).
+
+    What ``embedding_std`` reads for objectives that ignore the embeddings'
+    mean (Barlow Twins, VICReg; pretext heads with a bias): a mean that
+    drifts freely would bunch the raw vectors on the sphere while the
+    representation is healthy.  A collapse to one point still reads 0.
+    """
+    z = tf.convert_to_tensor(embeddings)
+    z = tf.stop_gradient(tf.cast(z, tf.float64 if z.dtype == tf.float64 else tf.float32))
+    count = distribute.all_reduce_sum(tf.cast(tf.shape(z)[0], z.dtype))
+    return z - distribute.all_reduce_sum(tf.reduce_sum(z, axis=0)) / count
+
+
 def check_anchor(anchor):
     """``anchor`` if it is ``"crop"`` or ``"original"``, else ``ValueError``."""
     if anchor not in ("crop", "original"):
@@ -105,6 +119,11 @@ class ContrastiveModel(keras.Model):
 
     #: whether training reads ``views["labels"]`` (supervised contrastive).
     needs_labels = False
+
+    #: whether ``check_views`` compares the views' size and channels with the
+    #: encoder's input (off for models whose encoder sees something else:
+    #: jigsaw tiles, the lightness channel).
+    checks_view_size = True
 
     @property
     def needs_original_view(self):
@@ -296,12 +315,14 @@ class ContrastiveModel(keras.Model):
                         f"{name} must be a batch of images [batch, height, width, "
                         f"channels], got shape {shape}."
                     )
-                if expected[-1] is not None and shape[-1] != expected[-1]:
+                if (self.checks_view_size and expected[-1] is not None
+                        and shape[-1] != expected[-1]):
                     raise ValueError(
                         f"{name} has {shape[-1]} channels but the encoder takes "
                         f"{expected[-1]} (encoder input shape {expected})."
                     )
-                if key == "global" and None not in expected[:2] and shape[1:3] != expected[:2]:
+                if (self.checks_view_size and key == "global" and None not in expected[:2]
+                        and shape[1:3] != expected[:2]):
                     if None not in shape[1:3]:
                         raise ValueError(
                             f"{name} is {shape[1]}x{shape[2]} but the encoder takes "

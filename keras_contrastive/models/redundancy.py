@@ -1,12 +1,10 @@
 """Barlow Twins and VICReg: no negatives, no momentum encoder; the loss acts on
 the statistics of the global batch of projections (redundancy reduction)."""
 import keras
-import tensorflow as tf
 
-from keras_contrastive import distribute
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.redundancy import _check_positive, barlow_twins, vicreg
-from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.models.base import ContrastiveModel, centred
 
 
 class _TwoViewStatistics(ContrastiveModel):
@@ -31,17 +29,8 @@ class _TwoViewStatistics(ContrastiveModel):
     def compute_objective(self, views, training):
         z_a, z_b = (self.projector(self.encoder(view, training=training), training=training)
                     for view in views["global"][:2])
-        # embedding_std is read on the projections centred over the global
-        # batch: both losses ignore their mean, which can drift freely and
-        # would bunch the raw projections on the sphere while the statistics
-        # the loss acts on are healthy; a collapse to one point still reads 0
-        return self.objective(z_a, z_b), {"embeddings": _centred(z_a)}
-
-
-def _centred(z):
-    z = tf.stop_gradient(tf.cast(z, tf.float64 if z.dtype == tf.float64 else tf.float32))
-    count = distribute.all_reduce_sum(tf.cast(tf.shape(z)[0], z.dtype))
-    return z - distribute.all_reduce_sum(tf.reduce_sum(z, axis=0)) / count
+        # both losses ignore the projections' mean: embedding_std reads them centred
+        return self.objective(z_a, z_b), {"embeddings": centred(z_a)}
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")

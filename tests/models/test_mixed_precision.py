@@ -13,6 +13,8 @@ METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS,
            "swav": lambda encoder: models.SwAV(encoder, projection_dim=16, hidden_dim=32,
                                               num_prototypes=20, queue_length=32),
            "supcon": lambda encoder: models.SupCon(encoder, projection_dim=16),
+           "rotation": lambda encoder: models.RotationPrediction(encoder),
+           "inpainting": lambda encoder: models.Inpainting(encoder),
            "dino": lambda encoder: models.DINO(encoder, out_dim=64, hidden_dim=32,
                                                bottleneck_dim=16, use_bn_in_head=True)}
 CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [

@@ -1,0 +1,102 @@
+"""Pretext tasks learn on real images (Fashion-MNIST; class-tinted for colorization),
+refuse unusable inputs, and round-trip."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_contrastive import models, views
+from tests.conftest import small_cnn
+
+# a fixed colour per class: chroma is predictable from the garment's shape
+PALETTE = np.array([[1, .2, .2], [.2, 1, .2], [.2, .2, 1], [1, 1, .2], [1, .2, 1], [.2, 1, 1],
+                    [1, .6, .2], [.6, .2, 1], [.2, .6, 1], [.6, 1, .2]], np.float32)
+
+
+def _views(images, batch_size=64):
+    return views.make_views(tf.data.Dataset.from_tensor_slices(images), lambda x: x,
+                            batch_size=batch_size, seed=0)
+
+
+CASES = {
+    # name: (model, optimizer, chance-level loss to end below)
+    "rotation": (lambda: models.RotationPrediction(small_cnn()),
+                 lambda: keras.optimizers.SGD(0.05, momentum=0.9), np.log(4)),
+    "jigsaw": (lambda: models.Jigsaw(small_cnn((None, None, 1)), num_permutations=30,
+                                     hidden_dim=128),
+               lambda: keras.optimizers.SGD(0.05, momentum=0.9), np.log(30)),
+    "inpainting": (lambda: models.Inpainting(small_cnn()), lambda: keras.optimizers.Adam(1e-3),
+                   None),
+    "colorization": (lambda: models.Colorization(small_cnn()),
+                     lambda: keras.optimizers.Adam(1e-3), None),
+}
+
+
+def _images(name, fashion_mnist_train):
+    images, labels = fashion_mnist_train[0][:1024], fashion_mnist_train[1][:1024]
+    if name != "colorization":
+        return images
+    return images.astype(np.float32) / 255.0 * PALETTE[labels][:, None, None, :]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_loss_falls_and_features_do_not_collapse(name, fashion_mnist_train):
+    build, optimizer, chance = CASES[name]
+    keras.utils.set_random_seed(0)
+    model = build()
+    model.compile(optimizer=optimizer())
+    history = model.fit(_views(_images(name, fashion_mnist_train)), epochs=8, verbose=0).history
+    loss, spread = history["loss"], history["embedding_std"]
+    assert loss[-1] < 0.7 * loss[0], loss
+    if chance is not None:
+        assert loss[-1] < chance - 0.5, loss
+    assert spread[-1] > 0.5 / np.sqrt(model.feature_dim), spread
+
+
+def test_inpainting_beats_filling_the_hole_with_the_mean_image(fashion_mnist_train):
+    images = fashion_mnist_train[0][:1024]
+    keras.utils.set_random_seed(0)
+    model = models.Inpainting(small_cnn())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(_views(images), epochs=8, verbose=0)
+    test = fashion_mnist_train[0][1024:1536].astype(np.float32) / 255.0
+    mask = model.masks(len(test)).numpy()
+    # batch statistics (training=True): after 128 steps the BN moving averages
+    # (momentum 0.99) are still 28 % their initial values
+    hidden = test * (1 - mask) + 0.5 * mask
+    predicted = model.decoder(model.encoder(hidden, training=True), training=True).numpy()
+    mean_image = images.astype(np.float32).mean(axis=0) / 255.0
+    model_error = np.sum((predicted - test) ** 2 * mask) / mask.sum()
+    mean_error = np.sum((mean_image - test) ** 2 * mask) / mask.sum()
+    assert model_error < 0.8 * mean_error, (model_error, mean_error)
+
+
+def test_random_region_masks_are_squares_of_the_requested_size():
+    model = models.Inpainting(small_cnn(), mask_fraction=0.25, region="random")
+    masks = model.masks(64).numpy()[..., 0]
+    assert np.all(masks.sum(axis=(1, 2)) == 7 * 7)
+    rows, cols = masks.any(axis=2), masks.any(axis=1)
+    assert np.all(rows.sum(axis=1) == 7) and np.all(cols.sum(axis=1) == 7)
+    assert len({tuple(np.argwhere(m)[0]) for m in masks}) > 10  # positions vary
+
+
+def test_colorization_refuses_grayscale_views(fashion_mnist_train):
+    model = models.Colorization(small_cnn())
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="needs RGB views.*no colour to predict"):
+        model.fit(_views(fashion_mnist_train[0][:128]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="lightness channel"):
+        models.Colorization(small_cnn((28, 28, 3)))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_round_trip(name, tmp_path, fashion_mnist_train):
+    model = CASES[name][0]()
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored) is type(model)
+    x = fashion_mnist_train[0][:4].astype("float32") / 255.0
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+    for field in model.config_fields:
+        assert getattr(restored, field) == getattr(model, field)
