@@ -81,6 +81,10 @@ METHODS = {
     "colorization": lambda encoder, config: models.Colorization(
         backbones.resnet18(encoder.input_shape[1:3] + (1,), width=config.width,
                            stem=config.stem)),
+    # CPC: 7x7 patches of 6 px at stride 3 on 28x28, the same ResNet as patch encoder
+    "cpc": lambda encoder, config: models.CPC(
+        backbones.resnet18((None, None, encoder.input_shape[-1]), width=config.width,
+                           stem=config.stem), grid=7, prediction_steps=2),
     # supervised contrastive (uses the training labels: an upper reference,
     # not a self-supervised result)
     "supcon": lambda encoder, config: models.SupCon(

@@ -2,6 +2,7 @@
 from keras_contrastive.models.base import (
     ContrastiveModel, MomentumTargetModel, centred, embedding_std)
 from keras_contrastive.models.byol import BYOL
+from keras_contrastive.models.cpc import CPC
 from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.knn_moco import KNNMoCo
 from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
@@ -17,7 +18,7 @@ from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 
 __all__ = [
-    "BYOL", "BarlowTwins", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
+    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std",

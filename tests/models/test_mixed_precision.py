@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_contrastive import models
+from keras_contrastive import backbones, models
 from tests.conftest import fixed_views, tiny_encoder
 from tests.models import test_momentum_methods, test_redundancy_methods
 from tests.models.test_momentum_methods import QUEUED
@@ -14,6 +14,8 @@ METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS,
                                               num_prototypes=20, queue_length=32),
            "supcon": lambda encoder: models.SupCon(encoder, projection_dim=16),
            "rotation": lambda encoder: models.RotationPrediction(encoder),
+           "cpc": lambda encoder: models.CPC(backbones.resnet18((None, None, 1), width=4),
+                                             grid=7, prediction_steps=2),
            "inpainting": lambda encoder: models.Inpainting(encoder),
            "dino": lambda encoder: models.DINO(encoder, out_dim=64, hidden_dim=32,
                                                bottleneck_dim=16, use_bn_in_head=True)}

@@ -1,0 +1,134 @@
+"""Contrastive Predictive Coding for images (van den Oord et al. 2018; Henaff et al. 2020)."""
+import keras
+import tensorflow as tf
+from keras import layers
+
+from keras_contrastive.losses.cpc import cpc_nce
+from keras_contrastive.models.base import ContrastiveModel, centred
+
+
+def patch_grid(images, grid, patch_size):
+    """Overlapping patches ``[B, grid, grid, P, P, C]`` at stride ``P // 2``, centred.
+
+    The guide's layout: a 256-px image, 64-px patches at stride 32 -> 7x7.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models.cpc import patch_grid
+    >>> patch_grid(np.zeros((2, 28, 28, 1), "float32"), grid=7, patch_size=6).shape
+    TensorShape([2, 7, 7, 6, 6, 1])
+    """
+    images = tf.convert_to_tensor(images)
+    stride = patch_size // 2
+    span = (grid - 1) * stride + patch_size
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    if span > min(height, width):
+        raise ValueError(f"a {grid}x{grid} grid of {patch_size}-px patches at stride {stride} "
+                         f"spans {span} px, more than the {height}x{width} images.")
+    top, left = (height - span) // 2, (width - span) // 2
+    region = images[:, top:top + span, left:left + span]
+    patches = tf.image.extract_patches(region, [1, patch_size, patch_size, 1],
+                                       [1, stride, stride, 1], [1, 1, 1, 1], "VALID")
+    return tf.reshape(patches, [-1, grid, grid, patch_size, patch_size, channels])
+
+
+def _default_patch_size(image_size, grid):
+    """Patches of twice the stride covering the image: ``2 * size // (grid + 1)``."""
+    return 2 * (image_size // (grid + 1))
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class CPC(ContrastiveModel):
+    """CPC: from the patches above, predict the representations of the rows below.
+
+    Each image (the first global view) is cut into a ``grid x grid`` grid of
+    overlapping patches (:func:`patch_grid`), each encoded by ``encoder``
+    (the patch encoder: it must take ``P x P`` inputs) to ``z[row, col]``.
+    An autoregressive context network reads each column top-down, so that
+    ``c[row, col]`` depends only on rows ``<= row``: a GRU
+    (``context="gru"``) or a stack of causal convolutions
+    (``context="masked_conv"``, padded above only, PixelCNN-style).  For
+    each of ``k = 1..prediction_steps`` a linear map ``W_k`` predicts
+    ``z[row + k, col]`` from ``c[row, col]``, scored against every patch of
+    the global batch by :func:`keras_contrastive.losses.cpc_nce`; the loss is
+    the mean over ``k``.
+
+    Args:
+        encoder: the patch encoder (``(P, P, C)`` or ``(None, None, C)`` inputs).
+        grid: patches per side (7 in the guide).
+        patch_size: ``P`` (default ``2 * image_size // (grid + 1)``, set at the first batch).
+        prediction_steps: how many rows ahead to predict.
+        context: ``"gru"`` or ``"masked_conv"``.
+        context_dim: width of the context network.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.CPC(backbones.resnet18((None, None, 1), width=4), grid=7,
+    ...                    patch_size=6, prediction_steps=2)
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    >>> # model.fit(views)  # 28x28 views -> 7x7 patches of 6x6
+    """
+
+    config_fields = ("grid", "patch_size", "prediction_steps", "context", "context_dim")
+    checks_view_size = False  # the encoder sees patches
+
+    def __init__(self, encoder, grid=7, patch_size=None, prediction_steps=3, context="gru",
+                 context_dim=None, **kwargs):
+        super().__init__(encoder, **kwargs)
+        if context not in ("gru", "masked_conv"):
+            raise ValueError(f"`context` must be 'gru' or 'masked_conv', got {context!r}.")
+        if not isinstance(grid, int) or grid < 2:
+            raise ValueError(f"`grid` must be an integer >= 2, got grid={grid!r}.")
+        if not isinstance(prediction_steps, int) or not 1 <= prediction_steps < grid:
+            raise ValueError(f"`prediction_steps` must be an integer in [1, grid), got "
+                             f"{prediction_steps!r}.")
+        context_dim = context_dim or self.feature_dim
+        self.keep_config(locals())
+        dim = self.feature_dim
+        if context == "gru":
+            self.context_network = keras.Sequential(
+                [layers.GRU(context_dim, return_sequences=True, name="gru")], name="context")
+            self.context_network.build((None, grid, dim))
+        else:
+            self.context_network = keras.Sequential([
+                layers.ZeroPadding2D(((2, 0), (1, 1))),
+                layers.Conv2D(context_dim, 3, activation="relu", name="causal1"),
+                layers.ZeroPadding2D(((2, 0), (1, 1))),
+                layers.Conv2D(context_dim, 3, name="causal2"),
+            ], name="context")
+            self.context_network.build((None, grid, grid, dim))
+        self.predictors = []
+        for k in range(1, prediction_steps + 1):
+            predictor = layers.Dense(dim, use_bias=False, name=f"predict_{k}")
+            predictor.build((None, context_dim))
+            self.predictors.append(predictor)
+        self.built = True
+
+    def contexts(self, z, training=False):
+        """``c [B, G, G, context_dim]`` from ``z [B, G, G, D]``, causal in rows."""
+        if self.context == "masked_conv":
+            return self.context_network(z, training=training)
+        columns = tf.reshape(tf.transpose(z, [0, 2, 1, 3]), [-1, self.grid, z.shape[-1]])
+        c = self.context_network(columns, training=training)  # [B*G, rows, H]
+        return tf.transpose(tf.reshape(c, [-1, self.grid, self.grid, self.context_dim]),
+                            [0, 2, 1, 3])
+
+    def compute_objective(self, views, training):
+        images = views["global"][0]
+        patch_size = self.patch_size or _default_patch_size(images.shape[1], self.grid)
+        patches = patch_grid(images, self.grid, patch_size)
+        batch, g = tf.shape(patches)[0], self.grid
+        flat = tf.reshape(patches, tf.concat([[batch * g * g], tf.shape(patches)[3:]], axis=0))
+        z = self.encoder(flat, training=training)  # [B*G*G, D], row-major per image
+        grid_z = tf.reshape(z, [batch, g, g, self.feature_dim])
+        c = self.contexts(grid_z, training=training)
+        index = tf.reshape(tf.range(batch * g * g), [batch, g, g])
+        losses = []
+        for k, predictor in enumerate(self.predictors, start=1):
+            predicted = predictor(tf.reshape(c[:, :g - k], [-1, self.context_dim]))
+            positive = tf.reshape(index[:, k:], [-1])  # the patch k rows below
+            losses.append(cpc_nce(predicted, positive, z))
+        return tf.add_n(losses) / float(len(losses)), {"embeddings": centred(z)}

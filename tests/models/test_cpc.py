@@ -1,0 +1,89 @@
+"""CPC: the patch grid, a causal context network, learning on real images, 2 replicas."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_contrastive import models, views
+from keras_contrastive.models.cpc import patch_grid
+from tests.conftest import fixed_views, small_cnn
+
+
+def test_patch_grid_cuts_overlapping_patches(fashion_mnist_train):
+    images = fashion_mnist_train[0][:2].astype(np.float32)
+    patches = patch_grid(images, grid=7, patch_size=6).numpy()
+    # 7 patches of 6 px at stride 3 span 24 px, centred: offset 2
+    for row, col in [(0, 0), (3, 5), (6, 6)]:
+        top, left = 2 + 3 * row, 2 + 3 * col
+        np.testing.assert_array_equal(patches[:, row, col], images[:, top:top + 6, left:left + 6])
+    with pytest.raises(ValueError, match="spans 32 px"):
+        patch_grid(images, grid=7, patch_size=8)
+
+
+@pytest.mark.parametrize("context", ["gru", "masked_conv"])
+def test_context_at_a_row_ignores_the_rows_below(context):
+    model = models.CPC(small_cnn((None, None, 1)), grid=5, patch_size=4, context=context)
+    z = np.random.default_rng(0).normal(size=(2, 5, 5, 64)).astype(np.float32)
+    changed = z.copy()
+    changed[:, 3:] += 10.0  # rows 3 and 4
+    a, b = model.contexts(z).numpy(), model.contexts(changed).numpy()
+    np.testing.assert_allclose(a[:, :3], b[:, :3], atol=1e-5)
+    assert np.abs(a[:, 3:] - b[:, 3:]).max() > 1e-3
+
+
+@pytest.mark.parametrize("context", ["gru", "masked_conv"])
+def test_loss_falls_below_chance(context, fashion_mnist_train):
+    images = fashion_mnist_train[0][:1024]
+    keras.utils.set_random_seed(0)
+    model = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2,
+                       context=context)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    data = views.make_views(tf.data.Dataset.from_tensor_slices(images), lambda x: x,
+                            batch_size=32, seed=0)
+    history = model.fit(data, epochs=6, verbose=0).history  # 192 steps
+    loss, spread = history["loss"], history["embedding_std"]
+    chance = np.log(32 * 49)  # one true patch among the batch's 32 x 49
+    assert loss[-1] < chance - 1.5 and loss[-1] < 0.8 * loss[0], loss
+    assert spread[-1] > 0.5 / np.sqrt(model.feature_dim), spread
+
+
+def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
+    keras.config.set_floatx("float64")
+    try:
+        dataset = tf.data.Dataset.from_tensors(fixed_views(fashion_mnist_train[0][:8]))
+
+        def build():
+            encoder = keras.Sequential([keras.Input((None, None, 1)),
+                                        keras.layers.Conv2D(8, 3, activation="relu"),
+                                        keras.layers.GlobalAveragePooling2D()])
+            model = models.CPC(encoder, grid=7, patch_size=6, prediction_steps=2)
+            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+            return model
+
+        single = build()
+        start = [w.copy() for w in single.get_weights()]
+        with two_replicas.scope():
+            mirrored = build()
+            mirrored.set_weights(start)
+        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
+        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
+        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
+        for before, a, b, w in zip(start, single.get_weights(), mirrored.get_weights(),
+                                   single.weights):
+            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
+            assert not np.allclose(a, before), w.path
+    finally:
+        keras.config.set_floatx("float32")
+
+
+def test_round_trip_and_bad_arguments(tmp_path, fashion_mnist_train):
+    model = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, context="masked_conv")
+    path = str(tmp_path / "cpc.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    z = np.random.default_rng(0).normal(size=(1, 7, 7, 64)).astype(np.float32)
+    np.testing.assert_allclose(restored.contexts(z), model.contexts(z), atol=1e-6)
+    with pytest.raises(ValueError, match="context"):
+        models.CPC(small_cnn((None, None, 1)), context="lstm")
+    with pytest.raises(ValueError, match="prediction_steps"):
+        models.CPC(small_cnn((None, None, 1)), grid=4, prediction_steps=4)
