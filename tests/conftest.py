@@ -6,6 +6,7 @@ machine.  Fashion-MNIST fixtures read the real idx files (no download: tests
 skip with a reason naming the missing files only if the data set is absent,
 which ``make test`` prevents by installing it first).
 """
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -145,3 +146,35 @@ def sync_bn_encoder(input_shape):
     x = keras.layers.Conv2D(16, 3, strides=2, use_bias=False)(x)
     x = keras.layers.ReLU()(GlobalBatchNormalization(epsilon=1e-5)(x))
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="small")
+
+
+@contextlib.contextmanager
+def float64():
+    """Keras floatx float64 inside the block (replica tests compare to 1e-5)."""
+    import keras
+
+    keras.config.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx("float32")
+
+
+def fit_on_one_and_two_replicas(build, dataset, strategy, atol=1e-5):
+    """Fits ``build()`` for one epoch of ``dataset`` without a strategy and inside
+    ``strategy.scope()`` from the same weights; asserts equal loss and equal
+    weights (every variable: targets, queues, centers) to ``atol``.
+
+    Returns ``(single, mirrored, start)``: both models and the initial weights.
+    """
+    single = build()
+    start = [w.copy() for w in single.get_weights()]
+    with strategy.scope():
+        mirrored = build()
+        mirrored.set_weights(start)
+    loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
+    loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
+    np.testing.assert_allclose(loss_mirrored, loss_single, atol=atol)
+    for a, b, w in zip(single.get_weights(), mirrored.get_weights(), single.weights):
+        np.testing.assert_allclose(b, a, atol=atol, err_msg=w.path)
+    return single, mirrored, start

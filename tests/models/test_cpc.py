@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from keras_contrastive import models, views
 from keras_contrastive.models.cpc import patch_grid
-from tests.conftest import fixed_views, small_cnn
+from tests.conftest import fit_on_one_and_two_replicas, fixed_views, float64, small_cnn
 
 
 def test_patch_grid_cuts_overlapping_patches(fashion_mnist_train):
@@ -48,8 +48,7 @@ def test_loss_falls_below_chance(context, fashion_mnist_train):
 
 
 def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         dataset = tf.data.Dataset.from_tensors(fixed_views(fashion_mnist_train[0][:8]))
 
         def build():
@@ -60,20 +59,9 @@ def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_repli
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
             return model
 
-        single = build()
-        start = [w.copy() for w in single.get_weights()]
-        with two_replicas.scope():
-            mirrored = build()
-            mirrored.set_weights(start)
-        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
-        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
-        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
-        for before, a, b, w in zip(start, single.get_weights(), mirrored.get_weights(),
-                                   single.weights):
-            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
-            assert not np.allclose(a, before), w.path
-    finally:
-        keras.config.set_floatx("float32")
+        single, _, start = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+        for before, after, w in zip(start, single.get_weights(), single.weights):
+            assert not np.allclose(after, before), w.path
 
 
 def test_round_trip_and_bad_arguments(tmp_path, fashion_mnist_train):

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from keras_contrastive import backbones, losses, models
-from tests.conftest import crop_views, fixed_views, small_cnn, sync_bn_encoder
+from tests.conftest import (
+    crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
 
 
 def _dino(encoder, **kwargs):
@@ -52,8 +53,7 @@ def test_vit_with_multi_crop_trains_without_nan(fashion_mnist_train):
 
 def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
     """Loss, weights, teacher and center after two steps agree (float64, sync BN)."""
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         images = fashion_mnist_train[0][:32, 8:20, 8:20]
         batches = [fixed_views(images[i:i + 16], i) for i in (0, 16)]
         dataset = tf.data.Dataset.from_tensor_slices(
@@ -64,19 +64,8 @@ def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_repli
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
             return model
 
-        single = build()
-        start = [w.copy() for w in single.get_weights()]
-        with two_replicas.scope():
-            mirrored = build()
-            mirrored.set_weights(start)
-        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
-        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
-        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
-        for a, b, w in zip(single.get_weights(), mirrored.get_weights(), single.weights):
-            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
+        single, _, _ = fit_on_one_and_two_replicas(build, dataset, two_replicas)
         assert np.abs(single.center.numpy()).max() > 0
-    finally:
-        keras.config.set_floatx("float32")
 
 
 def test_center_is_the_running_mean_of_the_teachers_outputs(fashion_mnist_train):

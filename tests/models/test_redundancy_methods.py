@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models
 from keras_contrastive.optimizers import LARS
-from tests.conftest import crop_views, fixed_views, small_cnn, sync_bn_encoder
+from tests.conftest import (
+    crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
 
 METHODS = {
     "barlow_twins": lambda encoder, **kw: models.BarlowTwins(
@@ -57,8 +58,7 @@ def test_trains_without_nan_under_lars_and_lamb(name, optimizer, fashion_mnist_t
 def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two_replicas):
     """Loss and every weight after one step agree to 1e-5 (float64, sync BN): the
     cross-correlation / covariance is that of the global batch on each replica."""
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         images = fashion_mnist_train[0][:16, 8:20, 8:20]
         dataset = tf.data.Dataset.from_tensors(fixed_views(images, 0))
 
@@ -67,22 +67,9 @@ def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
             return model
 
-        single = build()
-        start = [w.copy() for w in single.get_weights()]
-        with two_replicas.scope():
-            mirrored = build()
-            mirrored.set_weights(start)
-        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
-        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
-        np.testing.assert_allclose(loss_mirrored, loss_single, rtol=1e-7, atol=1e-5)
-        moved = 0
-        for before, a, b, w in zip(start, single.get_weights(), mirrored.get_weights(),
-                                   single.weights):
-            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
-            moved += not np.allclose(a, before)
+        single, _, start = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+        moved = sum(not np.allclose(a, b) for a, b in zip(single.get_weights(), start))
         assert moved > len(start) // 2
-    finally:
-        keras.config.set_floatx("float32")
 
 
 @pytest.mark.parametrize("name,loss", [

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from keras_contrastive import losses, models, views
-from tests.conftest import fixed_views, small_cnn, sync_bn_encoder
+from tests.conftest import (
+    fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
 
 
 def _labelled_views(images, labels, batch_size=64):
@@ -70,8 +71,7 @@ def _nearest_neighbour_accuracy(model, images, labels):
 
 
 def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         images, labels = fashion_mnist_train[0][:16, 8:20, 8:20], fashion_mnist_train[1][:16]
         dataset = tf.data.Dataset.from_tensors(
             {**fixed_views(images, 0), "labels": labels.astype("int64")})
@@ -82,19 +82,7 @@ def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_repli
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
             return model
 
-        single = build()
-        start = [w.copy() for w in single.get_weights()]
-        with two_replicas.scope():
-            mirrored = build()
-            mirrored.set_weights(start)
-        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
-        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
-        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
-        for before, a, b, w in zip(start, single.get_weights(), mirrored.get_weights(),
-                                   single.weights):
-            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
-    finally:
-        keras.config.set_floatx("float32")
+        fit_on_one_and_two_replicas(build, dataset, two_replicas)
 
 
 def test_model_loss_is_supcon_of_its_projections(fashion_mnist_train):

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from keras_contrastive import losses, models
-from tests.conftest import crop_views, fixed_views, small_cnn, sync_bn_encoder
+from tests.conftest import (
+    crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
 
 
 def _swav(encoder, **kwargs):
@@ -30,8 +31,7 @@ def test_two_replica_step_equals_one_replica_step(queue_length, fashion_mnist_tr
                                                  two_replicas):
     """Three steps (the third with the queue, filled by the first two, when there is
     one), float64, sync BN."""
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         images = fashion_mnist_train[0][:48, 8:20, 8:20]
         batches = [fixed_views(images[i:i + 16], i) for i in (0, 16, 32)]
         dataset = tf.data.Dataset.from_tensor_slices(
@@ -43,22 +43,9 @@ def test_two_replica_step_equals_one_replica_step(queue_length, fashion_mnist_tr
             model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
             return model
 
-        single = build()
-        start = [w.copy() for w in single.get_weights()]
-        with two_replicas.scope():
-            mirrored = build()
-            mirrored.set_weights(start)
-        loss_single = single.fit(dataset, epochs=1, verbose=0).history["loss"]
-        loss_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"]
-        np.testing.assert_allclose(loss_mirrored, loss_single, atol=1e-5)
-        for a, b, w in zip(single.get_weights(), mirrored.get_weights(), single.weights):
-            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=w.path)
-        if queue_length:
+        single, mirrored, _ = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+        if queue_length:  # the queue (compared above with every variable) was used in step 3
             assert int(single.queue_filled.numpy()) == int(mirrored.queue_filled.numpy()) == 1
-            np.testing.assert_allclose(mirrored.queues[1].values.numpy(),
-                                       single.queues[1].values.numpy(), atol=1e-5)
-    finally:
-        keras.config.set_floatx("float32")
 
 
 def test_prototypes_stay_frozen_for_the_first_epoch_and_unit_norm(fashion_mnist_train):
