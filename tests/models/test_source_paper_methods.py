@@ -171,11 +171,14 @@ def test_leoclr_end_to_end_learns_on_fashion_mnist(fashion_mnist_train):
     crops = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0), seed=0)
     whole = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=None, seed=1)
     data = views.make_views(tf.data.Dataset.from_tensor_slices(images), crops, batch_size=64,
-                            original_augment=whole)
+                            original_augment=whole, seed=0)
     keras.utils.set_random_seed(0)
     model = models.LeOCLREndToEnd(small_cnn(), projection_dim=32, temperature=0.1)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4))
-    history = model.fit(data, epochs=8, verbose=0).history
+    # the projections start bunched (std 0.05) and spread as it learns: after
+    # 128 steps 0.084-0.103 over seeds and machines (threshold 0.088), after
+    # 192 steps 0.120-0.137 (seeds 0-2)
+    history = model.fit(data, epochs=12, verbose=0).history
     loss, spread = history["loss"], history["embedding_std"]
     assert loss[-1] < loss[1] - 0.05 * abs(loss[1]), loss
     assert spread[-1] > 0.5 / np.sqrt(32), spread
