@@ -21,6 +21,10 @@ class MoCo(ContrastiveModel):
     (``k = m k + (1 - m) q``) and the keys of the global batch are enqueued.
     Batch norm across the global batch (``synchronized_bn=True`` on the
     encoder and here) replaces MoCo's shuffle-BN against the BN leak.
+    Multi-crop views (``views["local"]``, e.g. from ``views.MultiCrop``) are
+    extra queries whose positive is view 2's key; they never reach the key
+    encoder or the queue, and the loss is the mean over all queries (the
+    encoder must then accept the local size, e.g. ``(None, None, C)`` inputs).
 
     Args:
         encoder: images in [0, 1] -> features ``[B, D]`` (functional/Sequential).
@@ -87,11 +91,25 @@ class MoCo(ContrastiveModel):
         return [(*self.encode_query(q, training), *self.encode_key(k, training))
                 for q, k in pairs]
 
+    def local_queries(self, views, training):
+        """Queries of the multi-crop local views (``views["local"]``), one per view."""
+        local = list(views.get("local", ()))
+        if not local:
+            return []
+        queries, _ = self.encode_query(tf.concat(local, axis=0), training)
+        return tf.split(queries, len(local), axis=0)
+
     def compute_objective(self, views, training):
         pairs = self.query_key_pairs(views, training)
         negatives = self.queue.values
-        loss = tf.add_n([info_nce(q, k, negatives, self.temperature)
-                         for q, _, k, _ in pairs]) / len(pairs)
+        terms = [info_nce(q, k, negatives, self.temperature) for q, _, k, _ in pairs]
+        # multi-crop: each local crop is one more query whose positive is the key of
+        # the key crop (global view 2); local crops never reach the key encoder or
+        # the queue ("Revisiting...", Sec. 4.1)
+        key = pairs[0][2]
+        terms += [info_nce(q, key, negatives, self.temperature)
+                  for q in self.local_queries(views, training)]
+        loss = tf.add_n(terms) / len(terms)
         return loss, {
             "embeddings": tf.concat([q for q, _, _, _ in pairs], 0),
             "keys": [k for _, _, k, _ in pairs],

@@ -3,11 +3,15 @@
 `make_views(dataset, augment)` turns a dataset of images into batches
 `{"global": (v1, v2, ...)}` of float32 views in [0, 1]; `simclr_augment`
 builds SimCLR's augmentation from Keras preprocessing layers plus
-`RandomResizedCrop` and `RandomApply`.
+`RandomResizedCrop` and `RandomApply`; `MultiCrop` is a view strategy that
+makes 2 global and several local crops at once (constrained to overlap the
+key crop, or IoU-limited pairs).
 """
 from keras_contrastive.views.augment import simclr_augment
+from keras_contrastive.views.multi_crop import MultiCrop, box_iou, overlap_share
 from keras_contrastive.views.pipeline import make_views
 from keras_contrastive.views.random_apply import RandomApply
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
 
-__all__ = ["RandomApply", "RandomResizedCrop", "make_views", "simclr_augment"]
+__all__ = ["MultiCrop", "RandomApply", "RandomResizedCrop", "box_iou", "make_views",
+           "overlap_share", "simclr_augment"]

@@ -84,8 +84,11 @@ def make_views(
             key.  Labels are dropped (views are label-free) unless
             `labels=True`.
         augment: A callable mapping a float batch `[B, H, W, C]` to a float
-            batch of views in [0, 1], e.g. `simclr_augment(...)`.  A Keras
-            layer is called with `training=True`.
+            batch of views in [0, 1], e.g. `simclr_augment(...)`, called
+            `num_views` times; or a view strategy returning the whole dict
+            of views at once, e.g. `MultiCrop(...)` (`{"global": ...,
+            "local": ...}`), called once.  A Keras layer is called with
+            `training=True`.
         num_views: Int >= 2, how many views of each image (contrastive
             objectives need at least a pair).
         batch_size: Positive int, images per batch.
@@ -200,9 +203,9 @@ def make_views(
             )
 
     def apply(transform, images):
-        if isinstance(transform, keras.layers.Layer):
-            return tf.cast(transform(images, training=True), tf.float32)
-        return tf.cast(transform(images), tf.float32)
+        out = (transform(images, training=True) if isinstance(transform, keras.layers.Layer)
+               else transform(images))
+        return tf.nest.map_structure(lambda v: tf.cast(v, tf.float32), out)
 
     if labels:
         label_spec = _label_of(dataset.element_spec)
@@ -213,7 +216,12 @@ def make_views(
                 f"Received spec: {label_spec}")
 
     def views_of(images, batch_labels=None):
-        views = {"global": tuple(apply(augment, images) for _ in range(num_views))}
+        first = apply(augment, images)
+        if isinstance(first, dict):  # a view strategy (e.g. MultiCrop) makes all views at once
+            views = dict(first)
+        else:
+            views = {"global": (first,) + tuple(apply(augment, images)
+                                                for _ in range(num_views - 1))}
         if original_augment is not None:
             views["original"] = apply(original_augment, images)
         if batch_labels is not None:
