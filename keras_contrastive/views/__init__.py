@@ -10,8 +10,10 @@ key crop, or IoU-limited pairs).
 from keras_contrastive.views.augment import simclr_augment
 from keras_contrastive.views.multi_crop import MultiCrop, box_iou, overlap_share
 from keras_contrastive.views.pipeline import make_views
+from keras_contrastive.views.plot import plot_views
 from keras_contrastive.views.random_apply import RandomApply
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+from keras_contrastive.views.stronger import StrongerAugment, strong_policy
 
-__all__ = ["MultiCrop", "RandomApply", "RandomResizedCrop", "box_iou", "make_views",
-           "overlap_share", "simclr_augment"]
+__all__ = ["MultiCrop", "RandomApply", "RandomResizedCrop", "StrongerAugment", "box_iou",
+           "make_views", "overlap_share", "plot_views", "simclr_augment", "strong_policy"]

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_contrastive.views.augment import simclr_augment
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+from keras_contrastive.views.stronger import StrongerAugment
 
 
 def _corners(boxes):
@@ -93,6 +94,10 @@ class MultiCrop(keras.layers.Layer):
         max_attempts: candidates drawn per constrained crop.
         channels, strength, grayscale_prob, blur_prob: the colour pipeline
             (see :func:`simclr_augment`).
+        stronger: A+ ("Revisiting...", Sec. 4.2): every view but the key
+            crop gets, with probability 0.5 per image, the strong policy
+            (:func:`~keras_contrastive.views.strong_policy`) instead of the
+            colour pipeline (:class:`StrongerAugment`).
         seed: seed of the random streams.
 
     Example:
@@ -108,7 +113,7 @@ class MultiCrop(keras.layers.Layer):
     def __init__(self, global_size, local_size=None, num_local=4, global_scale=(0.2, 1.0),
                  local_scale=(0.05, 0.14), min_overlap=None, max_iou=None, key_index=1,
                  max_attempts=10, channels=3, strength=0.5, grayscale_prob=None,
-                 blur_prob=0.0, seed=None, **kwargs):
+                 blur_prob=0.0, stronger=False, seed=None, **kwargs):
         super().__init__(**kwargs)
         if num_local and local_size is None:
             raise ValueError("MultiCrop: `local_size` is required when num_local > 0.")
@@ -127,6 +132,7 @@ class MultiCrop(keras.layers.Layer):
         self.min_overlap, self.max_iou, self.key_index = min_overlap, max_iou, key_index
         self.max_attempts, self.channels, self.strength = max_attempts, channels, strength
         self.grayscale_prob, self.blur_prob, self.seed = grayscale_prob, blur_prob, seed
+        self.stronger = bool(stronger)
         self.global_crop = RandomResizedCrop(global_size, global_size, scale=global_scale,
                                              seed=seed)
         self.local_crop = (RandomResizedCrop(local_size, local_size, scale=local_scale,
@@ -141,6 +147,11 @@ class MultiCrop(keras.layers.Layer):
             local_size, channels=channels, strength=strength, crop_scale=None,
             grayscale_prob=gray, blur_prob=blur_prob,
             seed=None if seed is None else seed + 3) if num_local else None
+        if self.stronger:  # A+: every view but the key crop
+            self.global_colour_plus = StrongerAugment(
+                self.global_colour, seed=None if seed is None else seed + 4)
+            self.local_colour_plus = StrongerAugment(
+                self.local_colour, seed=None if seed is None else seed + 5) if num_local else None
 
     def build(self, input_shape):
         self.built = True  # the crops and colour pipelines build on first call
@@ -206,12 +217,15 @@ class MultiCrop(keras.layers.Layer):
             raise ValueError("MultiCrop works on batches [B, H, W, C].")
         batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
         g1, g2, _ = self.sample_global_boxes(batch, height, width)
-        global_views = tuple(self.global_colour(_crop(images, boxes, self.global_size),
-                                                training=True) for boxes in (g1, g2))
+        global_views = tuple(
+            (self.global_colour_plus if self.stronger and index != self.key_index
+             else self.global_colour)(_crop(images, boxes, self.global_size), training=True)
+            for index, boxes in enumerate((g1, g2)))
         key = (g1, g2)[self.key_index]
+        local_colour = self.local_colour_plus if self.stronger else self.local_colour
         local_views = tuple(
-            self.local_colour(_crop(images, self.sample_local_boxes(key, height, width)[0],
-                                    self.local_size), training=True)
+            local_colour(_crop(images, self.sample_local_boxes(key, height, width)[0],
+                               self.local_size), training=True)
             for _ in range(self.num_local))
         out = {"global": global_views}
         if local_views:
@@ -222,4 +236,4 @@ class MultiCrop(keras.layers.Layer):
         return {**super().get_config(), **{name: getattr(self, name) for name in (
             "global_size", "local_size", "num_local", "global_scale", "local_scale",
             "min_overlap", "max_iou", "key_index", "max_attempts", "channels", "strength",
-            "grayscale_prob", "blur_prob", "seed")}}
+            "grayscale_prob", "blur_prob", "stronger", "seed")}}

@@ -113,3 +113,18 @@ def test_local_queries_enter_the_loss(fashion_mnist_train):
     a, _ = model.compute_objective(two, training=False)
     b, _ = model.compute_objective(with_local, training=False)
     assert abs(float(a) - float(b)) > 1e-4
+
+
+def test_plot_views_writes_originals_beside_their_views(tmp_path, fashion_mnist_train):
+    import matplotlib.image
+
+    strategy = MultiCrop(28, 12, num_local=3, min_overlap=0.2, channels=1, seed=0)
+    dataset = tf.data.Dataset.from_tensor_slices(fashion_mnist_train)  # (image, label)
+    path = views.plot_views(dataset, strategy, n=5, path=str(tmp_path / "views.png"))
+    picture = matplotlib.image.imread(path)
+    # 1 + 2 + 3 columns and 5 rows of 1.6-inch panels at 100 dpi
+    assert picture.shape[:2] == (5 * 160, 6 * 160)
+    assert picture[..., :3].std() > 0.1  # not blank
+    plain = views.plot_views(fashion_mnist_train[0][:3], lambda x: x[:, ::-1], n=3,
+                             path=str(tmp_path / "flip.png"))
+    assert matplotlib.image.imread(plain).shape[:2] == (3 * 160, 3 * 160)

@@ -1,0 +1,71 @@
+"""Pictures of views: originals and their views side by side (matplotlib)."""
+import numpy as np
+import tensorflow as tf
+
+from keras_contrastive.data.arrays import to_unit_float
+
+
+def plot_views(dataset, strategy, n=8, path="views.png", num_views=2):
+    """Writes a PNG grid: one row per image, the original first, then its views.
+
+    Args:
+        dataset: a ``tf.data.Dataset`` of images (or ``(image, label)``),
+            or an array ``[N, H, W, C]``; the first ``n`` are drawn.
+        strategy: what ``make_views`` takes as ``augment``: a view strategy
+            returning ``{"global": ..., "local": ...}`` (e.g. ``MultiCrop``)
+            or an augmentation called ``num_views`` times.
+        n: images (rows).
+        path: the PNG file to write.
+        num_views: views per image for a plain augmentation.
+
+    Returns:
+        ``path``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.views import MultiCrop, plot_views
+    >>> images = np.random.randint(0, 256, (4, 28, 28, 1), dtype="uint8")
+    >>> plot_views(images, MultiCrop(28, 12, num_local=2, channels=1, seed=0), n=4,
+    ...            path="/tmp/views_example.png")
+    '/tmp/views_example.png'
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if isinstance(dataset, tf.data.Dataset):
+        batch = next(iter(dataset.take(n).batch(n)))
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+    else:
+        images = np.asarray(dataset)[:n]
+    images = to_unit_float(tf.convert_to_tensor(images))
+    out = strategy(images, training=True) if hasattr(strategy, "build") else strategy(images)
+    if isinstance(out, dict):
+        columns = [("original", images)]
+        for key in ("original", "global", "local"):
+            views = out.get(key, ())
+            views = views if isinstance(views, (tuple, list)) else (views,)
+            columns += [(f"{key} {i + 1}", v) for i, v in enumerate(views)]
+    else:
+        columns = [("original", images), ("view 1", out)] + [
+            (f"view {i + 2}", strategy(images)) for i in range(num_views - 1)]
+    rows = int(images.shape[0])
+    figure, axes = plt.subplots(rows, len(columns), figsize=(1.6 * len(columns), 1.6 * rows),
+                                squeeze=False)
+    for col, (title, batch) in enumerate(columns):
+        batch = np.clip(np.asarray(batch, np.float32), 0.0, 1.0)
+        for row in range(rows):
+            ax = axes[row, col]
+            picture = batch[row]
+            ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture,
+                      cmap="gray" if picture.shape[-1] == 1 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"{title}\n{picture.shape[0]}x{picture.shape[1]}", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
