@@ -17,7 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",
     "temperature", "projection_dim", "anchor", "image_size", "train_subset",
-    "eval_train_subset", "eval_test_subset", "seed",
+    "eval_train_subset", "eval_test_subset", "seed", "local_crops", "local_size", "min_overlap",
+    "max_iou", "stronger",
 )
 
 
@@ -50,6 +51,18 @@ def _parser():
     pre.add_argument("--anchor", choices=["crop", "original"],
                      help="original: the uncropped image anchors both crops (LeOCLR's "
                      "strategy; simclr and byol)")
+    pre.add_argument("--local-crops", type=int,
+                     help="multi-crop: local crops per image (methods reading views['local']: "
+                     "moco_v2, knn_moco, swav, dino)")
+    pre.add_argument("--local-size", type=int, help="local crop size (default 3*size//7)")
+    pre.add_argument("--min-overlap", type=float,
+                     help="constrained multi-crop: least share of a local crop inside the key "
+                     "crop (paper: 0.2)")
+    pre.add_argument("--max-iou", type=float, help="IoU bound of the two global crops")
+    pre.add_argument("--stronger", action="store_const", const=True,
+                     help="A+: the strong policy (flip + RandAugment) on half the non-key views")
+    pre.add_argument("--plot-views", metavar="PNG",
+                     help="write a picture of 8 images and their views before training")
     pre.add_argument("--image-size", type=int)
     pre.add_argument("--train-subset", type=int, help="pretrain on the first N images")
     pre.add_argument("--eval-train-subset", type=int)
@@ -74,6 +87,8 @@ def _pretrain(args):
     })
     if args.export:
         check_export_path(args.export, args.version, args.overwrite)  # fail before training
+    if args.plot_views:
+        _plot_views(config, args.plot_views)
     result = pretrain(config)
     m = result.metrics
     print()
@@ -91,6 +106,16 @@ def _pretrain(args):
         print(json.dumps({"method": config.method, "epochs": config.epochs,
                           "pairs_per_s": result.pairs_per_s, **m}))
     return 0
+
+
+def _plot_views(config, path):
+    from keras_contrastive.pretraining import build_augment, load_labelled
+    from keras_contrastive.views import plot_views
+
+    images = load_labelled(config.dataset, "test", config.image_size)[0][:8]
+    size = config.image_size or images.shape[1]
+    plot_views(images, build_augment(config, size, images.shape[-1]), n=8, path=path)
+    print(f"views of 8 test images written to {path}")
 
 
 def run(argv=None):

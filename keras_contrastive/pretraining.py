@@ -113,7 +113,16 @@ class PretrainConfig:
         anchor: ``"original"`` makes the uncropped image the anchor of both
             crops (LeOCLR's strategy) for ``simclr`` and ``byol``; ``leoclr``
             always does.
-        crop_scale: RandomResizedCrop area range.
+        crop_scale: RandomResizedCrop area range (of the global crops).
+        local_crops: multi-crop: local crops per image (0: two crops only);
+            they need a method that reads ``views["local"]`` (moco_v2,
+            knn_moco, swav, dino).
+        local_size: local crops' size (default ``3 * size // 7``: 12 px for
+            28 px, 96 px for 224 px).
+        min_overlap: constrained multi-crop: least share of each local crop
+            inside the key crop (0.2 in the paper).
+        max_iou: IoU bound of the two global crops.
+        stronger: A+, the strong policy on half of the non-key views.
         jitter_strength: SimCLR colour-jitter strength (0.5 gives
             brightness/contrast 0.4).
         image_size: views' size (default: the images' own size).
@@ -143,6 +152,11 @@ class PretrainConfig:
     projection_dim: int = 128
     anchor: str = "crop"
     crop_scale: tuple = (0.2, 1.0)
+    local_crops: int = 0
+    local_size: int = None
+    min_overlap: float = None
+    max_iou: float = None
+    stronger: bool = False
     jitter_strength: float = 0.5
     image_size: int = None
     train_subset: int = None
@@ -226,6 +240,27 @@ def build_model(config, input_shape):
     return METHODS[config.method](encoder, config)
 
 
+def uses_view_strategy(config):
+    """Whether ``config`` asks for multi-crop, constrained, IoU-limited or A+ views."""
+    return bool(config.local_crops or config.min_overlap or config.max_iou or config.stronger)
+
+
+def build_augment(config, size, channels):
+    """The run's views: SimCLR's two-crop augmentation, or a ``MultiCrop`` strategy."""
+    grayscale = 0.0 if channels == 1 else 0.2
+    if not uses_view_strategy(config):
+        return views.simclr_augment(size, channels=channels, strength=config.jitter_strength,
+                                    crop_scale=config.crop_scale, grayscale_prob=grayscale,
+                                    seed=config.seed)
+    if config.min_overlap and not config.local_crops:
+        raise ValueError("min_overlap constrains local crops: set local_crops > 0 too.")
+    return views.MultiCrop(
+        size, config.local_size or 3 * size // 7, num_local=config.local_crops,
+        global_scale=config.crop_scale, min_overlap=config.min_overlap, max_iou=config.max_iou,
+        stronger=config.stronger, channels=channels, strength=config.jitter_strength,
+        grayscale_prob=grayscale, seed=config.seed)
+
+
 def build_optimizer(config, steps_per_epoch):
     """SGD with momentum, decoupled weight decay and cosine decay to 0."""
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -279,15 +314,10 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     eval_test = _subset(test, config.eval_test_subset)
     height, width, channels = pretrain_images.shape[1:]
     size = config.image_size or height
-    augment = views.simclr_augment(
-        size,
-        channels=channels,
-        strength=config.jitter_strength,
-        crop_scale=config.crop_scale,
-        grayscale_prob=0.0 if channels == 1 else 0.2,
-        seed=config.seed,
-    )
-    model = build_model(config, (size, size, channels))  # refuses bad settings before any work
+    augment = build_augment(config, size, channels)
+    # local crops are smaller than global ones: the encoder takes any size then
+    encoder_shape = (None, None, channels) if config.local_crops else (size, size, channels)
+    model = build_model(config, encoder_shape)  # refuses bad settings before any work
     original_augment = None
     if model.needs_original_view:
         original_augment = views.simclr_augment(

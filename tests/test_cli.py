@@ -53,3 +53,23 @@ def test_bad_arguments_exit_with_a_message(args, message):
     result = _run("pretrain", "--epochs", "1", *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_pretrain_with_constrained_multi_crop_and_a_picture_of_the_views(tmp_path):
+    picture = tmp_path / "views.png"
+    result = _run(
+        "pretrain", "--method", "moco_v2", "--epochs", "1", "--batch-size", "64", "--width", "4",
+        "--train-subset", "256", "--eval-train-subset", "300", "--eval-test-subset", "100",
+        "--local-crops", "2", "--min-overlap", "0.2", "--stronger", "--plot-views", str(picture),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert picture.exists() and picture.stat().st_size > 10_000
+    assert "pretrained" in result.stdout
+
+
+def test_help_lists_the_view_options():
+    result = _run("pretrain", "--help", timeout=120)
+    assert result.returncode == 0
+    for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
+                   "--method", "--preset", "--export"):
+        assert option in result.stdout, option

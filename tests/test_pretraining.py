@@ -45,3 +45,16 @@ def test_pretrain_trains_a_method_that_needs_more_than_two_crops(method, anchor)
 def test_anchor_original_is_refused_for_methods_without_it():
     with pytest.raises(ValueError, match="anchor='original' is for simclr and byol"):
         build_model(PretrainConfig(method="moco_v2", anchor="original"), (28, 28, 1))
+
+
+def test_view_strategy_settings_build_a_multi_crop_or_are_refused():
+    from keras_contrastive.pretraining import build_augment
+    from keras_contrastive.views import MultiCrop
+
+    config = PretrainConfig(local_crops=4, min_overlap=0.2, stronger=True)
+    strategy = build_augment(config, 28, 1)
+    assert isinstance(strategy, MultiCrop)
+    assert (strategy.num_local, strategy.local_size, strategy.min_overlap) == (4, 12, 0.2)
+    assert not isinstance(build_augment(PretrainConfig(), 28, 1), MultiCrop)
+    with pytest.raises(ValueError, match="set local_crops > 0"):
+        build_augment(PretrainConfig(min_overlap=0.2), 28, 1)

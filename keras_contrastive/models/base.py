@@ -120,6 +120,10 @@ class ContrastiveModel(keras.Model):
     #: whether training reads ``views["labels"]`` (supervised contrastive).
     needs_labels = False
 
+    #: whether the method uses multi-crop local views (``views["local"]``);
+    #: ``fit`` refuses local views for a method that would ignore them.
+    reads_local_views = False
+
     #: whether ``check_views`` compares the views' size and channels with the
     #: encoder's input (off for models whose encoder sees something else:
     #: jigsaw tiles, the lightness channel).
@@ -297,6 +301,11 @@ class ContrastiveModel(keras.Model):
             raise ValueError(_missing_original_message(type(self).__name__))
         if self.needs_labels:
             _check_labels_spec(type(self).__name__, spec)
+        if "local" in spec and not self.reads_local_views:
+            raise ValueError(
+                f"{type(self).__name__} does not use multi-crop local views (views['local']): "
+                "they would be computed and ignored. Use MultiCrop(num_local=0), or a method "
+                "that reads them (MoCo, KNNMoCo, SwAV, DINO).")
         global_views = spec["global"]
         if not isinstance(global_views, (tuple, list)) or len(global_views) < 2:
             raise ValueError(

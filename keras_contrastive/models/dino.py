@@ -54,6 +54,7 @@ class DINO(MomentumTargetModel):
     >>> # model.fit(views)  # e.g. views.multi_crop views: "global" and "local"
     """
 
+    reads_local_views = True
     config_fields = (
         "out_dim", "hidden_dim", "bottleneck_dim", "student_temperature", "teacher_temperature",
         "warmup_teacher_temperature", "warmup_teacher_temperature_epochs", "center_momentum",

@@ -33,6 +33,7 @@ class LeOCLR(MoCo):
     """
 
     anchor = "original"
+    reads_local_views = False
 
     def compute_objective(self, views, training):
         u, _ = self.encode_query(self.original_view(views), training)

@@ -47,6 +47,7 @@ class MoCo(ContrastiveModel):
     >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
     """
 
+    reads_local_views = True
     config_fields = (
         "version", "queue_size", "momentum", "temperature", "projection_dim", "hidden_dim",
         "symmetric", "synchronized_bn",

@@ -61,6 +61,7 @@ class SwAV(ContrastiveModel):
     >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
     """
 
+    reads_local_views = True
     config_fields = (
         "projection_dim", "hidden_dim", "num_prototypes", "temperature", "sinkhorn_iterations",
         "epsilon", "queue_length", "freeze_prototypes_epochs", "synchronized_bn",

@@ -128,3 +128,14 @@ def test_plot_views_writes_originals_beside_their_views(tmp_path, fashion_mnist_
     plain = views.plot_views(fashion_mnist_train[0][:3], lambda x: x[:, ::-1], n=3,
                              path=str(tmp_path / "flip.png"))
     assert matplotlib.image.imread(plain).shape[:2] == (3 * 160, 3 * 160)
+
+
+@pytest.mark.parametrize("cls", [models.SimCLR, models.BYOL, models.BarlowTwins])
+def test_methods_that_ignore_local_views_refuse_them(cls, fashion_mnist_train):
+    strategy = MultiCrop(28, 12, num_local=2, channels=1, seed=0)
+    data = views.make_views(tf.data.Dataset.from_tensor_slices(fashion_mnist_train[0][:64]),
+                            strategy, batch_size=32)
+    model = cls(small_cnn((None, None, 1)))
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"does not use multi-crop local views"):
+        model.fit(data, epochs=1, verbose=0)
