@@ -13,7 +13,9 @@ from keras_contrastive.views.pipeline import make_views
 from keras_contrastive.views.plot import plot_views
 from keras_contrastive.views.random_apply import RandomApply
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+from keras_contrastive.views.semantic import SemanticMaskViews
 from keras_contrastive.views.stronger import StrongerAugment, strong_policy
 
-__all__ = ["MultiCrop", "RandomApply", "RandomResizedCrop", "StrongerAugment", "box_iou",
+__all__ = ["MultiCrop", "RandomApply", "RandomResizedCrop", "SemanticMaskViews",
+           "StrongerAugment", "box_iou",
            "make_views", "overlap_share", "plot_views", "simclr_augment", "strong_policy"]

@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive.views.augment import simclr_augment
-from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+from keras_contrastive.views.random_resized_crop import (
+    RandomResizedCrop, crop_and_resize_boxes)
 from keras_contrastive.views.stronger import StrongerAugment
 
 
@@ -49,13 +50,7 @@ def box_iou(a, b):
 
 def _crop(images, boxes, size):
     """Crops ``boxes`` (pixels, ``(y0, x0, h, w)``) and resizes them to ``size``."""
-    shape = tf.cast(tf.shape(images)[1:3], tf.float32)
-    boxes = tf.cast(boxes, tf.float32)
-    normalised = tf.stack([boxes[:, 0] / shape[0], boxes[:, 1] / shape[1],
-                           (boxes[:, 0] + boxes[:, 2]) / shape[0],
-                           (boxes[:, 1] + boxes[:, 3]) / shape[1]], axis=1)
-    return tf.image.crop_and_resize(tf.cast(images, tf.float32), normalised,
-                                    tf.range(tf.shape(images)[0]), [size, size])
+    return crop_and_resize_boxes(tf.cast(images, tf.float32), boxes, size, size)
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")

@@ -60,6 +60,7 @@ def make_views(
     drop_remainder=True,
     original_augment=None,
     labels=False,
+    rescale=True,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -107,6 +108,9 @@ def make_views(
         labels: keep each image's integer label as `"labels"` (`[batch]`,
             int64), for supervised contrastive learning (`SupCon`); the
             elements must be `(image, label)` tuples or dicts with `"label"`.
+        rescale: convert images to float32 in [0, 1] (`x / 255` for uint8);
+            `False` keeps their values (as float32): class maps for
+            `SemanticMaskViews`.
 
     Returns:
         A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`
@@ -230,7 +234,8 @@ def make_views(
 
     def decode(*element):
         element = element[0] if len(element) == 1 else element
-        image = to_unit_float(_image_of(element))
+        image = (to_unit_float(_image_of(element)) if rescale
+                 else tf.cast(_image_of(element), tf.float32))
         return (image, _label_of(element)) if labels else image
 
     autotune = tf.data.AUTOTUNE

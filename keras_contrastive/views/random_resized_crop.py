@@ -31,6 +31,28 @@ def _as_pair(value, name):
     return float(value[0]), float(value[1])
 
 
+def crop_and_resize_boxes(images, boxes, height, width, method="bilinear"):
+    """Crops pixel boxes ``(y0, x0, h, w)`` of ``images`` and resizes them.
+
+    A coordinate y maps to the pixel centre y, so the crop spans the centres
+    of its first and last rows / columns.  The images are padded by one
+    replicated edge pixel first: at a box's far edge, float rounding in
+    ``crop_and_resize`` can land just outside the image, where it would
+    write its extrapolation value 0 (a black row, or a class-0 row in a
+    class map); in the padding it reads the edge pixel instead.
+    """
+    shape = tf.shape(images)
+    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+    boxes = tf.cast(boxes, "float32")
+    y0, x0, h, w = tf.unstack(boxes, axis=-1)
+    denom_h = tf.cast(shape[1], "float32") + 1.0  # padded height - 1
+    denom_w = tf.cast(shape[2], "float32") + 1.0
+    normalized = tf.stack([(y0 + 1.0) / denom_h, (x0 + 1.0) / denom_w,
+                           (y0 + h) / denom_h, (x0 + w) / denom_w], axis=-1)
+    return tf.image.crop_and_resize(padded, normalized, box_indices=tf.range(shape[0]),
+                                    crop_size=(height, width), method=method)
+
+
 @keras.saving.register_keras_serializable(package="keras_contrastive")
 class RandomResizedCrop(keras.layers.Layer):
     """Crops a random part of each image and resizes it to a fixed size.
@@ -228,29 +250,8 @@ class RandomResizedCrop(keras.layers.Layer):
         else:
             boxes = self._center_boxes(batch_size, img_h, img_w)
 
-        # Pixel boxes -> normalised corners: a coordinate y maps to the pixel
-        # centre y * (H - 1), so the crop spans the centres of its first and
-        # last rows / columns.
-        boxes = tf.cast(boxes, "float32")
-        y0, x0, h, w = tf.unstack(boxes, axis=-1)
-        denom_h = tf.maximum(tf.cast(img_h, "float32") - 1.0, 1.0)
-        denom_w = tf.maximum(tf.cast(img_w, "float32") - 1.0, 1.0)
-        normalized = tf.stack(
-            [
-                y0 / denom_h,
-                x0 / denom_w,
-                (y0 + h - 1.0) / denom_h,
-                (x0 + w - 1.0) / denom_w,
-            ],
-            axis=-1,
-        )
-        outputs = tf.image.crop_and_resize(
-            images,
-            normalized,
-            box_indices=tf.range(batch_size),
-            crop_size=(self.height, self.width),
-            method=self.interpolation,
-        )
+        outputs = crop_and_resize_boxes(images, boxes, self.height, self.width,
+                                        self.interpolation)
         outputs = tf.cast(outputs, self.compute_dtype)
         if rank == 3:
             outputs = outputs[0]

@@ -185,3 +185,12 @@ def test_default_ratio_is_torchvision_three_quarters_to_four_thirds():
     crop = RandomResizedCrop(8, 8)
     assert crop.scale == (0.08, 1.0)
     assert math.isclose(crop.ratio[0], 3 / 4) and math.isclose(crop.ratio[1], 4 / 3)
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_crops_of_a_constant_image_never_sample_outside_it(interpolation):
+    """Regression: at a box's far edge crop_and_resize's float rounding could land
+    outside the image and write 0 (a black row; a class-0 row in a class map)."""
+    crop = RandomResizedCrop(24, 24, scale=(0.3, 1.0), interpolation=interpolation, seed=0)
+    images = np.full((2000, 32, 32, 1), 4.0, np.float32)
+    np.testing.assert_allclose(crop(images, training=True).numpy(), 4.0, rtol=1e-6)
