@@ -1,15 +1,20 @@
-"""Frozen-feature evaluation protocols: kNN and linear probe.
+"""Evaluation protocols: kNN, linear probe, label-fraction fine-tuning, Recall@N.
 
 All functions take labelled data as a ``tf.data.Dataset`` of ``(image, label)``
 (batched or unbatched, uint8 or float images) or a tuple ``(images, labels)``
 of NumPy arrays, and an encoder mapping float32 images in [0, 1] to ``[B, D]``.
 """
 from keras_contrastive.evaluation.features import extract_features
+from keras_contrastive.evaluation.finetune import finetune, label_fraction_subset
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_predict
 from keras_contrastive.evaluation.linear_probe import linear_probe, linear_probe_from_features
+from keras_contrastive.evaluation.retrieval import recall_at_n
 
 __all__ = [
     "extract_features",
+    "finetune",
+    "label_fraction_subset",
+    "recall_at_n",
     "knn_predict",
     "knn_accuracy",
     "linear_probe",
