@@ -1,5 +1,4 @@
 """Recall@N against brute force; label-fraction subsets; fine-tuning beats a frozen encoder."""
-import keras
 import numpy as np
 import pytest
 
