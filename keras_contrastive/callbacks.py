@@ -1,10 +1,10 @@
-"""Training-time monitors of representation quality."""
+"""Training-time monitors: representation quality (kNN), NaN guard, collapse monitor."""
 import keras
 import numpy as np
 
 from keras_contrastive.evaluation.knn import knn_accuracy
 
-__all__ = ["KNNMonitor"]
+__all__ = ["CollapseError", "CollapseMonitor", "KNNMonitor", "NaNGuard", "NonFiniteLossError"]
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -94,3 +94,137 @@ class KNNMonitor(keras.callbacks.Callback):
             "every": self.every,
             "batch_size": self.batch_size,
         }
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised by :class:`NaNGuard` when the training loss is NaN or infinite.
+
+    Example:
+
+    >>> from keras_contrastive.callbacks import NonFiniteLossError
+    >>> issubclass(NonFiniteLossError, RuntimeError)
+    True
+    """
+
+
+class CollapseError(RuntimeError):
+    """Raised by :class:`CollapseMonitor` (``action="stop"``) on a collapse.
+
+    Example:
+
+    >>> from keras_contrastive.callbacks import CollapseError
+    >>> issubclass(CollapseError, RuntimeError)
+    True
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, naming the step and the last finite values.
+
+    After every batch it reads the step's ``loss`` (and any other logged
+    scalar); on NaN or Inf it stops the run and raises
+    :class:`NonFiniteLossError` with the epoch, the step, the bad values and
+    the last finite logs, so that the cause (learning rate, temperature,
+    mixed precision) can be traced.  With ``raise_error=False`` it only sets
+    ``model.stop_training`` and keeps the message in ``self.message``.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive.callbacks import NaNGuard
+    >>> guard = NaNGuard()  # model.fit(views, callbacks=[guard])
+    """
+
+    def __init__(self, raise_error=True):
+        super().__init__()
+        self.raise_error = raise_error
+        self.message = None
+        self._last_finite = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in (logs or {}).items()
+                if np.size(v) >= 1}
+        bad = {k: v for k, v in logs.items() if not np.isfinite(v)}
+        if not bad:
+            self._last_finite = logs
+            return
+        self.message = (
+            f"non-finite training values at epoch {self._epoch + 1}, step {batch + 1}: "
+            f"{bad}; last finite step's logs: {self._last_finite}. Lower the learning rate, "
+            "raise the temperature, or check the inputs (and loss scaling under mixed "
+            "precision).")
+        self.model.stop_training = True
+        if self.raise_error:
+            raise NonFiniteLossError(self.message)
+
+    def get_config(self):
+        return {"raise_error": self.raise_error}
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class CollapseMonitor(keras.callbacks.Callback):
+    """Warns about (or stops on) collapsed embeddings.
+
+    Reads the ``embedding_std`` every model of this library logs (the mean
+    per-dimension std of the l2-normalised embeddings: about ``1/sqrt(d)``
+    when spread, 0 when every input maps to one point).  When it stays below
+    ``threshold`` for ``patience`` consecutive steps the monitor warns once
+    (``action="warn"``) or stops the run with :class:`CollapseError`
+    (``action="stop"``).  ``self.collapsed_at`` holds ``(epoch, step,
+    value)`` of the detection.
+
+    Args:
+        threshold: the std below which a step counts as collapsed (the
+            library's tests use ``0.5 / sqrt(d)``; a fixed 0.01 flags only
+            near-total collapse).
+        patience: consecutive collapsed steps before acting.
+        action: ``"warn"`` or ``"stop"``.
+
+    Example:
+
+    >>> from keras_contrastive.callbacks import CollapseMonitor
+    >>> monitor = CollapseMonitor(threshold=0.01, patience=20, action="stop")
+    """
+
+    def __init__(self, threshold=0.01, patience=20, action="warn"):
+        super().__init__()
+        if action not in ("warn", "stop"):
+            raise ValueError(f"`action` must be 'warn' or 'stop', got {action!r}.")
+        if not threshold > 0 or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"need threshold > 0 and an integer patience >= 1, got "
+                             f"threshold={threshold!r}, patience={patience!r}.")
+        self.threshold, self.patience, self.action = threshold, patience, action
+        self.collapsed_at = None
+        self._run = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not logs or "embedding_std" not in logs:
+            return
+        value = float(np.asarray(logs["embedding_std"]).reshape(-1)[0])
+        self._run = self._run + 1 if value < self.threshold else 0
+        if self._run < self.patience or self.collapsed_at is not None:
+            return
+        self.collapsed_at = (self._epoch + 1, batch + 1, value)
+        message = (f"embeddings collapsed: embedding_std below {self.threshold} for "
+                   f"{self.patience} steps (epoch {self._epoch + 1}, step {batch + 1}, "
+                   f"value {value:.2e}). Every input maps to nearly the same point; check "
+                   "the augmentation strength, the predictor/momentum settings, or lower "
+                   "the learning rate.")
+        if self.action == "stop":
+            self.model.stop_training = True
+            raise CollapseError(message)
+        import warnings
+
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def get_config(self):
+        return {"threshold": self.threshold, "patience": self.patience, "action": self.action}

@@ -89,7 +89,10 @@ def _pretrain(args):
         check_export_path(args.export, args.version, args.overwrite)  # fail before training
     if args.plot_views:
         _plot_views(config, args.plot_views)
-    result = pretrain(config)
+    from keras_contrastive.callbacks import CollapseMonitor, NaNGuard
+
+    # guards on by default: stop at a NaN/Inf loss, warn on collapsed embeddings
+    result = pretrain(config, callbacks=[NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)])
     m = result.metrics
     print()
     print(f"{config.method} on {config.dataset}: {config.epochs} epochs in "
@@ -124,11 +127,16 @@ def run(argv=None):
     import keras
 
     keras.config.enable_interactive_logging()  # progress bars on stdout, not absl
+    from keras_contrastive.callbacks import CollapseError, NonFiniteLossError
+
     try:
         return {"pretrain": _pretrain}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (NonFiniteLossError, CollapseError) as error:
+        print(f"keras-contrastive {args.command}: training stopped: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ import os
 
 import keras
 import pytest
+import tensorflow as tf
 
 from keras_contrastive import callbacks as callbacks_module
 from keras_contrastive.callbacks import KNNMonitor
@@ -97,3 +98,51 @@ def test_get_config_and_argument_validation(small_fashion):
         KNNMonitor(train, test, temperature=-1)
     with pytest.raises(ValueError, match="every=0"):
         KNNMonitor(train, test, every=0)
+
+
+class _BlowUp(keras.callbacks.Callback):
+    """Sets the learning rate to 1e30 after 2 steps: the loss becomes NaN/Inf."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            self.model.optimizer.learning_rate.assign(1e30)
+
+
+def test_nan_guard_stops_at_the_first_non_finite_loss(fashion_mnist_train):
+    from keras_contrastive.callbacks import NaNGuard, NonFiniteLossError
+    from keras_contrastive.models import SimCLR
+    from tests.conftest import fixed_views
+
+    model = SimCLR(tiny_encoder(), projection_dim=8)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    views = tf.data.Dataset.from_tensor_slices(fixed_views(fashion_mnist_train[0][:256])).batch(16)
+    guard = NaNGuard()
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+: \{.*'loss': (nan|inf)"):
+        model.fit(views, epochs=3, verbose=0, callbacks=[_BlowUp(), guard])
+    assert "last finite step's logs: {'embedding_std'" in guard.message
+    assert int(model.optimizer.iterations.numpy()) < 16  # stopped in the first epoch
+
+
+def test_collapse_monitor_flags_a_constant_encoder_and_not_a_healthy_one(fashion_mnist_train):
+    from keras_contrastive.callbacks import CollapseError, CollapseMonitor
+    from keras_contrastive.models import SimCLR
+    from tests.conftest import fixed_views
+
+    views = tf.data.Dataset.from_tensor_slices(fixed_views(fashion_mnist_train[0][:256])).batch(32)
+    constant = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.GlobalAveragePooling2D(),
+                                 keras.layers.Dense(8, kernel_initializer="zeros",
+                                                    bias_initializer="ones", trainable=False)])
+    model = SimCLR(constant, projection_dim=8)
+    model.compile(optimizer="sgd")
+    monitor = CollapseMonitor(threshold=0.01, patience=3, action="stop")
+    with pytest.raises(CollapseError, match="embeddings collapsed"):
+        model.fit(views, epochs=2, verbose=0, callbacks=[monitor])
+    assert monitor.collapsed_at[:2] == (1, 3)
+
+    healthy = SimCLR(tiny_encoder(), projection_dim=8)
+    healthy.compile(optimizer="sgd")
+    watcher = CollapseMonitor(threshold=0.01, patience=3, action="warn")
+    healthy.fit(views, epochs=1, verbose=0, callbacks=[watcher])
+    assert watcher.collapsed_at is None
+    with pytest.warns(RuntimeWarning, match="embeddings collapsed"):
+        model.fit(views, epochs=1, verbose=0, callbacks=[CollapseMonitor(0.01, 3, "warn")])
