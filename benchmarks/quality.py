@@ -73,7 +73,9 @@ def main(argv=None):
         method=args.method, epochs=args.epochs, train_subset=args.train_subset, seed=args.seed)
     supervised = supervised_images_per_s(config)
     print(f"supervised step: {supervised:.0f} images/s", flush=True)
-    result = pretrain(config, verbose=2)
+    from keras_contrastive.callbacks import NaNGuard
+
+    result = pretrain(config, verbose=2, callbacks=[NaNGuard()])  # stop at the first NaN
     ssl_images = 2 * result.pairs_per_s
     summary = {
         "method": config.method,

@@ -18,7 +18,7 @@ _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",
     "temperature", "projection_dim", "anchor", "image_size", "train_subset",
     "eval_train_subset", "eval_test_subset", "seed", "local_crops", "local_size", "min_overlap",
-    "max_iou", "stronger",
+    "max_iou", "stronger", "optimizer",
 )
 
 
@@ -45,7 +45,10 @@ def _parser():
     pre.add_argument("--batch-size", type=int)
     pre.add_argument("--width", type=int, help="ResNet-18 width (64 = standard)")
     pre.add_argument("--stem", choices=["cifar", "imagenet"])
-    pre.add_argument("--learning-rate", type=float, help="peak SGD rate (default 0.06*B/256)")
+    pre.add_argument("--optimizer", choices=["sgd", "lars"],
+                     help="default: the method's (LARS for vicreg, SGD for the others)")
+    pre.add_argument("--learning-rate", type=float,
+                     help="peak rate (default 0.06*B/256 for SGD, 0.2*B/256 for LARS)")
     pre.add_argument("--temperature", type=float)
     pre.add_argument("--projection-dim", type=int)
     pre.add_argument("--anchor", choices=["crop", "original"],

@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras_contrastive import backbones, models, views
 from keras_contrastive import data as kc_data
 from keras_contrastive.evaluation import knn_accuracy, linear_probe
+from keras_contrastive.optimizers import LARS
 
 # How each method is built on the protocol's encoder.  Heads are sized for a
 # 128-d (width 16) backbone rather than the papers' 2048/4096-d ImageNet
@@ -90,6 +91,11 @@ METHODS = {
     "supcon": lambda encoder, config: models.SupCon(
         encoder, projection_dim=config.projection_dim, temperature=config.temperature),
 }
+# Methods whose protocol optimizer is LARS (trust ratio 0.001, weight decay
+# 1e-6, peak lr 0.2 * B / 256, as in the paper): with the protocol's SGD at
+# lr 0.06 VICReg's loss reached Inf at step 7 (ResNet-18 width 16, 512-d
+# expander, BENCHMARKS.md), with LARS it fell.
+DEFAULT_OPTIMIZERS = {"vicreg": "lars"}
 # methods that take `anchor` ("original": LeOCLR's uncropped image as the anchor)
 ANCHOR_METHODS = ("simclr", "byol")
 
@@ -130,6 +136,8 @@ class PretrainConfig:
         eval_train_subset / eval_test_subset: labelled images for kNN/linear.
         knn_k, knn_temperature: kNN protocol.
         seed: global seed.
+        optimizer: ``"sgd"`` or ``"lars"`` (default: the method's,
+            ``DEFAULT_OPTIMIZERS``; SGD for most).
 
     Example:
 
@@ -165,6 +173,7 @@ class PretrainConfig:
     knn_k: int = 200
     knn_temperature: float = 0.1
     seed: int = 0
+    optimizer: str = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -173,7 +182,13 @@ class PretrainConfig:
     def peak_learning_rate(self):
         if self.learning_rate is not None:
             return self.learning_rate
-        return 0.06 * self.batch_size / 256
+        base = 0.2 if self.optimizer_name == "lars" else 0.06
+        return base * self.batch_size / 256
+
+    @property
+    def optimizer_name(self):
+        """``optimizer``, or the method's default (``DEFAULT_OPTIMIZERS``, else SGD)."""
+        return self.optimizer or DEFAULT_OPTIMIZERS.get(self.method, "sgd")
 
 
 PRESETS = {
@@ -262,10 +277,15 @@ def build_augment(config, size, channels):
 
 
 def build_optimizer(config, steps_per_epoch):
-    """SGD with momentum, decoupled weight decay and cosine decay to 0."""
+    """SGD (momentum, decoupled weight decay) or LARS (weight decay 1e-6, biases
+    and BN excluded), with cosine decay to 0."""
     schedule = keras.optimizers.schedules.CosineDecay(
         config.peak_learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
     )
+    if config.optimizer_name == "lars":
+        return LARS(schedule, momentum=config.momentum, weight_decay=1e-6)
+    if config.optimizer_name != "sgd":
+        raise ValueError(f"`optimizer` must be 'sgd' or 'lars', got {config.optimizer!r}.")
     return keras.optimizers.SGD(
         schedule, momentum=config.momentum, weight_decay=config.weight_decay
     )

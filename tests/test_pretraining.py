@@ -58,3 +58,15 @@ def test_view_strategy_settings_build_a_multi_crop_or_are_refused():
     assert not isinstance(build_augment(PretrainConfig(), 28, 1), MultiCrop)
     with pytest.raises(ValueError, match="set local_crops > 0"):
         build_augment(PretrainConfig(min_overlap=0.2), 28, 1)
+
+
+def test_vicreg_trains_with_lars_by_default_and_the_optimizer_can_be_chosen():
+    from keras_contrastive.optimizers import LARS
+    from keras_contrastive.pretraining import build_optimizer
+
+    vicreg = PretrainConfig(method="vicreg")
+    assert isinstance(build_optimizer(vicreg, 10), LARS) and vicreg.peak_learning_rate == 0.2
+    assert not isinstance(build_optimizer(PretrainConfig(method="simclr"), 10), LARS)
+    assert isinstance(build_optimizer(PretrainConfig(optimizer="lars"), 10), LARS)
+    with pytest.raises(ValueError, match="'sgd' or 'lars'"):
+        build_optimizer(PretrainConfig(optimizer="adam"), 10)
