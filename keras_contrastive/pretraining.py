@@ -37,7 +37,7 @@ METHODS = {
         encoder, projection_dim=config.projection_dim, temperature=config.temperature,
         anchor=config.anchor),
     "moco_v2": lambda encoder, config: models.MoCo(
-        encoder, version=2, queue_size=16 * config.batch_size, momentum=0.99,
+        encoder, version=2, queue_size=16 * config.batch_size, momentum=config.key_momentum,
         temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
     # MoCo v3 at the protocol's temperature (its ResNet default 1.0 is tuned for
     # ImageNet at batch 4096; CIFAR recipes use 0.2)
@@ -53,10 +53,10 @@ METHODS = {
         projection_dim=config.projection_dim, hidden_dim=512, prediction_hidden_dim=512),
     # the source papers' methods, at MoCo-v2's protocol settings above
     "knn_moco": lambda encoder, config: models.KNNMoCo(
-        encoder, queue_size=16 * config.batch_size, momentum=0.99, warmup_epochs=1,
+        encoder, queue_size=16 * config.batch_size, momentum=config.key_momentum, warmup_epochs=1,
         temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
     "leoclr": lambda encoder, config: models.LeOCLR(
-        encoder, queue_size=16 * config.batch_size, momentum=0.99,
+        encoder, queue_size=16 * config.batch_size, momentum=config.key_momentum,
         temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
     # redundancy reduction: 3-layer 512-d projectors in place of the papers'
     # 8192-d ones (a 128-d encoder on 60k images)
@@ -138,6 +138,7 @@ class PretrainConfig:
         seed: global seed.
         optimizer: ``"sgd"`` or ``"lars"`` (default: the method's,
             ``DEFAULT_OPTIMIZERS``; SGD for most).
+        key_momentum: MoCo-family key-encoder momentum (0.99, MoCo's CIFAR value).
 
     Example:
 
@@ -174,6 +175,7 @@ class PretrainConfig:
     knn_temperature: float = 0.1
     seed: int = 0
     optimizer: str = None
+    key_momentum: float = 0.99
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
