@@ -66,6 +66,23 @@ def all_reduce_sum(x):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
 
 
+def global_mean(x):
+    """Mean of ``x`` over axis 0 of the global batch (every replica's rows)."""
+    count = all_reduce_sum(tf.cast(tf.shape(x)[0], x.dtype))
+    return all_reduce_sum(tf.reduce_sum(x, axis=0)) / count
+
+
+def replica_slice(x):
+    """This replica's equal share of ``x`` along axis 0 (``x`` itself on one replica):
+    for state every replica holds whole, so that each adds its own part to a
+    global sum."""
+    replicas = num_replicas()
+    if replicas == 1:
+        return x
+    size = tf.shape(x)[0] // replicas
+    return x[replica_id() * size:(replica_id() + 1) * size]
+
+
 def global_offset(local_batch_size):
     """Index in the global batch of this replica's first example."""
     return tf.cast(replica_id(), tf.int32) * tf.cast(local_batch_size, tf.int32)

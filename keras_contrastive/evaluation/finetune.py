@@ -3,6 +3,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive.data.arrays import to_unit_float
 from keras_contrastive.evaluation.features import check_labels
 
 
@@ -93,8 +94,7 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
     num_classes = int(max(labels.max(), test_labels.max())) + 1
 
     def as_float(x):
-        return x.astype("float32") / 255.0 if np.issubdtype(x.dtype, np.integer) else \
-            x.astype("float32")
+        return to_unit_float(x).numpy()
 
     keras.utils.set_random_seed(seed)
     clone = keras.models.clone_model(encoder)

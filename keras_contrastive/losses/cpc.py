@@ -2,6 +2,7 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive.losses.nt_xent import at_least_float32
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
@@ -42,10 +43,8 @@ def cpc_nce(predictions, positive_index, candidates):
     >>> round(float(cpc_nce(z, np.arange(4), z)), 4)  # log(1 + 3 exp(-4))
     0.0535
     """
-    predictions = tf.convert_to_tensor(predictions)
-    dtype = tf.float64 if predictions.dtype == tf.float64 else tf.float32
-    predictions = tf.cast(predictions, dtype)
-    candidates = tf.cast(tf.convert_to_tensor(candidates), dtype)
+    predictions = at_least_float32(predictions)
+    candidates = tf.cast(candidates, predictions.dtype)
     offset = distribute.global_offset(tf.shape(candidates)[0])
     every = distribute.all_gather(candidates)
     index = tf.cast(positive_index, tf.int32) + offset

@@ -1,7 +1,7 @@
 """DINO (Caron et al. 2021): cross-entropy between a centred, sharpened teacher and the student."""
 import tensorflow as tf
 
-from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
 
 
 def dino(student_logits, teacher_logits, center, student_temperature=0.1,
@@ -41,8 +41,7 @@ def dino(student_logits, teacher_logits, center, student_temperature=0.1,
     check_temperature(teacher_temperature)
     if len(teacher_logits) < 1 or len(student_logits) < 2:
         raise ValueError("dino needs at least 1 teacher view and 2 student views.")
-    dtype = (tf.float64 if tf.convert_to_tensor(student_logits[0]).dtype == tf.float64
-             else tf.float32)
+    dtype = at_least_float32(student_logits[0]).dtype
     center = tf.cast(center, dtype)
     teacher = [tf.stop_gradient(tf.nn.softmax(
         (tf.cast(t, dtype) - center) / tf.cast(teacher_temperature, dtype), axis=-1))

@@ -2,15 +2,12 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
 
 _MASK = -1e9  # logit of an excluded negative
 
 
-def _float(x):
-    """At least float32 (float16/bfloat16 upcast; float64 kept)."""
-    x = tf.convert_to_tensor(x)
-    return tf.cast(x, tf.float64 if x.dtype == tf.float64 else tf.float32)
+_float = at_least_float32
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)

@@ -13,6 +13,13 @@ def check_temperature(temperature):
         )
 
 
+def at_least_float32(x):
+    """``x`` as a tensor in float32, or float64 if it is float64: the precision every
+    loss computes in (float16/bfloat16 inputs are upcast under mixed precision)."""
+    x = tf.convert_to_tensor(x)
+    return tf.cast(x, tf.float64 if x.dtype == tf.float64 else tf.float32)
+
+
 _MASK = -1e9  # logit given to an anchor's similarity with itself
 
 
@@ -82,10 +89,9 @@ def nt_xent(z_a, z_b, temperature=0.5):
     True
     """
     check_temperature(temperature)
-    z_a, z_b = tf.convert_to_tensor(z_a), tf.convert_to_tensor(z_b)
-    dtype = tf.float64 if z_a.dtype == tf.float64 else tf.float32
-    z_a = tf.math.l2_normalize(tf.cast(z_a, dtype), axis=1)
-    z_b = tf.math.l2_normalize(tf.cast(z_b, dtype), axis=1)
+    z_a = tf.math.l2_normalize(at_least_float32(z_a), axis=1)
+    z_b = tf.math.l2_normalize(tf.cast(z_b, z_a.dtype), axis=1)
+    dtype = z_a.dtype
     all_a = distribute.all_gather(z_a)
     all_b = distribute.all_gather(z_b)
     offset = distribute.global_offset(tf.shape(z_a)[0])

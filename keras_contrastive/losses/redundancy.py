@@ -2,13 +2,12 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive.losses.nt_xent import at_least_float32
 
 
 def _global_float(z):
     """``z`` in at least float32, gathered over replicas (differentiably)."""
-    z = tf.convert_to_tensor(z)
-    dtype = tf.float64 if z.dtype == tf.float64 else tf.float32
-    return distribute.all_gather(tf.cast(z, dtype))
+    return distribute.all_gather(at_least_float32(z))
 
 
 def _check_positive(**values):

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
 
 _MASK = -1e9  # logit of an anchor's similarity with itself
 
@@ -56,10 +56,10 @@ def supcon(views, labels, temperature=0.1):
     True
     """
     check_temperature(temperature)
-    views = [tf.convert_to_tensor(v) for v in views]
     if len(views) < 2:
         raise ValueError(f"supcon needs at least 2 views, got {len(views)}.")
-    dtype = tf.float64 if views[0].dtype == tf.float64 else tf.float32
+    views = [at_least_float32(v) for v in views]
+    dtype = views[0].dtype
     labels = tf.reshape(tf.cast(tf.convert_to_tensor(labels), tf.int64), [-1])
     local = [tf.math.l2_normalize(tf.cast(v, dtype), axis=1) for v in views]
     n = tf.shape(local[0])[0]

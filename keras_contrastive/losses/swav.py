@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
 
 
 def _check_sinkhorn(epsilon, iterations):
@@ -45,10 +45,10 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     True
     """
     _check_sinkhorn(epsilon, iterations)
-    scores = tf.stop_gradient(tf.convert_to_tensor(scores))
-    dtype = tf.float64 if scores.dtype == tf.float64 else tf.float32
+    scores = tf.stop_gradient(at_least_float32(scores))
+    dtype = scores.dtype
     # log Q^T, [n, K]; every normalisation is a log-sum-exp subtraction
-    log_q = tf.cast(scores, dtype) / tf.cast(epsilon, dtype)
+    log_q = scores / tf.cast(epsilon, dtype)
     log_k = tf.math.log(tf.cast(tf.shape(log_q)[1], dtype))
     log_b = tf.math.log(distribute.all_reduce_sum(tf.cast(tf.shape(log_q)[0], dtype)))
     log_q -= _global_logsumexp(log_q, axis=None)
@@ -96,11 +96,11 @@ def swapped_prediction(scores, codes, temperature=0.1):
     >>> loss = swapped_prediction([s1, s2], {0: sinkhorn(s1), 1: sinkhorn(s2)})
     """
     check_temperature(temperature)
-    scores = [tf.convert_to_tensor(s) for s in scores]
     if len(scores) < 2 or not codes:
         raise ValueError("swapped_prediction needs at least 2 views and 1 assigned view.")
-    dtype = tf.float64 if scores[0].dtype == tf.float64 else tf.float32
-    log_p = [tf.nn.log_softmax(tf.cast(s, dtype) / tf.cast(temperature, dtype), axis=1)
+    scores = [at_least_float32(s) for s in scores]
+    dtype = scores[0].dtype
+    log_p = [tf.nn.log_softmax(s / tf.cast(temperature, dtype), axis=1)
              for s in scores]
     total = 0.0
     for i, q in codes.items():

@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive.losses.nt_xent import at_least_float32
 from keras_contrastive.state import MomentumEncoder
 
 VIEW_KEYS = ("global", "local", "original", "labels")
@@ -14,9 +15,7 @@ def embedding_std(embeddings):
     About ``1/sqrt(d)`` for embeddings spread over the sphere, and 0 when every
     input maps to the same point (collapse).  Computed over the global batch.
     """
-    embeddings = tf.convert_to_tensor(embeddings)
-    dtype = tf.float64 if embeddings.dtype == tf.float64 else tf.float32
-    z = tf.math.l2_normalize(tf.cast(embeddings, dtype), axis=1)
+    z = tf.math.l2_normalize(at_least_float32(embeddings), axis=1)
     z = distribute.all_gather(tf.stop_gradient(z))
     return tf.reduce_mean(tf.math.reduce_std(z, axis=0))
 
@@ -29,10 +28,8 @@ def centred(embeddings):
     drifts freely would bunch the raw vectors on the sphere while the
     representation is healthy.  A collapse to one point still reads 0.
     """
-    z = tf.convert_to_tensor(embeddings)
-    z = tf.stop_gradient(tf.cast(z, tf.float64 if z.dtype == tf.float64 else tf.float32))
-    count = distribute.all_reduce_sum(tf.cast(tf.shape(z)[0], z.dtype))
-    return z - distribute.all_reduce_sum(tf.reduce_sum(z, axis=0)) / count
+    z = tf.stop_gradient(at_least_float32(embeddings))
+    return z - distribute.global_mean(z)
 
 
 def check_anchor(anchor):

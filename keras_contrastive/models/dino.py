@@ -132,7 +132,6 @@ class DINO(MomentumTargetModel):
     def update_state(self, extras):
         super().update_state(extras)
         teacher = tf.cast(tf.stop_gradient(extras["teacher"]), tf.float32)
-        count = distribute.all_reduce_sum(tf.cast(tf.shape(teacher)[0], tf.float32))
-        batch_center = distribute.all_reduce_sum(tf.reduce_sum(teacher, axis=0)) / count
+        batch_center = distribute.global_mean(teacher)
         m = self.center_momentum
         self.center.assign(m * self.center + (1.0 - m) * tf.cast(batch_center, self.center.dtype))

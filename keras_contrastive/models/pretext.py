@@ -243,6 +243,7 @@ class Inpainting(_Reconstruction):
         self.keep_config(locals())
         height, width = self._build_decoder(self.encoder.input_shape[-1])
         self.mask = pretext.central_mask(height, width, mask_fraction)
+        self.side = int(np.count_nonzero(self.mask.numpy()[:, width // 2, 0]))
         self.built = True
 
     def masks(self, batch):
@@ -250,7 +251,7 @@ class Inpainting(_Reconstruction):
         if self.region == "center":
             return tf.tile(self.mask[None], [batch, 1, 1, 1])
         height, width = self.mask.shape[:2]
-        side = int(np.count_nonzero(self.mask.numpy()[:, width // 2, 0]))
+        side = self.side
         tops = tf.random.uniform([batch, 1], maxval=height - side + 1, dtype=tf.int32)
         lefts = tf.random.uniform([batch, 1], maxval=width - side + 1, dtype=tf.int32)
         rows = tf.range(height)[None]

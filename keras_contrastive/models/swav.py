@@ -4,18 +4,10 @@ import tensorflow as tf
 
 from keras_contrastive import distribute
 from keras_contrastive.heads import projection_head
-from keras_contrastive.losses.nt_xent import check_temperature
+from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
 from keras_contrastive.losses.swav import _check_sinkhorn, sinkhorn, swapped_prediction
 from keras_contrastive.models.base import ContrastiveModel
 from keras_contrastive.state import FeatureQueue
-
-
-def _replica_slice(values):
-    replicas = distribute.num_replicas()
-    if replicas == 1:
-        return values
-    size = tf.shape(values)[0] // replicas
-    return values[distribute.replica_id() * size:(distribute.replica_id() + 1) * size]
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -114,11 +106,7 @@ class SwAV(ContrastiveModel):
 
     def _project(self, images, training):
         z = self.projector(self.encoder(images, training=training), training=training)
-        return tf.math.l2_normalize(tf.cast(z, self._dtype_of_loss(z)), axis=1)
-
-    @staticmethod
-    def _dtype_of_loss(z):
-        return tf.float64 if z.dtype == tf.float64 else tf.float32
+        return tf.math.l2_normalize(at_least_float32(z), axis=1)
 
     def compute_objective(self, views, training):
         global_views = list(views["global"][:2])
@@ -137,7 +125,7 @@ class SwAV(ContrastiveModel):
                 # the queue holds the global batches in replica order on every
                 # replica: each replica adds its own slice, so that the global
                 # Sinkhorn problem holds every queued projection once
-                queued = tf.cast(_replica_slice(self.queues[i].values), kernel.dtype)
+                queued = tf.cast(distribute.replica_slice(self.queues[i].values), kernel.dtype)
                 with_queue = sinkhorn(tf.concat([scores[i], tf.matmul(queued, kernel)], axis=0),
                                       self.epsilon, self.sinkhorn_iterations)[:n]
                 codes[i] = tf.where(self.queue_filled > 0, with_queue, codes[i])
