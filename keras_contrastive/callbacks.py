@@ -1,10 +1,15 @@
-"""Training-time monitors: representation quality (kNN), NaN guard, collapse monitor."""
+"""Training-time callbacks: representation quality (kNN), NaN guard, collapse
+monitor, and a backup that resumes mid-epoch exactly."""
+import json
+import warnings
+
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_contrastive.evaluation.knn import knn_accuracy
 
-__all__ = ["CollapseError", "CollapseMonitor", "KNNMonitor", "NaNGuard", "NonFiniteLossError"]
+__all__ = ["BackupAndRestore", "CollapseError", "CollapseMonitor", "KNNMonitor", "NaNGuard", "NonFiniteLossError"]
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -228,3 +233,87 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     def get_config(self):
         return {"threshold": self.threshold, "patience": self.patience, "action": self.action}
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` that resumes mid-epoch where the backup was taken.
+
+    Keras 3's callback, given ``save_freq=N`` steps, restores the weights
+    (optimizer slots and iteration count, queues, EMA targets, centers: every
+    variable of the model and its optimizer) and the epoch of the last
+    backup, but then trains that epoch again from its first batch: a run
+    killed after ``k`` batches of an epoch trains those ``k`` batches twice,
+    and its backups during the repeated epoch record epoch 0.  This callback
+    also restores the position inside the epoch: a ``ContrastiveModel``
+    reads the ``k`` batches the backup had already trained from the data
+    iterator and drops them (``ContrastiveModel.resume_skip_batches``), so
+    the resumed run trains the batches that follow the backup.  With a data
+    pipeline that yields the same batches in every process (fixed views, or
+    stateless augmentation keyed on the epoch), a run killed with SIGKILL and
+    resumed ends with the weights of an uninterrupted run
+    (``tests/test_kill_resume.py``).  The random state of a ``tf.data``
+    augmentation pipeline is not part of the model, so a randomly augmented
+    run resumes with fresh random views.
+
+    Arguments are Keras': ``backup_dir``, ``save_freq`` (``"epoch"`` or a
+    number of batches), ``double_checkpoint``, ``delete_checkpoint``.  For
+    a Keras model that is not a ``ContrastiveModel`` it behaves as Keras'
+    callback (the interrupted epoch is repeated) and warns.
+
+    Example:
+
+    ```python
+    import tempfile
+    import numpy as np
+    import tensorflow as tf
+    from keras_contrastive import backbones, models
+    from keras_contrastive.callbacks import BackupAndRestore
+
+    x = np.random.default_rng(0).uniform(size=(64, 28, 28, 1)).astype("float32")
+    views = tf.data.Dataset.from_tensor_slices({"global": (x, x[:, :, ::-1])}).batch(16)
+    model = models.SimCLR(backbones.resnet18((28, 28, 1), width=4))
+    model.compile(optimizer="sgd")
+    backup = BackupAndRestore(tempfile.mkdtemp(), save_freq=2)
+    model.fit(views, epochs=2, callbacks=[backup], verbose=0)  # rerun the same line to resume
+    ```
+    """
+
+    def on_train_begin(self, logs=None):
+        self._replayed_until = -1  # last batch index of the epoch the backup had trained
+        super().on_train_begin(logs)
+
+    def _load_model(self):
+        super()._load_model()
+        if self.save_freq == "epoch" or not tf.io.gfile.exists(self._training_metadata_path):
+            return  # a backup at an epoch's end: the next epoch starts from its first batch
+        with tf.io.gfile.GFile(self._training_metadata_path) as f:
+            metadata = json.load(f)
+        epoch, batch = int(metadata["epoch"]), int(metadata.get("batch", 0))
+        steps = (self.params or {}).get("steps")
+        if steps is not None and batch + 1 >= steps:  # the epoch had ended
+            epoch, batch = epoch + 1, -1
+        self.model._initial_epoch = epoch
+        self._current_epoch = epoch  # Keras leaves 0 here, so later backups said epoch 0
+        if batch < 0:
+            return
+        if not hasattr(self.model, "resume_skip_batches"):
+            warnings.warn(
+                f"BackupAndRestore: {type(self.model).__name__} is not a ContrastiveModel; "
+                f"epoch {epoch + 1} restarts from its first batch (the backup was taken after "
+                f"batch {batch + 1}).", stacklevel=2)
+            return
+        spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        if (batch + 1) % spe:
+            raise ValueError(
+                f"BackupAndRestore: the backup was taken after batch {batch + 1}, not a multiple "
+                f"of steps_per_execution={spe}; resume with the steps_per_execution of the "
+                "interrupted run.")
+        self.model.resume_skip_batches = batch + 1
+        self._replayed_until = batch
+        self._last_batch_seen = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch <= self._replayed_until:
+            return  # a batch dropped by the model: trained before the interruption
+        self._replayed_until = -1
+        super().on_train_batch_end(batch, logs)

@@ -71,6 +71,11 @@ def _parser():
     pre.add_argument("--eval-train-subset", type=int)
     pre.add_argument("--eval-test-subset", type=int)
     pre.add_argument("--seed", type=int)
+    pre.add_argument("--resume", metavar="DIR",
+                     help="back the run up to DIR (each epoch, or every --backup-steps steps) "
+                     "and, if DIR holds a backup, resume from it; deleted when training ends")
+    pre.add_argument("--backup-steps", type=int, metavar="N",
+                     help="with --resume: back up every N steps instead of every epoch")
     pre.add_argument("--export", metavar="DIR",
                      help="write the encoder to DIR/<version>/ (TF Serving layout)")
     pre.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
@@ -92,10 +97,16 @@ def _pretrain(args):
         check_export_path(args.export, args.version, args.overwrite)  # fail before training
     if args.plot_views:
         _plot_views(config, args.plot_views)
-    from keras_contrastive.callbacks import CollapseMonitor, NaNGuard
+    from keras_contrastive.callbacks import BackupAndRestore, CollapseMonitor, NaNGuard
 
+    if args.backup_steps is not None and (args.backup_steps < 1 or not args.resume):
+        raise ValueError(f"--backup-steps must be a positive number of steps and needs --resume; "
+                         f"got --backup-steps {args.backup_steps}.")
     # guards on by default: stop at a NaN/Inf loss, warn on collapsed embeddings
-    result = pretrain(config, callbacks=[NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)])
+    callbacks = [NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)]
+    if args.resume:  # first, so a step's backup is written before a guard stops the run
+        callbacks.insert(0, BackupAndRestore(args.resume, save_freq=args.backup_steps or "epoch"))
+    result = pretrain(config, callbacks=callbacks)
     m = result.metrics
     print()
     print(f"{config.method} on {config.dataset}: {config.epochs} epochs in "

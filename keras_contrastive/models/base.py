@@ -109,6 +109,9 @@ class ContrastiveModel(keras.Model):
         self.encoder = encoder
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.std_tracker = keras.metrics.Mean(name="embedding_std")
+        # batches of the current epoch trained before an interruption, which a
+        # resumed ``fit`` consumes without training (callbacks.BackupAndRestore)
+        self.resume_skip_batches = 0
 
     #: ``"original"`` when the method's anchor is ``views["original"]``, the
     #: whole image resized (LeOCLR), instead of a random crop.
@@ -148,6 +151,20 @@ class ContrastiveModel(keras.Model):
 
     def call(self, images, training=False):
         return self.encoder(images, training=training)
+
+    def export_encoder(self, path, version=1, overwrite=False, include_projection=False,
+                       metadata=None):
+        """Exports the encoder for TF Serving: ``keras_contrastive.export.export_encoder(self, ...)``.
+
+        Writes ``path/<version>/`` with the ``serving_default``,
+        ``serve_uint8`` and ``serve_bytes`` signatures and ``metadata.json``
+        (``"method"`` is this model's class); ``include_projection=True``
+        adds the ``"projection"`` output.  Returns the version directory.
+        """
+        from keras_contrastive.export import export_encoder
+
+        return export_encoder(self, path, version=version, overwrite=overwrite,
+                              include_projection=include_projection, metadata=metadata)
 
     # -- what a method writes -------------------------------------------------
     def compute_objective(self, views, training):
@@ -222,6 +239,28 @@ class ContrastiveModel(keras.Model):
         views = self._unpack(data)
         loss, extras = self.compute_objective(views, training=False)
         return self._record(loss, extras)
+
+    def make_train_function(self, force=False):
+        """Keras' train function, preceded by the skipping of the batches a
+        resumed run had trained before it was interrupted
+        (``resume_skip_batches``, set by ``callbacks.BackupAndRestore``): they
+        are read from the iterator and dropped, so the run goes on with the
+        batch that followed the backup, as an uninterrupted run would."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force)
+        train_batches = self.train_function
+
+        def train_function(iterator):
+            if self.resume_skip_batches <= 0:
+                return train_batches(iterator)
+            for _ in range(self.steps_per_execution):
+                next(iterator)
+            self.resume_skip_batches -= self.steps_per_execution
+            return {}
+
+        self.train_function = train_function
+        return train_function
 
     def _record(self, loss, extras):
         self.loss_tracker.update_state(loss)

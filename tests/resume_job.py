@@ -1,0 +1,78 @@
+"""One training process of the kill-and-resume test (run by tests/test_kill_resume.py).
+
+    python tests/resume_job.py METHOD BACKUP_DIR OUT_NPZ KILL_AFTER_STEP SAVE_FREQ
+
+Trains METHOD (simclr, moco_v2 or dino) with ``model.fit`` for 3 epochs of
+4 batches of 16 real Fashion-MNIST images (fixed flip / brightness views, so
+every process sees the same batches), deterministic ops on, with
+``keras_contrastive.callbacks.BackupAndRestore(BACKUP_DIR, save_freq=SAVE_FREQ)``.
+With KILL_AFTER_STEP > 0 the process sends itself SIGKILL after that
+optimizer step (no exception, no cleanup: as if the machine died); otherwise
+it trains to the end and writes every variable of the model and of its
+optimizer, by path, to OUT_NPZ.
+"""
+import os
+import signal
+import sys
+
+method, backup_dir, out = sys.argv[1:4]
+kill_after, save_freq = int(sys.argv[4]), int(sys.argv[5])
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from keras_contrastive import models  # noqa: E402
+from keras_contrastive.callbacks import BackupAndRestore  # noqa: E402
+from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
+
+BATCH, STEPS, EPOCHS = 16, 4, 3
+keras.utils.set_random_seed(0)
+tf.config.experimental.enable_op_determinism()
+
+
+def views_dataset():
+    x = load_fashion_mnist_arrays("train")[0][:BATCH * STEPS].astype("float32") / 255.0
+    scale = np.random.default_rng(0).uniform(0.6, 1.0, size=(len(x), 1, 1, 1))
+    views = {"global": (x[:, :, ::-1, :], np.clip(x * scale, 0, 1).astype("float32"))}
+    return tf.data.Dataset.from_tensor_slices(views).batch(BATCH, drop_remainder=True)
+
+
+def encoder():
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(8, 3, strides=2, use_bias=False),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.Conv2D(16, 3),
+        keras.layers.GlobalAveragePooling2D(),
+    ])
+
+
+def build():
+    if method == "simclr":
+        return models.SimCLR(encoder(), projection_dim=8, hidden_dim=16)
+    if method == "moco_v2":  # the queue holds 5 batches: its pointer wraps during the run
+        return models.MoCo(encoder(), version=2, queue_size=5 * BATCH, momentum=0.9,
+                           projection_dim=8, hidden_dim=16)
+    if method == "dino":  # the teacher temperature warms up over the first 2 epochs
+        return models.DINO(encoder(), out_dim=32, hidden_dim=16, bottleneck_dim=8,
+                           momentum=0.9, warmup_teacher_temperature_epochs=2)
+    raise SystemExit(f"unknown method {method}")
+
+
+class KillAfter(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if kill_after and int(self.model.optimizer.iterations.numpy()) == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+model = build()
+model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=5e-4))
+# BackupAndRestore first: the backup of a step is written before the kill
+model.fit(views_dataset(), epochs=EPOCHS, verbose=0,
+          callbacks=[BackupAndRestore(backup_dir, save_freq=save_freq), KillAfter()])
+state = {v.path: v.numpy() for v in model.variables + model.optimizer.variables}
+np.savez(out, **state)
