@@ -3,9 +3,15 @@
 Example::
 
     keras-contrastive pretrain --method simclr --dataset fashion_mnist \\
-        --epochs 5 --batch-size 256 --export saved_models/simclr_fashion_mnist
+        --epochs 5 --batch-size 256 --export saved_models/simclr_fashion_mnist \\
+        --save-model simclr.keras --resume /tmp/simclr_backup
+    keras-contrastive export simclr.keras --out saved_models/simclr --version 2
+
+Exit codes: 0 done, 2 bad arguments or inputs (before training), 3 training
+stopped by a guard (NaN/Inf loss, collapsed embeddings).
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -80,7 +86,25 @@ def _parser():
                      help="write the encoder to DIR/<version>/ (TF Serving layout)")
     pre.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
     pre.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    pre.add_argument("--save-model", metavar="FILE.keras",
+                     help="save the whole trained model (heads, queues, targets) for "
+                     "`keras-contrastive export` or further training")
     pre.add_argument("--json", action="store_true", help="print the summary as JSON too")
+
+    exp = commands.add_parser(
+        "export",
+        help="export the encoder of a saved .keras model as a TF Serving SavedModel",
+        description="Write the encoder of a model saved with `pretrain --save-model` (or "
+        "model.save) to DIR/<version>/ with the serving_default, serve_uint8 and serve_bytes "
+        "signatures and metadata.json.",
+    )
+    exp.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras")
+    exp.add_argument("--out", required=True, metavar="DIR", help="base directory of the servable")
+    exp.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    exp.add_argument("--include-projection", action="store_true",
+                     help="also output the projection head's vector as 'projection'")
+    exp.add_argument("--training-data", help="recorded in metadata.json")
     return parser
 
 
@@ -95,6 +119,8 @@ def _pretrain(args):
     })
     if args.export:
         check_export_path(args.export, args.version, args.overwrite)  # fail before training
+    if args.save_model and not args.save_model.endswith(".keras"):
+        raise ValueError(f"--save-model must name a .keras file; got {args.save_model!r}.")
     if args.plot_views:
         _plot_views(config, args.plot_views)
     from keras_contrastive.callbacks import BackupAndRestore, CollapseMonitor, NaNGuard
@@ -115,13 +141,38 @@ def _pretrain(args):
     if "random_knn_acc" in m:
         print(f"{'random init':<14}{m['random_knn_acc']:>10.4f}{m['random_linear_acc']:>12.4f}")
     print(f"{'pretrained':<14}{m['knn_acc']:>10.4f}{m['linear_acc']:>12.4f}")
+    if args.save_model:
+        result.model.save(args.save_model)
+        print(f"model saved to {args.save_model}")
     if args.export:
+        training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset
+                                          else "")
         path = export_encoder(result.model, args.export, version=args.version,
-                              overwrite=args.overwrite)
-        print(f"encoder exported to {path} (signature serving_default)")
+                              overwrite=args.overwrite, metadata={
+                                  "training_data": training_data, "metrics": m,
+                                  "config": dataclasses.asdict(config)})
+        print(f"encoder exported to {path} (signatures serving_default, serve_uint8, "
+              "serve_bytes)")
     if args.json:
         print(json.dumps({"method": config.method, "epochs": config.epochs,
                           "pairs_per_s": result.pairs_per_s, **m}))
+    return 0
+
+
+def _export(args):
+    import keras
+
+    from keras_contrastive.export import check_export_path, export_encoder
+
+    check_export_path(args.out, args.version, args.overwrite)
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"no saved model at {args.model!r}.")
+    model = keras.models.load_model(args.model)
+    metadata = {"training_data": args.training_data} if args.training_data else None
+    path = export_encoder(model, args.out, version=args.version, overwrite=args.overwrite,
+                          include_projection=args.include_projection, metadata=metadata)
+    print(f"encoder of {type(model).__name__} exported to {path} (signatures serving_default, "
+          "serve_uint8, serve_bytes)")
     return 0
 
 
@@ -144,7 +195,7 @@ def run(argv=None):
     from keras_contrastive.callbacks import CollapseError, NonFiniteLossError
 
     try:
-        return {"pretrain": _pretrain}[args.command](args)
+        return {"pretrain": _pretrain, "export": _export}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
         return 2

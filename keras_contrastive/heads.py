@@ -135,6 +135,10 @@ def dino_head(input_dim, out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num
     """
     if num_layers < 1:
         raise ValueError(f"`num_layers` must be >= 1, got num_layers={num_layers!r}.")
+    for argument, dim in (("out_dim", out_dim), ("hidden_dim", hidden_dim),
+                          ("bottleneck_dim", bottleneck_dim)):
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+            raise ValueError(f"DINO head dims must be positive integers, got {argument}={dim!r}.")
     stack = []
     for index in range(num_layers - 1):
         stack.append(layers.Dense(hidden_dim, name=f"dense{index}"))

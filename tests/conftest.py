@@ -178,3 +178,34 @@ def fit_on_one_and_two_replicas(build, dataset, strategy, atol=1e-5):
     for a, b, w in zip(single.get_weights(), mirrored.get_weights(), single.weights):
         np.testing.assert_allclose(b, a, atol=atol, err_msg=w.path)
     return single, mirrored, start
+
+
+def assert_round_trip(model, path, images):
+    """``model.save(path)`` then ``keras.models.load_model``: asserts the same
+    class and configuration, every variable equal (weights, BN statistics,
+    EMA targets, queues and pointers, centers, prototypes; the optimizer's
+    slots and iteration count when compiled) and equal outputs on
+    ``images`` (uint8): the encoder's and, when the model has one, the
+    projection head's.  Returns the restored model."""
+    import keras
+
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored) is type(model)
+    config, restored_config = model.get_config(), restored.get_config()
+    for name in getattr(model, "config_fields", ()):
+        assert restored_config[name] == config[name], name
+    assert len(restored.weights) == len(model.weights)
+    for saved, loaded in zip(model.weights, restored.weights):
+        assert loaded.shape == saved.shape, saved.path
+        np.testing.assert_array_equal(loaded.numpy(), saved.numpy(), err_msg=saved.path)
+    if model.optimizer is not None and model.optimizer.built:
+        assert len(restored.optimizer.variables) == len(model.optimizer.variables)
+        for saved, loaded in zip(model.optimizer.variables, restored.optimizer.variables):
+            np.testing.assert_array_equal(loaded.numpy(), saved.numpy(), err_msg=saved.path)
+    x = images.astype(keras.config.floatx()) / 255.0
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+    if getattr(model, "projector", None) is not None:
+        np.testing.assert_allclose(restored.projector(restored(x)), model.projector(model(x)),
+                                   atol=1e-6)
+    return restored

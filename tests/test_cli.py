@@ -15,13 +15,14 @@ def _run(*args, timeout=600):
     )
 
 
-def test_pretrain_prints_summary_and_exports_a_serving_encoder(tmp_path):
+def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_save(tmp_path):
     export = tmp_path / "simclr_tiny"
     result = _run(
         "pretrain", "--method", "simclr", "--dataset", "fashion_mnist", "--epochs", "1",
         "--batch-size", "64", "--width", "4", "--train-subset", "256",
         "--eval-train-subset", "300", "--eval-test-subset", "100",
-        "--export", str(export), "--json",
+        "--export", str(export), "--json", "--save-model", str(tmp_path / "simclr.keras"),
+        "--resume", str(tmp_path / "backup"), "--backup-steps", "2",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -32,6 +33,20 @@ def test_pretrain_prints_summary_and_exports_a_serving_encoder(tmp_path):
             "random_knn_acc", "random_linear_acc"} <= set(summary)
     assert 0.0 <= summary["knn_acc"] <= 1.0
     assert (export / "1" / "saved_model.pb").exists()
+    metadata = json.loads((export / "1" / "metadata.json").read_text())
+    assert metadata["method"] == "SimCLR" and metadata["training_data"] == "fashion_mnist[:256]"
+    assert metadata["metrics"]["knn_acc"] == summary["knn_acc"]
+    assert metadata["config"]["width"] == 4
+    assert not (tmp_path / "backup").exists()  # the backup is deleted when training ends
+
+    exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version",
+                    "2", "--include-projection", "--training-data", "fashion_mnist[:256]")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "SimCLR exported to" in exported.stdout
+    metadata = json.loads((export / "2" / "metadata.json").read_text())
+    assert metadata["outputs"] == ["embedding", "projection"]
+    again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version", "2")
+    assert again.returncode == 2 and "already exists" in again.stderr
 
 
 def test_existing_export_is_refused_without_overwrite(tmp_path):
@@ -48,6 +63,8 @@ def test_existing_export_is_refused_without_overwrite(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--method", "nope"], "invalid choice: 'nope'"),
     (["--dataset", "/no/such/folder_or_tfds_name"], "error:"),
+    (["--backup-steps", "0", "--resume", "/tmp/x"], "--backup-steps must be a positive"),
+    (["--save-model", "model.h5"], "--save-model must name a .keras file"),
 ])
 def test_bad_arguments_exit_with_a_message(args, message):
     result = _run("pretrain", "--epochs", "1", *args)
@@ -67,9 +84,21 @@ def test_pretrain_with_constrained_multi_crop_and_a_picture_of_the_views(tmp_pat
     assert "pretrained" in result.stdout
 
 
+def test_export_of_a_missing_model_exits_with_a_message(tmp_path):
+    result = _run("export", str(tmp_path / "none.keras"), "--out", str(tmp_path / "out"),
+                  timeout=120)
+    assert result.returncode == 2 and "no saved model at" in result.stderr
+
+
 def test_help_lists_the_view_options():
     result = _run("pretrain", "--help", timeout=120)
     assert result.returncode == 0
     for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
-                   "--method", "--preset", "--export"):
+                   "--method", "--preset", "--export", "--resume", "--backup-steps",
+                   "--save-model"):
+        assert option in result.stdout, option
+    result = _run("export", "--help", timeout=120)
+    assert result.returncode == 0
+    for option in ("--out", "--version", "--overwrite", "--include-projection",
+                   "--training-data"):
         assert option in result.stdout, option

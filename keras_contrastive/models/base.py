@@ -360,6 +360,10 @@ class ContrastiveModel(keras.Model):
                         f"{name} must be a batch of images [batch, height, width, "
                         f"channels], got shape {shape}."
                     )
+                if not view.dtype.is_floating:
+                    raise ValueError(
+                        f"{name} is {view.dtype.name}: views must be float images in [0, 1] "
+                        "(make_views converts uint8 images with x / 255).")
                 if (self.checks_view_size and expected[-1] is not None
                         and shape[-1] != expected[-1]):
                     raise ValueError(

@@ -59,7 +59,7 @@ class SimCLR(ContrastiveModel):
         anchor = check_anchor(anchor)
         self.keep_config(locals())
         self.projector = projection_head(
-            [hidden_dim or self.feature_dim] * num_hidden_layers,
+            [self.feature_dim if hidden_dim is None else hidden_dim] * num_hidden_layers,
             projection_dim,
             synchronized_bn=synchronized_bn,
             input_dim=self.feature_dim,

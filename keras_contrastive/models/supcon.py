@@ -47,7 +47,7 @@ class SupCon(ContrastiveModel):
         super().__init__(encoder, **kwargs)
         check_temperature(temperature)
         self.keep_config(locals())
-        self.projector = projection_head([hidden_dim or self.feature_dim], projection_dim,
+        self.projector = projection_head([self.feature_dim if hidden_dim is None else hidden_dim], projection_dim,
                                          synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)
         self.built = True

@@ -1,6 +1,7 @@
 """Multi-crop views: 2 global crops + local crops, optionally constrained to overlap
 the key crop ("Revisiting Contrastive Methods...", Sec. 4.1), and IoU-limited pairs."""
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_contrastive.views.augment import simclr_augment
@@ -112,6 +113,16 @@ class MultiCrop(keras.layers.Layer):
         super().__init__(**kwargs)
         if num_local and local_size is None:
             raise ValueError("MultiCrop: `local_size` is required when num_local > 0.")
+        for argument, size in (("global_size", global_size), ("local_size", local_size)):
+            if size is not None and (isinstance(size, bool)
+                                     or not isinstance(size, (int, np.integer)) or size < 1):
+                raise ValueError(f"MultiCrop: `{argument}` must be a positive integer, got "
+                                 f"{argument}={size!r}.")
+        if num_local and local_size > global_size:
+            raise ValueError(
+                f"MultiCrop: local crops ({local_size} px) must not be larger than the global "
+                f"crops ({global_size} px); got local_size={local_size}, "
+                f"global_size={global_size}.")
         if min_overlap is not None and not 0.0 < min_overlap <= 1.0:
             raise ValueError(f"`min_overlap` must be in (0, 1], got {min_overlap!r}.")
         if max_iou is not None and not 0.0 < max_iou <= 1.0:

@@ -42,6 +42,15 @@ def _label_of(element):
     )
 
 
+def _last_message(lines):
+    """The innermost line of a (Keras-wrapped) error message worth showing."""
+    lines = [line.strip().replace("\x1b[1m", "").replace("\x1b[0m", "") for line in lines]
+    useful = [line for line in lines if line and not line.startswith(("File ", "in user code",
+                                                                       "Arguments received",
+                                                                       "•"))]
+    return useful[-1] if useful else ""
+
+
 def _crop_layers(augment):
     if not isinstance(augment, keras.layers.Layer):
         return []
@@ -170,16 +179,6 @@ def make_views(
     if seed is not None and not _is_int(seed):
         raise ValueError(f"`seed` must be None or an integer. Received: seed={seed!r}")
 
-    cardinality = int(dataset.cardinality())
-    if cardinality == 0:
-        raise ValueError("make_views: `dataset` is empty (cardinality 0).")
-    if drop_remainder and 0 < cardinality < batch_size:
-        raise ValueError(
-            f"make_views: the dataset has {cardinality} images, fewer than "
-            f"batch_size={batch_size}; with drop_remainder=True it would yield "
-            "no batch. Lower `batch_size` or pass drop_remainder=False."
-        )
-
     spec = _image_of(dataset.element_spec)
     if not isinstance(spec, tf.TensorSpec):
         raise ValueError(
@@ -196,7 +195,22 @@ def make_views(
             "make_views: images must be uint8 or float in [0, 1]. "
             f"Received dtype {spec.dtype.name}."
         )
+    cardinality = int(dataset.cardinality())
+    if cardinality == 0:
+        raise ValueError("make_views: `dataset` is empty (cardinality 0).")
+    if drop_remainder and 0 < cardinality < batch_size:
+        raise ValueError(
+            f"make_views: the dataset has {cardinality} images, fewer than "
+            f"batch_size={batch_size}; with drop_remainder=True it would yield "
+            "no batch. Lower `batch_size` or pass drop_remainder=False."
+        )
+
     img_h, img_w = spec.shape[0], spec.shape[1]
+    channels = getattr(augment, "channels", None)  # MultiCrop, StrongerAugment, ...
+    if _is_int(channels) and spec.shape[-1] is not None and channels != spec.shape[-1]:
+        raise ValueError(
+            f"make_views: the images have {spec.shape[-1]} channel(s) but `augment` "
+            f"({type(augment).__name__}) was built for channels={channels}.")
     for crop in _crop_layers(augment):
         if (img_h is not None and crop.height > img_h) or (
             img_w is not None and crop.width > img_w
@@ -247,5 +261,13 @@ def make_views(
             shuffle_buffer, seed=seed, reshuffle_each_iteration=True
         )
     images = images.batch(batch_size, drop_remainder=drop_remainder)
-    views = images.map(views_of, num_parallel_calls=autotune, deterministic=False)
+    try:  # tracing applies `augment` to the images' spec: a mismatch shows here
+        views = images.map(views_of, num_parallel_calls=autotune, deterministic=False)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        reason = str(error).strip().splitlines()
+        raise ValueError(
+            f"make_views: `augment` cannot be applied to batches of images "
+            f"{[None] + spec.shape.as_list()} ({spec.dtype.name}): "
+            f"{_last_message(reason)} Check the augmentation's `channels` (1 for grayscale "
+            "images) and sizes.") from error
     return views.prefetch(autotune)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, losses, models
 from tests.conftest import (
-    crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
+    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
 
 
 def _dino(encoder, **kwargs):
@@ -149,14 +149,10 @@ def test_state_survives_save_load_and_backup_and_restore(name, tmp_path, fashion
     for a, b in zip(at_backup, state(resumed)):
         np.testing.assert_array_equal(b.numpy(), a)
 
-    path = str(tmp_path / f"{name}.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    assert type(restored) is type(model)
+    restored = assert_round_trip(model, str(tmp_path / f"{name}.keras"),
+                                 fashion_mnist_train[0][:4])
     for a, b in zip(state(model), state(restored)):
         np.testing.assert_array_equal(b.numpy(), a.numpy())
-    x = fashion_mnist_train[0][:4].astype("float32") / 255.0
-    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs,match", [

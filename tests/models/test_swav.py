@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models
 from tests.conftest import (
-    crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
+    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
 
 
 def _swav(encoder, **kwargs):
@@ -84,12 +84,9 @@ def test_state_survives_save_and_load(tmp_path, fashion_mnist_train):
     model = _swav(small_cnn(), queue_length=128)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     model.fit(crop_views(fashion_mnist_train[0][:192]), epochs=1, verbose=0)  # 1.5 laps
-    path = str(tmp_path / "swav.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    assert isinstance(restored, models.SwAV) and restored.queue_length == 128
-    for a, b, w in zip(model.get_weights(), restored.get_weights(), model.weights):
-        np.testing.assert_array_equal(a, b, err_msg=w.path)
+    restored = assert_round_trip(model, str(tmp_path / "swav.keras"),
+                                 fashion_mnist_train[0][:4])
+    assert restored.queue_length == 128
     assert int(restored.queues[0].pointer.numpy()) == 192 % 128
     assert int(restored.queue_filled.numpy()) == 1  # the first lap ended after step 2
 
