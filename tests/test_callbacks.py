@@ -2,6 +2,7 @@
 import os
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -146,3 +147,32 @@ def test_collapse_monitor_flags_a_constant_encoder_and_not_a_healthy_one(fashion
     assert watcher.collapsed_at is None
     with pytest.warns(RuntimeWarning, match="embeddings collapsed"):
         model.fit(views, epochs=1, verbose=0, callbacks=[CollapseMonitor(0.01, 3, "warn")])
+
+
+class _StopAfterBatch(keras.callbacks.Callback):
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch:
+            raise RuntimeError("interrupted")
+
+
+def test_backup_and_restore_of_a_plain_keras_model_warns_that_the_epoch_restarts(tmp_path):
+    from keras_contrastive.callbacks import BackupAndRestore
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+
+    def model():
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        m.compile("sgd", "mse")
+        return m
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model().fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0, callbacks=[
+            BackupAndRestore(str(tmp_path), save_freq=2), _StopAfterBatch(2)])
+    with pytest.warns(UserWarning, match="Sequential is not a ContrastiveModel; epoch 1 restarts "
+                                         "from its first batch"):
+        model().fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0,
+                    callbacks=[BackupAndRestore(str(tmp_path), save_freq=2)])
