@@ -24,7 +24,7 @@ _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",
     "temperature", "projection_dim", "anchor", "image_size", "train_subset",
     "eval_train_subset", "eval_test_subset", "seed", "local_crops", "local_size", "min_overlap",
-    "max_iou", "stronger", "optimizer",
+    "max_iou", "stronger", "optimizer", "augment_on",
 )
 
 
@@ -70,6 +70,8 @@ def _parser():
     pre.add_argument("--max-iou", type=float, help="IoU bound of the two global crops")
     pre.add_argument("--stronger", action="store_const", const=True,
                      help="A+: the strong policy (flip + RandAugment) on half the non-key views")
+    pre.add_argument("--augment-on", choices=["data", "device"],
+                     help="make the views in tf.data (default) or inside the training step")
     pre.add_argument("--plot-views", metavar="PNG",
                      help="write a picture of 8 images and their views before training")
     pre.add_argument("--image-size", type=int)

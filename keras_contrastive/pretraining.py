@@ -139,6 +139,8 @@ class PretrainConfig:
         optimizer: ``"sgd"`` or ``"lars"`` (default: the method's,
             ``DEFAULT_OPTIMIZERS``; SGD for most).
         key_momentum: MoCo-family key-encoder momentum (0.99, MoCo's CIFAR value).
+        augment_on: ``"data"`` (views made in ``tf.data``) or ``"device"``
+            (made inside the training step; ``make_views(augment_on=...)``).
 
     Example:
 
@@ -176,6 +178,7 @@ class PretrainConfig:
     seed: int = 0
     optimizer: str = None
     key_momentum: float = 0.99
+    augment_on: str = "data"
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -348,13 +351,16 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         )
     # supervised contrastive methods (SupCon) see the labels; the others never do
     source = ((pretrain_images, pretrain_labels) if model.needs_labels else pretrain_images)
+    maker = views.ViewMaker(augment, original_augment=original_augment)
+    if config.augment_on == "device":
+        model.device_views = maker  # the step makes the views of each batch of images
     view_batches = views.make_views(
         tf.data.Dataset.from_tensor_slices(source),
-        augment,
+        maker,
         batch_size=config.batch_size,
         seed=config.seed,
-        original_augment=original_augment,
         labels=model.needs_labels,
+        augment_on=config.augment_on,
     )
     model.check_views(view_batches)  # refuse unusable views before any evaluation
     steps = len(pretrain_images) // config.batch_size

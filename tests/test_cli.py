@@ -78,6 +78,7 @@ def test_pretrain_with_constrained_multi_crop_and_a_picture_of_the_views(tmp_pat
         "pretrain", "--method", "moco_v2", "--epochs", "1", "--batch-size", "64", "--width", "4",
         "--train-subset", "256", "--eval-train-subset", "300", "--eval-test-subset", "100",
         "--local-crops", "2", "--min-overlap", "0.2", "--stronger", "--plot-views", str(picture),
+        "--augment-on", "device",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert picture.exists() and picture.stat().st_size > 10_000
@@ -95,6 +96,7 @@ def test_help_lists_the_view_options():
     assert result.returncode == 0
     for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
                    "--method", "--preset", "--export", "--resume", "--backup-steps",
+                   "--augment-on",
                    "--save-model"):
         assert option in result.stdout, option
     result = _run("export", "--help", timeout=120)

@@ -5,8 +5,11 @@ import tensorflow as tf
 from keras_contrastive import distribute
 from keras_contrastive.losses.nt_xent import at_least_float32
 from keras_contrastive.state import MomentumEncoder
+from keras_contrastive.views.pipeline import ViewMaker
 
 VIEW_KEYS = ("global", "local", "original", "labels")
+# what make_views(augment_on="device") yields: the model makes the views
+DEVICE_KEYS = ("images", "labels")
 
 
 def embedding_std(embeddings):
@@ -92,10 +95,19 @@ class ContrastiveModel(keras.Model):
     Args:
         encoder: a ``keras.Model`` mapping float images in [0, 1],
             ``[B, H, W, C]``, to features ``[B, D]``.
+        device_views: a ``views.ViewMaker`` (or an augmentation, made into
+            one with two views) that makes the views inside the training
+            step, on the accelerator, from batches of images
+            ``{"images": ...}`` (``make_views(..., augment_on="device")``).
+            Build it in the same ``strategy.scope()`` as the model.  Data of
+            ready-made views is used as it is.
     """
 
-    def __init__(self, encoder, **kwargs):
+    def __init__(self, encoder, device_views=None, **kwargs):
         super().__init__(**kwargs)
+        if device_views is not None and not isinstance(device_views, ViewMaker):
+            device_views = ViewMaker(device_views)
+        self.device_views = device_views
         if not isinstance(encoder, keras.Model):
             raise ValueError(
                 f"`encoder` must be a keras.Model, got encoder={encoder!r}."
@@ -213,6 +225,8 @@ class ContrastiveModel(keras.Model):
         return {
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "device_views": (None if self.device_views is None else
+                             keras.saving.serialize_keras_object(self.device_views)),
             **{name: getattr(self, name) for name in self.config_fields},
         }
 
@@ -220,6 +234,9 @@ class ContrastiveModel(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        if config.get("device_views") is not None:
+            config["device_views"] = keras.saving.deserialize_keras_object(
+                config["device_views"])
         return cls(**config)
 
     # -- the template -----------------------------------------------------------
@@ -290,6 +307,13 @@ class ContrastiveModel(keras.Model):
                 self.optimizer.build(self.trainable_variables)
 
     def _unpack(self, data):
+        if isinstance(data, dict) and "images" in data and "global" not in data:
+            if self.device_views is None:
+                raise ValueError(_no_device_views_message(type(self).__name__))
+            views = dict(self.device_views(data["images"], training=True))
+            if "labels" in data:
+                views["labels"] = data["labels"]
+            return views
         if isinstance(data, dict) and "global" in data:
             return data
         raise ValueError(_views_expected_message(data))
@@ -328,6 +352,8 @@ class ContrastiveModel(keras.Model):
         if not isinstance(dataset, tf.data.Dataset):
             return  # distributed datasets and generators are checked at trace time
         spec = dataset.element_spec
+        if isinstance(spec, dict) and "images" in spec and "global" not in spec:
+            spec = self._device_view_spec(spec)
         if not (isinstance(spec, dict) and "global" in spec):
             raise ValueError(_views_expected_message(spec))
         unknown = sorted(set(spec) - set(VIEW_KEYS))
@@ -386,6 +412,39 @@ class ContrastiveModel(keras.Model):
                     self.check_global_batch(shape[0])
         if dataset.cardinality() == 0:
             raise ValueError("the views dataset is empty (0 batches).")
+
+    def _device_view_spec(self, spec):
+        """The spec of the views ``device_views`` makes of ``spec["images"]``:
+        found by making the views of 2 blank images, so an augmentation that
+        does not fit the images fails here, before training."""
+        name = type(self).__name__
+        unknown = sorted(set(spec) - set(DEVICE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown keys {unknown} beside 'images'; expected some of "
+                             f"{DEVICE_KEYS}.")
+        if self.device_views is None:
+            raise ValueError(_no_device_views_message(name))
+        images = spec["images"]
+        if images.shape.rank != 4 or None in images.shape[1:]:
+            raise ValueError(f"views['images'] must be batches of images [batch, H, W, C] of a "
+                             f"known size, got {images}.")
+        if not images.dtype.is_floating:
+            raise ValueError(f"views['images'] is {images.dtype.name}: images must be float in "
+                             "[0, 1] (make_views converts uint8 images with x / 255).")
+        try:
+            made = self.device_views(tf.zeros([2] + images.shape[1:], images.dtype))
+        except (ValueError, TypeError, tf.errors.OpError) as error:
+            raise ValueError(f"{name}.device_views cannot make views of images "
+                             f"{images.shape.as_list()}: {error}") from error
+        views = tf.nest.map_structure(
+            lambda v: tf.TensorSpec([images.shape[0]] + v.shape[1:], v.dtype), made)
+        return {**views, **({"labels": spec["labels"]} if "labels" in spec else {})}
+
+
+def _no_device_views_message(name):
+    return (f"the data yields batches of images ({{'images': ...}}, from make_views(..., "
+            f"augment_on='device')) but {name} has no device_views to make views of them: "
+            f"build it with {name}(..., device_views=views.ViewMaker(augment)).")
 
 
 def _check_labels_spec(name, spec):

@@ -9,7 +9,7 @@ key crop, or IoU-limited pairs).
 """
 from keras_contrastive.views.augment import simclr_augment
 from keras_contrastive.views.multi_crop import MultiCrop, box_iou, overlap_share
-from keras_contrastive.views.pipeline import make_views
+from keras_contrastive.views.pipeline import ViewMaker, make_views
 from keras_contrastive.views.plot import plot_views
 from keras_contrastive.views.random_apply import RandomApply
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
@@ -17,5 +17,5 @@ from keras_contrastive.views.semantic import SemanticMaskViews
 from keras_contrastive.views.stronger import StrongerAugment, strong_policy
 
 __all__ = ["MultiCrop", "RandomApply", "RandomResizedCrop", "SemanticMaskViews",
-           "StrongerAugment", "box_iou",
+           "StrongerAugment", "ViewMaker", "box_iou",
            "make_views", "overlap_share", "plot_views", "simclr_augment", "strong_policy"]

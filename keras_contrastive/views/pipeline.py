@@ -58,6 +58,95 @@ def _crop_layers(augment):
     return [layer for layer in layers if isinstance(layer, RandomResizedCrop)]
 
 
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class ViewMaker(keras.layers.Layer):
+    """Makes the dict of views of a batch of images: what ``make_views`` maps
+    over the data, and what a model runs inside its step with
+    ``augment_on="device"``.
+
+    ``augment`` is called ``num_views`` times (or once, when it is a view
+    strategy returning the whole dict, e.g. ``MultiCrop``); with
+    ``original_augment`` the dict also holds ``"original"``.  Keras layers
+    are called with ``training=True``: views are random in training and in
+    evaluation alike.
+
+    Args:
+        augment: a callable ``[B, H, W, C] -> [B, h, w, C]`` (e.g.
+            ``simclr_augment(...)``) or a view strategy returning a dict.
+        num_views: views per image (>= 2) when ``augment`` returns a batch.
+        original_augment: optional callable for LeOCLR's whole-image view.
+
+    Only Keras layers serialize: a model holding a ``ViewMaker`` of plain
+    functions trains but cannot be saved as ``.keras``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.views import ViewMaker, simclr_augment
+    >>> maker = ViewMaker(simclr_augment(28, channels=1, seed=0), num_views=2)
+    >>> views = maker(np.zeros((4, 28, 28, 1), "float32"))
+    >>> [tuple(v.shape) for v in views["global"]]
+    [(4, 28, 28, 1), (4, 28, 28, 1)]
+    """
+
+    def __init__(self, augment, num_views=2, original_augment=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(augment):
+            raise ValueError(f"`augment` must be callable. Received: augment={augment!r}")
+        if original_augment is not None and not callable(original_augment):
+            raise ValueError(
+                f"`original_augment` must be callable. Received: {original_augment!r}")
+        if not _is_int(num_views) or num_views < 2:
+            raise ValueError(
+                "`num_views` must be an integer >= 2 (a contrastive objective "
+                f"needs at least a pair of views). Received: num_views={num_views!r}"
+            )
+        self.augment, self.num_views, self.original_augment = augment, num_views, original_augment
+
+    @staticmethod
+    def _apply(transform, images):
+        out = (transform(images, training=True) if isinstance(transform, keras.layers.Layer)
+               else transform(images))
+        return tf.nest.map_structure(lambda v: tf.cast(v, tf.float32), out)
+
+    def call(self, images, training=True):
+        del training  # views are random in evaluation too
+        first = self._apply(self.augment, images)
+        if isinstance(first, dict):  # a view strategy (e.g. MultiCrop) makes all views at once
+            views = dict(first)
+        else:
+            views = {"global": (first,) + tuple(self._apply(self.augment, images)
+                                                for _ in range(self.num_views - 1))}
+        if self.original_augment is not None:
+            views["original"] = self._apply(self.original_augment, images)
+        return views
+
+    def compute_output_spec(self, images, training=True):
+        return self.call(images)
+
+    def get_config(self):
+        for name in ("augment", "original_augment"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, keras.layers.Layer):
+                raise TypeError(f"ViewMaker: `{name}` is a plain callable ({value!r}); only "
+                                "Keras layers can be saved. Use a Keras layer to save the model.")
+        return {
+            **super().get_config(),
+            "augment": keras.saving.serialize_keras_object(self.augment),
+            "num_views": self.num_views,
+            "original_augment": (None if self.original_augment is None else
+                                 keras.saving.serialize_keras_object(self.original_augment)),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in ("augment", "original_augment"):
+            if config.get(name) is not None:
+                config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+
 def make_views(
     dataset,
     augment,
@@ -70,6 +159,7 @@ def make_views(
     original_augment=None,
     labels=False,
     rescale=True,
+    augment_on="data",
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -120,6 +210,16 @@ def make_views(
         rescale: convert images to float32 in [0, 1] (`x / 255` for uint8);
             `False` keeps their values (as float32): class maps for
             `SemanticMaskViews`.
+        augment_on: `"data"` (default): the views are made here, in
+            `tf.data` on the CPU, overlapped with training by `prefetch`.
+            `"device"`: the dataset yields `{"images": batch}` (plus
+            `"labels"`) and the model makes the views inside its compiled
+            step, on the accelerator, with the same `ViewMaker`: pass it as
+            `ContrastiveModel(..., device_views=maker)`.  `augment` is then
+            only checked here (channels, crop sizes).
+
+    `augment` may also be a `ViewMaker` (which then holds `num_views` and
+    `original_augment`).
 
     Returns:
         A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`
@@ -156,16 +256,15 @@ def make_views(
         raise ValueError(
             f"`dataset` must be a tf.data.Dataset. Received: dataset={dataset!r}"
         )
-    if not callable(augment):
-        raise ValueError(f"`augment` must be callable. Received: augment={augment!r}")
-    if original_augment is not None and not callable(original_augment):
-        raise ValueError(
-            f"`original_augment` must be callable. Received: {original_augment!r}")
-    if not _is_int(num_views) or num_views < 2:
-        raise ValueError(
-            "`num_views` must be an integer >= 2 (a contrastive objective "
-            f"needs at least a pair of views). Received: num_views={num_views!r}"
-        )
+    if isinstance(augment, ViewMaker):
+        if num_views != 2 or original_augment is not None:
+            raise ValueError("make_views: pass `num_views` and `original_augment` to the "
+                             "ViewMaker, not to make_views, when `augment` is a ViewMaker.")
+        maker = augment
+    else:
+        maker = ViewMaker(augment, num_views=num_views, original_augment=original_augment)
+    if augment_on not in ("data", "device"):
+        raise ValueError(f"`augment_on` must be 'data' or 'device', got {augment_on!r}.")
     if not _is_int(batch_size) or batch_size <= 0:
         raise ValueError(
             "`batch_size` must be a positive integer. "
@@ -206,12 +305,12 @@ def make_views(
         )
 
     img_h, img_w = spec.shape[0], spec.shape[1]
-    channels = getattr(augment, "channels", None)  # MultiCrop, StrongerAugment, ...
+    channels = getattr(maker.augment, "channels", None)  # MultiCrop, StrongerAugment, ...
     if _is_int(channels) and spec.shape[-1] is not None and channels != spec.shape[-1]:
         raise ValueError(
             f"make_views: the images have {spec.shape[-1]} channel(s) but `augment` "
-            f"({type(augment).__name__}) was built for channels={channels}.")
-    for crop in _crop_layers(augment):
+            f"({type(maker.augment).__name__}) was built for channels={channels}.")
+    for crop in _crop_layers(maker.augment) + _crop_layers(maker.original_augment):
         if (img_h is not None and crop.height > img_h) or (
             img_w is not None and crop.width > img_w
         ):
@@ -219,11 +318,6 @@ def make_views(
                 f"make_views: crop size {crop.height}x{crop.width} is larger "
                 f"than the {img_h}x{img_w} images (layer {crop.name!r})."
             )
-
-    def apply(transform, images):
-        out = (transform(images, training=True) if isinstance(transform, keras.layers.Layer)
-               else transform(images))
-        return tf.nest.map_structure(lambda v: tf.cast(v, tf.float32), out)
 
     if labels:
         label_spec = _label_of(dataset.element_spec)
@@ -234,14 +328,8 @@ def make_views(
                 f"Received spec: {label_spec}")
 
     def views_of(images, batch_labels=None):
-        first = apply(augment, images)
-        if isinstance(first, dict):  # a view strategy (e.g. MultiCrop) makes all views at once
-            views = dict(first)
-        else:
-            views = {"global": (first,) + tuple(apply(augment, images)
-                                                for _ in range(num_views - 1))}
-        if original_augment is not None:
-            views["original"] = apply(original_augment, images)
+        # on the device, the model's step makes the views (ContrastiveModel(device_views=...))
+        views = {"images": images} if augment_on == "device" else maker(images)
         if batch_labels is not None:
             views["labels"] = tf.cast(batch_labels, tf.int64)
         return views
@@ -263,7 +351,7 @@ def make_views(
     images = images.batch(batch_size, drop_remainder=drop_remainder)
     try:  # tracing applies `augment` to the images' spec: a mismatch shows here
         views = images.map(views_of, num_parallel_calls=autotune, deterministic=False)
-    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+    except (ValueError, TypeError, tf.errors.OpError) as error:
         reason = str(error).strip().splitlines()
         raise ValueError(
             f"make_views: `augment` cannot be applied to batches of images "

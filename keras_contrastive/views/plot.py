@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive.data.arrays import to_unit_float
+from keras_contrastive.views.pipeline import ViewMaker
 
 
 def plot_views(dataset, strategy, n=8, path="views.png", num_views=2):
@@ -13,7 +14,7 @@ def plot_views(dataset, strategy, n=8, path="views.png", num_views=2):
             or an array ``[N, H, W, C]``; the first ``n`` are drawn.
         strategy: what ``make_views`` takes as ``augment``: a view strategy
             returning ``{"global": ..., "local": ...}`` (e.g. ``MultiCrop``)
-            or an augmentation called ``num_views`` times.
+            or an augmentation called ``num_views`` times, or a ``ViewMaker``.
         n: images (rows).
         path: the PNG file to write.
         num_views: views per image for a plain augmentation.
@@ -41,16 +42,14 @@ def plot_views(dataset, strategy, n=8, path="views.png", num_views=2):
     else:
         images = np.asarray(dataset)[:n]
     images = to_unit_float(tf.convert_to_tensor(images))
-    out = strategy(images, training=True) if hasattr(strategy, "build") else strategy(images)
-    if isinstance(out, dict):
-        columns = [("original", images)]
-        for key in ("original", "global", "local"):
-            views = out.get(key, ())
-            views = views if isinstance(views, (tuple, list)) else (views,)
-            columns += [(f"{key} {i + 1}", v) for i, v in enumerate(views)]
-    else:
-        columns = [("original", images), ("view 1", out)] + [
-            (f"view {i + 2}", strategy(images)) for i in range(num_views - 1)]
+    # the views as make_views makes them (Keras layers called with training=True)
+    maker = strategy if isinstance(strategy, ViewMaker) else ViewMaker(strategy, num_views)
+    out = maker(images)
+    columns = [("original", images)]
+    for key in ("original", "global", "local"):
+        views = out.get(key, ())
+        views = views if isinstance(views, (tuple, list)) else (views,)
+        columns += [(f"{key} {i + 1}", v) for i, v in enumerate(views)]
     rows = int(images.shape[0])
     figure, axes = plt.subplots(rows, len(columns), figsize=(1.6 * len(columns), 1.6 * rows),
                                 squeeze=False)
