@@ -139,10 +139,12 @@ def _pretrain(args):
     print()
     print(f"{config.method} on {config.dataset}: {config.epochs} epochs in "
           f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)")
-    print(f"{'encoder':<14}{'kNN acc':>10}{'linear acc':>12}")
-    if "random_knn_acc" in m:
-        print(f"{'random init':<14}{m['random_knn_acc']:>10.4f}{m['random_linear_acc']:>12.4f}")
-    print(f"{'pretrained':<14}{m['knn_acc']:>10.4f}{m['linear_acc']:>12.4f}")
+    columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
+    columns = [(title, key) for title, key in columns if key in m]
+    print(f"{'encoder':<14}" + "".join(f"{title:>12}" for title, _ in columns))
+    for row, prefix in (("random init", "random_"), ("pretrained", "")):
+        if prefix + "knn_acc" in m:
+            print(f"{row:<14}" + "".join(f"{m[prefix + key]:>12.4f}" for _, key in columns))
     if args.save_model:
         result.model.save(args.save_model)
         print(f"model saved to {args.save_model}")

@@ -34,7 +34,8 @@ def _check_features(name, features):
     return features.astype(np.float32, copy=False)
 
 
-def knn_predict(train_features, train_labels, query_features, k=200, temperature=0.1, num_classes=None):
+def knn_predict(train_features, train_labels, query_features, k=200, temperature=0.1,
+                num_classes=None, top_k=1):
     """Predict labels of query features by a similarity-weighted kNN vote.
 
     Args:
@@ -45,10 +46,12 @@ def knn_predict(train_features, train_labels, query_features, k=200, temperature
         temperature: positive temperature ``T`` of the vote weights
             ``exp(similarity / T)``.
         num_classes: number of classes; defaults to ``max(train_labels) + 1``.
+        top_k: how many classes to return per query, best first.
 
     Returns:
-        int64 ``[Q]`` predicted class ids.  Ties between class scores go to
-        the smaller class id.
+        int64 ``[Q]`` predicted class ids (``[Q, top_k]`` when ``top_k > 1``,
+        ordered by vote).  Ties between class scores go to the smaller
+        class id.
 
     Example:
 
@@ -73,6 +76,8 @@ def knn_predict(train_features, train_labels, query_features, k=200, temperature
         raise ValueError(f"`k` must be a positive integer, got {k!r}.")
     if not np.isscalar(temperature) or not temperature > 0:
         raise ValueError(f"`temperature` must be a positive number, got {temperature!r}.")
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"`top_k` must be a positive integer, got top_k={top_k!r}.")
     min_classes = int(train_labels.max()) + 1
     if num_classes is None:
         num_classes = min_classes
@@ -80,6 +85,8 @@ def knn_predict(train_features, train_labels, query_features, k=200, temperature
         raise ValueError(
             f"`num_classes` must be an integer >= max(train_labels) + 1 = {min_classes}, got {num_classes!r}."
         )
+    if top_k > num_classes:
+        raise ValueError(f"`top_k`={top_k} is more than the {num_classes} classes.")
 
     num_train = train_features.shape[0]
     k = int(min(k, num_train))
@@ -94,12 +101,16 @@ def knn_predict(train_features, train_labels, query_features, k=200, temperature
         weights = tf.exp((top_similarity - top_similarity[:, :1]) / float(temperature))
         votes = tf.one_hot(tf.gather(bank_labels, top_index), num_classes, dtype=tf.float32)
         scores = tf.reduce_sum(votes * weights[:, :, None], axis=1)  # [q, C]
-        predictions.append(tf.argmax(scores, axis=1, output_type=tf.int64).numpy())
-    return np.concatenate(predictions)
+        # top_k's order among equal scores is by index: the smaller class id first
+        ranked = tf.math.top_k(scores, k=int(top_k)).indices
+        predictions.append(tf.cast(ranked, tf.int64).numpy())
+    predictions = np.concatenate(predictions)
+    return predictions[:, 0] if top_k == 1 else predictions
 
 
-def knn_accuracy(encoder, train, test, k=200, temperature=0.1, batch_size=512):
-    """Top-1 accuracy of a weighted kNN classifier on frozen encoder features.
+def knn_accuracy(encoder, train, test, k=200, temperature=0.1, batch_size=512, top_k=1):
+    """Top-1 (or top-``top_k``) accuracy of a weighted kNN classifier on frozen
+    encoder features.
 
     Args:
         encoder: Keras model mapping float32 images ``[B, H, W, C]`` in
@@ -111,6 +122,9 @@ def knn_accuracy(encoder, train, test, k=200, temperature=0.1, batch_size=512):
         k: number of neighbours (clamped to the train size).
         temperature: temperature of the ``exp(similarity / T)`` vote weights.
         batch_size: images per encoder call (see ``extract_features``).
+        top_k: a query counts as correct when its label is among the
+            ``top_k`` classes of the vote (5 for top-5 accuracy; at most the
+            number of classes).
 
     Returns:
         Accuracy on ``test`` as a Python float in [0, 1].
@@ -132,6 +146,8 @@ def knn_accuracy(encoder, train, test, k=200, temperature=0.1, batch_size=512):
     test_features, test_labels = extract_features(encoder, test, batch_size=batch_size)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     predictions = knn_predict(
-        train_features, train_labels, test_features, k=k, temperature=temperature, num_classes=num_classes
+        train_features, train_labels, test_features, k=k, temperature=temperature,
+        num_classes=num_classes, top_k=top_k,
     )
-    return float(np.mean(predictions == test_labels))
+    predictions = predictions.reshape(len(test_labels), -1)
+    return float(np.mean(np.any(predictions == test_labels[:, None], axis=1)))

@@ -11,8 +11,9 @@ from keras_contrastive.evaluation import knn_accuracy, knn_predict
 knn_module = sys.modules["keras_contrastive.evaluation.knn"]
 
 
-def reference_knn(train, train_labels, queries, k, temperature, num_classes):
-    """The InstDisc/MoCo kNN vote, written as plainly as possible (float64)."""
+def reference_knn(train, train_labels, queries, k, temperature, num_classes, top=1):
+    """The InstDisc/MoCo kNN vote, written as plainly as possible (float64);
+    ``top`` > 1 returns the ``top`` best classes per query, best first."""
     train = train / np.linalg.norm(train, axis=1, keepdims=True)
     queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     k = min(k, len(train))
@@ -23,7 +24,9 @@ def reference_knn(train, train_labels, queries, k, temperature, num_classes):
         scores = np.zeros(num_classes)
         for i in neighbours:
             scores[train_labels[i]] += np.exp(similarity[i] / temperature)
-        predictions.append(np.argmax(scores))
+        # best first; equal scores: the smaller class id first
+        ranked = sorted(range(num_classes), key=lambda c: (-scores[c], c))
+        predictions.append(ranked[0] if top == 1 else ranked[:top])
     return np.array(predictions)
 
 
@@ -39,6 +42,31 @@ def test_predictions_equal_plain_numpy_reference(k, temperature, monkeypatch):
     expected = reference_knn(train.astype(np.float64), labels, queries.astype(np.float64), k, temperature, 6)
     assert predictions.dtype == np.int64 and predictions.shape == (120,)
     np.testing.assert_array_equal(predictions, expected)
+
+
+@pytest.mark.parametrize("k, temperature", [(10, 0.07), (50, 0.5)])
+def test_top_5_predictions_and_accuracy_equal_the_numpy_reference(k, temperature):
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(250, 16)).astype(np.float32)
+    labels = rng.integers(0, 10, 250)
+    queries = rng.normal(size=(80, 16)).astype(np.float32)
+    query_labels = rng.integers(0, 10, 80)
+    ranked = knn_predict(train, labels, queries, k=k, temperature=temperature, top_k=5)
+    expected = reference_knn(train.astype(np.float64), labels, queries.astype(np.float64), k,
+                             temperature, 10, top=5)
+    assert ranked.shape == (80, 5)
+    np.testing.assert_array_equal(ranked, expected)
+    np.testing.assert_array_equal(ranked[:, 0], knn_predict(train, labels, queries, k=k,
+                                                            temperature=temperature))
+    encoder = keras.Sequential([keras.Input((16,)), keras.layers.Identity()])
+    top5 = knn_accuracy(encoder, (train, labels), (queries, query_labels), k=k,
+                        temperature=temperature, top_k=5)
+    assert top5 == pytest.approx(np.mean([y in row for y, row in zip(query_labels, expected)]))
+    top1 = knn_accuracy(encoder, (train, labels), (queries, query_labels), k=k,
+                        temperature=temperature)
+    assert top1 == pytest.approx(np.mean(expected[:, 0] == query_labels)) and top1 <= top5
+    with pytest.raises(ValueError, match="`top_k`=11 is more than the 10 classes"):
+        knn_predict(train, labels, queries, top_k=11)
 
 
 def test_k_larger_than_train_size_is_clamped():
