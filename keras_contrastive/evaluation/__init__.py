@@ -1,4 +1,5 @@
-"""Evaluation protocols: kNN, linear probe, label-fraction fine-tuning, Recall@N.
+"""Evaluation protocols: kNN, linear probe, label-fraction fine-tuning, Recall@N,
+the random-crop test.
 
 All functions take labelled data as a ``tf.data.Dataset`` of ``(image, label)``
 (batched or unbatched, uint8 or float images) or a tuple ``(images, labels)``
@@ -9,6 +10,7 @@ from keras_contrastive.evaluation.finetune import finetune, label_fraction_subse
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_predict
 from keras_contrastive.evaluation.linear_probe import linear_probe, linear_probe_from_features
 from keras_contrastive.evaluation.retrieval import recall_at_n
+from keras_contrastive.evaluation.robustness import random_crop_test
 
 __all__ = [
     "extract_features",
@@ -19,4 +21,5 @@ __all__ = [
     "knn_accuracy",
     "linear_probe",
     "linear_probe_from_features",
+    "random_crop_test",
 ]
