@@ -107,6 +107,39 @@ def _parser():
     exp.add_argument("--include-projection", action="store_true",
                      help="also output the projection head's vector as 'projection'")
     exp.add_argument("--training-data", help="recorded in metadata.json")
+
+    ev = commands.add_parser(
+        "evaluate",
+        help="kNN, linear-probe and random-crop accuracy of a saved encoder",
+        description="Evaluate a frozen encoder (an export directory, or a .keras model's "
+        "encoder) on a labelled data set: weighted kNN (top-1, top-5), the L-BFGS linear probe, "
+        "and the random-crop test of that probe.",
+    )
+    ev.add_argument("encoder", metavar="EXPORT_DIR|MODEL.keras")
+    ev.add_argument("--dataset", default="fashion_mnist",
+                    help="fashion_mnist, an image folder, or a TFDS name")
+    ev.add_argument("--protocols", default="knn,linear",
+                    help="comma-separated: knn, linear, random_crop (default knn,linear)")
+    ev.add_argument("--train-subset", type=int, help="labelled train images (default: all)")
+    ev.add_argument("--test-subset", type=int, help="test images (default: all)")
+    ev.add_argument("--knn-k", type=int, default=200)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON too")
+
+    vw = commands.add_parser(
+        "views", help="write a picture of images and their views",
+        description="Draw 8 test images and the views a pretraining run would make of them "
+        "(the same flags as pretrain).")
+    vw.add_argument("--out", required=True, metavar="PNG", help="the picture to write")
+    vw.add_argument("--preset", choices=sorted(PRESETS), default="quality")
+    vw.add_argument("--dataset", help="fashion_mnist, an image folder, or a TFDS name")
+    vw.add_argument("--image-size", type=int)
+    vw.add_argument("--local-crops", type=int, help="multi-crop: local crops per image")
+    vw.add_argument("--local-size", type=int)
+    vw.add_argument("--min-overlap", type=float)
+    vw.add_argument("--max-iou", type=float)
+    vw.add_argument("--stronger", action="store_const", const=True)
+    vw.add_argument("--seed", type=int)
     return parser
 
 
@@ -180,6 +213,90 @@ def _export(args):
     return 0
 
 
+def _load_encoder(path):
+    import keras
+
+    from keras_contrastive.export import load_encoder
+
+    if os.path.isfile(path) and path.endswith(".keras"):
+        model = keras.models.load_model(path)
+        return getattr(model, "encoder", model)
+    return load_encoder(path)
+
+
+def _evaluate(args):
+    import numpy as np
+
+    from keras_contrastive.evaluation import (
+        extract_features, knn_predict, linear_probe_from_features, random_crop_test)
+    from keras_contrastive.pretraining import load_labelled
+
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    unknown = sorted(set(protocols) - {"knn", "linear", "random_crop"})
+    if unknown or not protocols:
+        raise ValueError(f"--protocols takes knn, linear and random_crop; got {args.protocols!r}.")
+    encoder = _load_encoder(args.encoder)
+    size = encoder.input_shape[1] if encoder.input_shape[1] else None
+    train = load_labelled(args.dataset, "train", size)
+    test = load_labelled(args.dataset, "test", size)
+    train = tuple(a[: args.train_subset] for a in train)
+    test = tuple(a[: args.test_subset] for a in test)
+    train_features, train_labels = extract_features(encoder, train)
+    test_features, test_labels = extract_features(encoder, test)
+    figures = {}
+    if "knn" in protocols:
+        classes = int(max(train_labels.max(), test_labels.max())) + 1
+        top = 5 if classes > 5 else 1
+        ranked = knn_predict(train_features, train_labels, test_features, k=args.knn_k,
+                             num_classes=classes, top_k=top).reshape(len(test_labels), top)
+        figures["knn_acc"] = float(np.mean(ranked[:, 0] == test_labels))
+        if top == 5:
+            figures["knn_top5_acc"] = float(np.mean(np.any(ranked == test_labels[:, None], 1)))
+    if "linear" in protocols or "random_crop" in protocols:
+        details = linear_probe_from_features(train_features, train_labels, test_features,
+                                             test_labels, seed=args.seed, return_details=True)
+        figures["linear_acc"] = details["accuracy"]
+        if "random_crop" in protocols:
+            classifier = _as_dense(details)
+            figures.update(random_crop_test(encoder, classifier, test, seed=args.seed))
+    print(f"{args.encoder} on {args.dataset}: {len(train_labels)} train / {len(test_labels)} "
+          "test images")
+    for name, value in figures.items():
+        print(f"{name:<18}{value:>8.4f}")
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+def _as_dense(details):
+    """The linear probe's standardisation + logistic regression as one function of features."""
+    import numpy as np
+    import tensorflow as tf
+
+    scaler, classifier = details["scaler"], details["classifier"]
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if coef.shape[0] == 1:  # two classes: scikit-learn keeps one row, for class 1
+        coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
+    weights = (coef / scaler.scale_).T.astype("float32")
+    bias = intercept - (scaler.mean_ / scaler.scale_) @ coef.T
+
+    def scores(features, training=False):
+        return tf.matmul(tf.cast(features, tf.float32), weights) + bias.astype(np.float32)
+
+    return scores
+
+
+def _views(args):
+    from keras_contrastive.pretraining import PRESETS
+
+    fields = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
+              "stronger", "seed")
+    config = PRESETS[args.preset].replace(**{
+        f: getattr(args, f) for f in fields if getattr(args, f) is not None})
+    _plot_views(config, args.out)
+    return 0
+
+
 def _plot_views(config, path):
     from keras_contrastive.pretraining import build_augment, load_labelled
     from keras_contrastive.views import plot_views
@@ -199,7 +316,8 @@ def run(argv=None):
     from keras_contrastive.callbacks import CollapseError, NonFiniteLossError
 
     try:
-        return {"pretrain": _pretrain, "export": _export}[args.command](args)
+        return {"pretrain": _pretrain, "export": _export, "evaluate": _evaluate,
+                "views": _views}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
         return 2

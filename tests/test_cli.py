@@ -48,6 +48,16 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version", "2")
     assert again.returncode == 2 and "already exists" in again.stderr
 
+    # the exported encoder, evaluated by the CLI on the same images, gives the same figures
+    evaluated = _run("evaluate", str(export), "--train-subset", "300", "--test-subset", "100",
+                     "--protocols", "knn,linear,random_crop", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    for name in ("knn_acc", "knn_top5_acc", "linear_acc"):
+        assert figures[name] == pytest.approx(summary[name], abs=1e-9), name
+    assert figures["knn_top5_acc"] >= figures["knn_acc"]
+    assert 0 <= figures["random_crop_acc"] <= 1 and "center_crop_acc" in figures
+
 
 def test_existing_export_is_refused_without_overwrite(tmp_path):
     (tmp_path / "enc" / "1").mkdir(parents=True)
@@ -85,6 +95,20 @@ def test_pretrain_with_constrained_multi_crop_and_a_picture_of_the_views(tmp_pat
     assert "pretrained" in result.stdout
 
 
+def test_views_command_writes_a_picture(tmp_path):
+    picture = tmp_path / "views.png"
+    result = _run("views", "--out", str(picture), "--local-crops", "2", "--min-overlap", "0.2",
+                  timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert picture.exists() and picture.stat().st_size > 10_000
+
+
+def test_evaluate_refuses_unknown_protocols(tmp_path):
+    result = _run("evaluate", str(tmp_path), "--protocols", "knn,segmentation", timeout=120)
+    assert result.returncode == 2 and "--protocols takes knn, linear and random_crop" in (
+        result.stderr)
+
+
 def test_export_of_a_missing_model_exits_with_a_message(tmp_path):
     result = _run("export", str(tmp_path / "none.keras"), "--out", str(tmp_path / "out"),
                   timeout=120)
@@ -99,8 +123,18 @@ def test_help_lists_the_view_options():
                    "--augment-on",
                    "--save-model"):
         assert option in result.stdout, option
-    result = _run("export", "--help", timeout=120)
-    assert result.returncode == 0
-    for option in ("--out", "--version", "--overwrite", "--include-projection",
-                   "--training-data"):
-        assert option in result.stdout, option
+    for command, options in {
+        "export": ("--out", "--version", "--overwrite", "--include-projection",
+                   "--training-data"),
+        "evaluate": ("--dataset", "--protocols", "--train-subset", "--test-subset", "--knn-k",
+                     "--json"),
+        "views": ("--out", "--preset", "--local-crops", "--min-overlap", "--max-iou",
+                  "--stronger"),
+    }.items():
+        result = _run(command, "--help", timeout=120)
+        assert result.returncode == 0
+        for option in options:
+            assert option in result.stdout, (command, option)
+    result = _run("--help", timeout=120)
+    for command in ("pretrain", "export", "evaluate", "views"):
+        assert command in result.stdout, command
