@@ -27,10 +27,14 @@ class _TwoViewStatistics(ContrastiveModel):
         raise NotImplementedError
 
     def compute_objective(self, views, training):
-        z_a, z_b = (self.projector(self.encoder(view, training=training), training=training)
-                    for view in views["global"][:2])
-        # both losses ignore the projections' mean: embedding_std reads them centred
-        return self.objective(z_a, z_b), {"embeddings": centred(z_a)}
+        h_a, h_b = (self.encoder(view, training=training) for view in views["global"][:2])
+        z_a, z_b = (self.projector(h, training=training) for h in (h_a, h_b))
+        # embedding_std reads the encoder's features, centred over the global batch:
+        # both losses ignore the projections' mean, and a collapsed encoder's
+        # projections are not constant but float noise that the projector's batch
+        # norm blows up (1/sqrt(eps) times the rounding error of the batch mean),
+        # which reads as spread once each row is normalised
+        return self.objective(z_a, z_b), {"embeddings": centred(h_a)}
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -43,8 +47,8 @@ class BarlowTwins(_TwoViewStatistics):
     a narrower one (e.g. 3 x 512) learns as well and costs far less.
     Statistics are those of the global batch (set ``synchronized_bn=True`` for
     the projector's batch norm too when training on several replicas).
-    ``embedding_std`` is measured on the projections centred over the
-    global batch (the loss ignores their mean).
+    ``embedding_std`` is measured on the encoder's features centred over
+    the global batch (the loss ignores the projections' mean).
 
     Args:
         encoder: a ``keras.Model`` from images in [0, 1] to features ``[B, D]``.
@@ -85,8 +89,8 @@ class VICReg(_TwoViewStatistics):
     Loss: :func:`keras_contrastive.losses.vicreg` with weights
     ``sim_weight * invariance + var_weight * variance + cov_weight * covariance``
     (25, 25, 1 in the paper).  The paper's expander is 3 layers of 8192 units.
-    ``embedding_std`` is measured on the centred projections, which the
-    variance and covariance terms act on (the loss ignores their mean).
+    ``embedding_std`` is measured on the encoder's features centred over
+    the global batch (the loss ignores the projections' mean).
 
     Args:
         encoder: a ``keras.Model`` from images in [0, 1] to features ``[B, D]``.

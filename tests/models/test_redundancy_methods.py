@@ -38,8 +38,8 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
                           fashion_mnist_train[0][:1024], epochs=16)  # 256 steps
     loss, spread = history["loss"], history["embedding_std"]
     assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
-    # l2-normalised d-dim embeddings spread over the sphere have std 1/sqrt(d); 0 = collapse
-    assert spread[-1] > 0.5 / np.sqrt(model.projection_dim), spread
+    # l2-normalised d-dim features spread over the sphere have std 1/sqrt(d); 0 = collapse
+    assert spread[-1] > 0.5 / np.sqrt(model.feature_dim), spread
 
 
 @pytest.mark.parametrize("optimizer", sorted(LAYER_ADAPTIVE))
@@ -51,7 +51,7 @@ def test_trains_without_nan_under_lars_and_lamb(name, optimizer, fashion_mnist_t
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(spread)), (loss, spread)
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
-    assert spread[-1] > 0.5 / np.sqrt(model.projection_dim), spread
+    assert spread[-1] > 0.5 / np.sqrt(model.feature_dim), spread
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -85,8 +85,9 @@ def test_model_loss_is_the_papers_loss_of_its_projections(name, loss, fashion_mn
                                             training=False)
     z_a, z_b = (model.projector(model.encoder(v)) for v in views["global"])
     np.testing.assert_allclose(float(value), float(loss(model, z_a, z_b)), rtol=1e-6)
-    # embedding_std reads the projections centred over the batch
-    np.testing.assert_allclose(extras["embeddings"], z_a - np.mean(z_a, axis=0), atol=1e-6)
+    # embedding_std reads the encoder's features centred over the batch
+    h_a = model.encoder(views["global"][0])
+    np.testing.assert_allclose(extras["embeddings"], h_a - np.mean(h_a, axis=0), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
