@@ -18,7 +18,6 @@ Prints one JSON line per mode and a Markdown table.
 import argparse
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -29,21 +28,9 @@ import tensorflow as tf  # noqa: E402
 from keras_contrastive import backbones, models, views  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
 from keras_contrastive.pretraining import PRESETS  # noqa: E402
+from throughput import _StepTimer  # noqa: E402  (benchmarks/ is the script's directory)
 
 MODES = ("data", "device")
-
-
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self, warmup):
-        super().__init__()
-        self.warmup, self.seconds = warmup, []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch >= self.warmup:
-            self.seconds.append(time.perf_counter() - self._start)
 
 
 def build(mode, args, channels):

@@ -225,10 +225,9 @@ def _load_encoder(path):
 
 
 def _evaluate(args):
-    import numpy as np
-
     from keras_contrastive.evaluation import (
-        extract_features, knn_predict, linear_probe_from_features, random_crop_test)
+        extract_features, knn_metrics, linear_probe_from_features, probe_classifier,
+        random_crop_test)
     from keras_contrastive.pretraining import load_labelled
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
@@ -245,20 +244,15 @@ def _evaluate(args):
     test_features, test_labels = extract_features(encoder, test)
     figures = {}
     if "knn" in protocols:
-        classes = int(max(train_labels.max(), test_labels.max())) + 1
-        top = 5 if classes > 5 else 1
-        ranked = knn_predict(train_features, train_labels, test_features, k=args.knn_k,
-                             num_classes=classes, top_k=top).reshape(len(test_labels), top)
-        figures["knn_acc"] = float(np.mean(ranked[:, 0] == test_labels))
-        if top == 5:
-            figures["knn_top5_acc"] = float(np.mean(np.any(ranked == test_labels[:, None], 1)))
+        figures.update(knn_metrics(train_features, train_labels, test_features, test_labels,
+                                   k=args.knn_k))
     if "linear" in protocols or "random_crop" in protocols:
         details = linear_probe_from_features(train_features, train_labels, test_features,
                                              test_labels, seed=args.seed, return_details=True)
         figures["linear_acc"] = details["accuracy"]
         if "random_crop" in protocols:
-            classifier = _as_dense(details)
-            figures.update(random_crop_test(encoder, classifier, test, seed=args.seed))
+            figures.update(random_crop_test(encoder, probe_classifier(details), test,
+                                            seed=args.seed))
     print(f"{args.encoder} on {args.dataset}: {len(train_labels)} train / {len(test_labels)} "
           "test images")
     for name, value in figures.items():
@@ -266,24 +260,6 @@ def _evaluate(args):
     if args.json:
         print(json.dumps(figures))
     return 0
-
-
-def _as_dense(details):
-    """The linear probe's standardisation + logistic regression as one function of features."""
-    import numpy as np
-    import tensorflow as tf
-
-    scaler, classifier = details["scaler"], details["classifier"]
-    coef, intercept = classifier.coef_, classifier.intercept_
-    if coef.shape[0] == 1:  # two classes: scikit-learn keeps one row, for class 1
-        coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
-    weights = (coef / scaler.scale_).T.astype("float32")
-    bias = intercept - (scaler.mean_ / scaler.scale_) @ coef.T
-
-    def scores(features, training=False):
-        return tf.matmul(tf.cast(features, tf.float32), weights) + bias.astype(np.float32)
-
-    return scores
 
 
 def _views(args):

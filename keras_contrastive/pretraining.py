@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, models, views
 from keras_contrastive import data as kc_data
-from keras_contrastive.evaluation import extract_features, knn_predict, linear_probe_from_features
+from keras_contrastive.evaluation import extract_features, knn_metrics, linear_probe_from_features
 from keras_contrastive.optimizers import LARS
 
 # How each method is built on the protocol's encoder.  Heads are sized for a
@@ -301,14 +301,8 @@ def evaluate(encoder, train, test, config):
     accuracy of a frozen encoder, on one extraction of its features."""
     train_features, train_labels = extract_features(encoder, train)
     test_features, test_labels = extract_features(encoder, test)
-    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    top = 5 if num_classes > 5 else 1
-    ranked = knn_predict(train_features, train_labels, test_features, k=config.knn_k,
-                         temperature=config.knn_temperature, num_classes=num_classes,
-                         top_k=top).reshape(len(test_labels), top)
-    metrics = {"knn_acc": float(np.mean(ranked[:, 0] == test_labels))}
-    if top == 5:
-        metrics["knn_top5_acc"] = float(np.mean(np.any(ranked == test_labels[:, None], axis=1)))
+    metrics = knn_metrics(train_features, train_labels, test_features, test_labels,
+                          k=config.knn_k, temperature=config.knn_temperature)
     metrics["linear_acc"] = linear_probe_from_features(
         train_features, train_labels, test_features, test_labels, seed=config.seed)
     return metrics

@@ -7,8 +7,9 @@ of NumPy arrays, and an encoder mapping float32 images in [0, 1] to ``[B, D]``.
 """
 from keras_contrastive.evaluation.features import extract_features
 from keras_contrastive.evaluation.finetune import finetune, label_fraction_subset
-from keras_contrastive.evaluation.knn import knn_accuracy, knn_predict
-from keras_contrastive.evaluation.linear_probe import linear_probe, linear_probe_from_features
+from keras_contrastive.evaluation.knn import knn_accuracy, knn_metrics, knn_predict
+from keras_contrastive.evaluation.linear_probe import (
+    linear_probe, linear_probe_from_features, probe_classifier)
 from keras_contrastive.evaluation.retrieval import recall_at_n
 from keras_contrastive.evaluation.robustness import random_crop_test
 
@@ -19,7 +20,9 @@ __all__ = [
     "recall_at_n",
     "knn_predict",
     "knn_accuracy",
+    "knn_metrics",
     "linear_probe",
     "linear_probe_from_features",
+    "probe_classifier",
     "random_crop_test",
 ]

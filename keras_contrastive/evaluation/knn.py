@@ -149,5 +149,35 @@ def knn_accuracy(encoder, train, test, k=200, temperature=0.1, batch_size=512, t
         train_features, train_labels, test_features, k=k, temperature=temperature,
         num_classes=num_classes, top_k=top_k,
     )
-    predictions = predictions.reshape(len(test_labels), -1)
-    return float(np.mean(np.any(predictions == test_labels[:, None], axis=1)))
+    return _hit_rate(predictions, test_labels)
+
+
+def _hit_rate(ranked, labels):
+    """Share of ``labels`` found among their row of ``ranked`` classes ([Q] or [Q, top])."""
+    ranked = np.asarray(ranked).reshape(len(labels), -1)
+    return float(np.mean(np.any(ranked == np.asarray(labels)[:, None], axis=1)))
+
+
+def knn_metrics(train_features, train_labels, test_features, test_labels, k=200,
+                temperature=0.1):
+    """``{"knn_acc": top-1, "knn_top5_acc": top-5}`` of the weighted kNN vote on
+    features (top-5 only with more than 5 classes), from one vote.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.evaluation import knn_metrics
+    >>> features = np.eye(6, dtype="float32")
+    >>> knn_metrics(features, np.arange(6), features, np.arange(6), k=1)
+    {'knn_acc': 1.0, 'knn_top5_acc': 1.0}
+    """
+    test_labels = np.asarray(test_labels)
+    num_classes = int(max(np.max(train_labels), test_labels.max())) + 1
+    top = 5 if num_classes > 5 else 1
+    ranked = knn_predict(train_features, train_labels, test_features, k=k,
+                         temperature=temperature, num_classes=num_classes, top_k=top)
+    ranked = ranked.reshape(len(test_labels), top)
+    metrics = {"knn_acc": _hit_rate(ranked[:, 0], test_labels)}
+    if top == 5:
+        metrics["knn_top5_acc"] = _hit_rate(ranked, test_labels)
+    return metrics

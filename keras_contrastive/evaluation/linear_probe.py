@@ -262,3 +262,33 @@ def linear_probe(
         max_iter=max_iter,
         return_details=return_details,
     )
+
+
+def probe_classifier(details):
+    """The fitted probe of ``linear_probe(..., return_details=True)`` as one
+    function ``features [B, D] -> class scores [B, classes]`` (standardisation
+    folded into the weights), e.g. for ``random_crop_test``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.evaluation import linear_probe_from_features, probe_classifier
+    >>> x = np.random.default_rng(0).normal(size=(60, 3)); y = (x[:, 0] > 0).astype(int)
+    >>> details = linear_probe_from_features(x, y, x, y, return_details=True)
+    >>> scores = probe_classifier(details)(x.astype("float32"))
+    >>> float(np.mean(np.argmax(scores, 1) == y)) == details["accuracy"]
+    True
+    """
+    import tensorflow as tf
+
+    scaler, classifier = details["scaler"], details["classifier"]
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if coef.shape[0] == 1:  # two classes: scikit-learn keeps one row, for class 1
+        coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
+    weights = (coef / scaler.scale_).T.astype("float32")
+    bias = (intercept - (scaler.mean_ / scaler.scale_) @ coef.T).astype("float32")
+
+    def scores(features, training=False):
+        return tf.matmul(tf.cast(features, tf.float32), weights) + bias
+
+    return scores
