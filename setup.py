@@ -22,6 +22,7 @@ setup(
         "keras>=3.15",
         "tensorflow-datasets",
         "absl-py",
+        "tensorboard",  # --logdir: tf.summary needs it since TensorFlow 2.21
         "importlib_resources",  # tensorflow-datasets imports it on every Python
         "numpy",
         "scikit-learn",

@@ -317,3 +317,35 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             return  # a batch dropped by the model: trained before the interruption
         self._replayed_until = -1
         super().on_train_batch_end(batch, logs)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' ``TensorBoard`` with every epoch's scalars written.
+
+    With an integer ``update_freq``, Keras records summaries only while the
+    global step is a multiple of ``update_freq`` -- the end-of-epoch scalars
+    included -- so ``epoch_loss`` and ``epoch_val_*`` (e.g. ``KNNMonitor``'s
+    ``val_knn_acc``) go missing whenever the steps per epoch are not a
+    multiple of it (tensorflow/tensorflow#49109).  This subclass writes them
+    always.  Needs the ``tensorboard`` package (a dependency of this one).
+
+    Example:
+
+    ```python
+    import tempfile
+    import keras, numpy as np
+    from keras_contrastive.callbacks import KNNMonitor, TensorBoard
+
+    images = np.random.default_rng(0).integers(0, 256, (48, 8, 8, 1), np.uint8)
+    labels = np.arange(48) % 4
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images / 255, labels, batch_size=16, epochs=2, verbose=0,  # 3 steps per epoch
+              callbacks=[KNNMonitor((images, labels), (images, labels), k=5),  # first: its
+                         TensorBoard(tempfile.mkdtemp(), update_freq=10)])   # kNN is logged
+    ```
+    """
+
+    def _log_epoch_metrics(self, epoch, logs):
+        with tf.summary.record_if(True):
+            super()._log_epoch_metrics(epoch, logs)

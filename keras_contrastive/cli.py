@@ -11,7 +11,6 @@ Exit codes: 0 done, 2 bad arguments or inputs (before training), 3 training
 stopped by a guard (NaN/Inf loss, collapsed embeddings).
 """
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -91,6 +90,9 @@ def _parser():
     pre.add_argument("--save-model", metavar="FILE.keras",
                      help="save the whole trained model (heads, queues, targets) for "
                      "`keras-contrastive export` or further training")
+    pre.add_argument("--logdir", metavar="DIR",
+                     help="TensorBoard logs: loss, representation health, kNN accuracy per "
+                     "epoch, an image summary of the views")
     pre.add_argument("--json", action="store_true", help="print the summary as JSON too")
 
     exp = commands.add_parser(
@@ -144,8 +146,8 @@ def _parser():
 
 
 def _pretrain(args):
-    from keras_contrastive.export import check_export_path, export_encoder
-    from keras_contrastive.pretraining import PRESETS, pretrain
+    from keras_contrastive.export import check_export_path
+    from keras_contrastive.pretraining import PRESETS, export_pretrained, format_report, pretrain
 
     config = PRESETS[args.preset].replace(**{
         field: getattr(args, field)
@@ -167,27 +169,16 @@ def _pretrain(args):
     callbacks = [NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)]
     if args.resume:  # first, so a step's backup is written before a guard stops the run
         callbacks.insert(0, BackupAndRestore(args.resume, save_freq=args.backup_steps or "epoch"))
-    result = pretrain(config, callbacks=callbacks)
+    result = pretrain(config, callbacks=callbacks, logdir=args.logdir)
     m = result.metrics
     print()
-    print(f"{config.method} on {config.dataset}: {config.epochs} epochs in "
-          f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)")
-    columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
-    columns = [(title, key) for title, key in columns if key in m]
-    print(f"{'encoder':<14}" + "".join(f"{title:>12}" for title, _ in columns))
-    for row, prefix in (("random init", "random_"), ("pretrained", "")):
-        if prefix + "knn_acc" in m:
-            print(f"{row:<14}" + "".join(f"{m[prefix + key]:>12.4f}" for _, key in columns))
+    print(format_report(config, result))
     if args.save_model:
         result.model.save(args.save_model)
         print(f"model saved to {args.save_model}")
     if args.export:
-        training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset
-                                          else "")
-        path = export_encoder(result.model, args.export, version=args.version,
-                              overwrite=args.overwrite, metadata={
-                                  "training_data": training_data, "metrics": m,
-                                  "config": dataclasses.asdict(config)})
+        path = export_pretrained(config, result, args.export, version=args.version,
+                                 overwrite=args.overwrite)
         print(f"encoder exported to {path} (signatures serving_default, serve_uint8, "
               "serve_bytes)")
     if args.json:

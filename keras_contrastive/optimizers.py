@@ -107,3 +107,29 @@ class LARS(keras.optimizers.Optimizer):
             "exclude_from_layer_adaptation": list(self.exclude_from_layer_adaptation),
         })
         return config
+
+
+def warmup_cosine(peak_learning_rate, total_steps, warmup_steps=0):
+    """Linear warm-up from 0 to ``peak_learning_rate`` over ``warmup_steps``,
+    then cosine decay to 0 at ``total_steps``: the schedule of SimCLR, BYOL,
+    MoCo v3, SwAV, DINO and the redundancy-reduction methods.
+
+    A ``keras.optimizers.schedules.CosineDecay`` (serializable):
+    ``lr(s) = peak * s / W`` for ``s < W``, then
+    ``peak * (1 + cos(pi * (s - W) / (T - W))) / 2``.
+
+    Example:
+
+    >>> from keras_contrastive.optimizers import warmup_cosine
+    >>> schedule = warmup_cosine(0.4, total_steps=100, warmup_steps=10)
+    >>> [round(float(schedule(s)), 4) for s in (0, 5, 10, 55, 100)]
+    [0.0, 0.2, 0.4, 0.2, 0.0]
+    """
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}), got "
+                         f"{warmup_steps}.")
+    if warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(peak_learning_rate, total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total_steps - warmup_steps, warmup_target=peak_learning_rate,
+        warmup_steps=warmup_steps)

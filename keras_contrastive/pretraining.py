@@ -23,73 +23,96 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive import backbones, models, views
+from keras_contrastive import backbones, distribute, models, views
 from keras_contrastive import data as kc_data
 from keras_contrastive.evaluation import extract_features, knn_metrics, linear_probe_from_features
-from keras_contrastive.optimizers import LARS
+from keras_contrastive.optimizers import LARS, warmup_cosine
 
 # How each method is built on the protocol's encoder.  Heads are sized for a
 # 128-d (width 16) backbone rather than the papers' 2048/4096-d ImageNet
 # heads; MoCo's queue holds 16 batches and its key encoder uses MoCo's CIFAR
 # momentum 0.99 (0.999 is tuned for ImageNet's 5000 steps per epoch).
+def _make(cls, encoder, config, **defaults):
+    """``cls(encoder, **defaults)`` with ``config.model_options`` overriding the defaults."""
+    options = {**defaults, **dict(config.model_options)}
+    if not config.model_options:
+        return cls(encoder, **options)
+    try:
+        return cls(encoder, **options)
+    except (TypeError, ValueError) as error:  # an option the class does not take, or a bad value
+        raise ValueError(f"model_options {sorted(config.model_options)} for {config.method!r}: "
+                         f"{error}") from None
+
+
 METHODS = {
-    "simclr": lambda encoder, config: models.SimCLR(
-        encoder, projection_dim=config.projection_dim, temperature=config.temperature,
-        anchor=config.anchor),
-    "moco_v2": lambda encoder, config: models.MoCo(
-        encoder, version=2, queue_size=16 * config.batch_size, momentum=config.key_momentum,
-        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
+    "simclr": lambda encoder, config: _make(
+        models.SimCLR, encoder, config, projection_dim=config.projection_dim,
+        temperature=config.temperature, anchor=config.anchor),
+    # MoCo v1: linear 128-d head, at the protocol's temperature
+    "moco_v1": lambda encoder, config: _make(
+        models.MoCo, encoder, config, version=1, queue_size=16 * config.batch_size,
+        momentum=config.key_momentum, temperature=config.temperature,
+        projection_dim=config.projection_dim),
+    "moco_v2": lambda encoder, config: _make(
+        models.MoCo, encoder, config, version=2, queue_size=16 * config.batch_size,
+        momentum=config.key_momentum, temperature=config.temperature,
+        projection_dim=config.projection_dim, hidden_dim=512),
     # MoCo v3 at the protocol's temperature (its ResNet default 1.0 is tuned for
     # ImageNet at batch 4096; CIFAR recipes use 0.2)
-    "moco_v3": lambda encoder, config: models.MoCoV3(
-        encoder, projection_dim=config.projection_dim, hidden_dim=512,
+    "moco_v3": lambda encoder, config: _make(
+        models.MoCoV3, encoder, config, projection_dim=config.projection_dim, hidden_dim=512,
         temperature=config.temperature),
-    "byol": lambda encoder, config: models.BYOL(
-        encoder, projection_dim=config.projection_dim, hidden_dim=512, anchor=config.anchor),
-    "simsiam": lambda encoder, config: models.SimSiam(
-        encoder, projection_dim=512, predictor_dim=128),
-    "nnclr": lambda encoder, config: models.NNCLR(
-        encoder, support_size=16 * config.batch_size, temperature=config.temperature,
-        projection_dim=config.projection_dim, hidden_dim=512, prediction_hidden_dim=512),
+    "byol": lambda encoder, config: _make(
+        models.BYOL, encoder, config, projection_dim=config.projection_dim, hidden_dim=512,
+        anchor=config.anchor),
+    "simsiam": lambda encoder, config: _make(
+        models.SimSiam, encoder, config, projection_dim=512, predictor_dim=128),
+    "nnclr": lambda encoder, config: _make(
+        models.NNCLR, encoder, config, support_size=16 * config.batch_size,
+        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512,
+        prediction_hidden_dim=512),
     # the source papers' methods, at MoCo-v2's protocol settings above
-    "knn_moco": lambda encoder, config: models.KNNMoCo(
-        encoder, queue_size=16 * config.batch_size, momentum=config.key_momentum, warmup_epochs=1,
-        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
-    "leoclr": lambda encoder, config: models.LeOCLR(
-        encoder, queue_size=16 * config.batch_size, momentum=config.key_momentum,
-        temperature=config.temperature, projection_dim=config.projection_dim, hidden_dim=512),
+    "knn_moco": lambda encoder, config: _make(
+        models.KNNMoCo, encoder, config, queue_size=16 * config.batch_size,
+        momentum=config.key_momentum, warmup_epochs=1, temperature=config.temperature,
+        projection_dim=config.projection_dim, hidden_dim=512),
+    "leoclr": lambda encoder, config: _make(
+        models.LeOCLR, encoder, config, queue_size=16 * config.batch_size,
+        momentum=config.key_momentum, temperature=config.temperature,
+        projection_dim=config.projection_dim, hidden_dim=512),
     # redundancy reduction: 3-layer 512-d projectors in place of the papers'
     # 8192-d ones (a 128-d encoder on 60k images)
-    "barlow_twins": lambda encoder, config: models.BarlowTwins(
-        encoder, projection_dim=512, hidden_dim=512),
-    "vicreg": lambda encoder, config: models.VICReg(encoder, projection_dim=512, hidden_dim=512),
+    "barlow_twins": lambda encoder, config: _make(
+        models.BarlowTwins, encoder, config, projection_dim=512, hidden_dim=512),
+    "vicreg": lambda encoder, config: _make(
+        models.VICReg, encoder, config, projection_dim=512, hidden_dim=512),
     # SwAV with the paper's CIFAR-scale head and fewer prototypes (10 classes)
-    "swav": lambda encoder, config: models.SwAV(
-        encoder, projection_dim=config.projection_dim, hidden_dim=512, num_prototypes=300,
-        temperature=config.temperature),
+    "swav": lambda encoder, config: _make(
+        models.SwAV, encoder, config, projection_dim=config.projection_dim, hidden_dim=512,
+        num_prototypes=300, temperature=config.temperature),
     # DINO on the ResNet: BN in the head (official --use_bn_in_head), a 1024-way
     # output, the paper's default teacher temperature 0.04 without warm-up
-    "dino": lambda encoder, config: models.DINO(
-        encoder, out_dim=1024, hidden_dim=512, bottleneck_dim=128, use_bn_in_head=True,
-        teacher_temperature=0.04, warmup_teacher_temperature_epochs=0),
-    # pretext tasks (colorization needs RGB data: not on Fashion-MNIST); jigsaw's
-    # encoder reads 8x8 tiles, so it gets the same ResNet for any input size
-    "rotation": lambda encoder, config: models.RotationPrediction(encoder),
-    "jigsaw": lambda encoder, config: models.Jigsaw(
-        backbones.resnet18((None, None, encoder.input_shape[-1]), width=config.width,
-                           stem=config.stem), num_permutations=100),
-    "inpainting": lambda encoder, config: models.Inpainting(encoder),
-    "colorization": lambda encoder, config: models.Colorization(
-        backbones.resnet18(encoder.input_shape[1:3] + (1,), width=config.width,
-                           stem=config.stem)),
-    # CPC: 7x7 patches of 6 px at stride 3 on 28x28, the same ResNet as patch encoder
-    "cpc": lambda encoder, config: models.CPC(
-        backbones.resnet18((None, None, encoder.input_shape[-1]), width=config.width,
-                           stem=config.stem), grid=7, prediction_steps=2),
+    "dino": lambda encoder, config: _make(
+        models.DINO, encoder, config, out_dim=1024, hidden_dim=512, bottleneck_dim=128,
+        use_bn_in_head=True, teacher_temperature=0.04, warmup_teacher_temperature_epochs=0),
+    # pretext tasks; jigsaw's encoder reads 8x8 tiles, so it gets the same
+    # backbone for any input size; colorization's reads the lightness channel
+    "rotation": lambda encoder, config: _make(models.RotationPrediction, encoder, config),
+    "jigsaw": lambda encoder, config: _make(
+        models.Jigsaw, build_backbone(config, (None, None, encoder.input_shape[-1])), config,
+        num_permutations=100),
+    "inpainting": lambda encoder, config: _make(models.Inpainting, encoder, config),
+    "colorization": lambda encoder, config: _make(
+        models.Colorization, build_backbone(config, encoder.input_shape[1:3] + (1,)), config),
+    # CPC: 7x7 patches of 6 px at stride 3 on 28x28, the same backbone as patch encoder
+    "cpc": lambda encoder, config: _make(
+        models.CPC, build_backbone(config, (None, None, encoder.input_shape[-1])), config,
+        grid=7, prediction_steps=2),
     # supervised contrastive (uses the training labels: an upper reference,
     # not a self-supervised result)
-    "supcon": lambda encoder, config: models.SupCon(
-        encoder, projection_dim=config.projection_dim, temperature=config.temperature),
+    "supcon": lambda encoder, config: _make(
+        models.SupCon, encoder, config, projection_dim=config.projection_dim,
+        temperature=config.temperature),
 }
 # Methods whose protocol optimizer is LARS (trust ratio 0.001, weight decay
 # 1e-6, peak lr 0.2 * B / 256, as in the paper): with the protocol's SGD at
@@ -109,10 +132,16 @@ class PretrainConfig:
         dataset: ``"fashion_mnist"``, an image folder path, or a TFDS name.
         epochs: passes over the training images.
         batch_size: global batch (pairs of views per step).
-        width: ResNet-18 width (16 in the quality protocol, 64 standard).
+        backbone: ``"resnet18"``, ``"resnet50"`` (ResNets of ``width`` and
+            ``stem``), ``"vit_small"`` (ViT-S/16) or ``"vit_tiny"`` (patch 4).
+        width: ResNet width (16 in the quality protocol, 64 standard).
         stem: ``"cifar"`` or ``"imagenet"``.
-        learning_rate: peak SGD rate; default ``0.06 * batch_size / 256``.
-        momentum, weight_decay: SGD settings.
+        learning_rate: peak rate; default ``0.06 * batch_size / 256`` (SGD),
+            ``0.2 * batch_size / 256`` (LARS), ``5e-4 * batch_size / 256``
+            (AdamW, Adam).
+        momentum: SGD/LARS momentum.
+        weight_decay: default 5e-4 (SGD), 1e-6 (LARS), 0.04 (AdamW), 0 (Adam).
+        warmup_epochs: linear learning-rate warm-up before the cosine decay.
         temperature: NT-Xent temperature (0.1: best of 0.5/0.2/0.1/0.05 in
             the sweep recorded in BENCHMARKS.md).
         projection_dim: projection head output size.
@@ -141,6 +170,9 @@ class PretrainConfig:
         key_momentum: MoCo-family key-encoder momentum (0.99, MoCo's CIFAR value).
         augment_on: ``"data"`` (views made in ``tf.data``) or ``"device"``
             (made inside the training step; ``make_views(augment_on=...)``).
+        blur_prob: Gaussian-blur probability of the views (ImageNet recipes: 0.5).
+        model_options: keyword arguments of the model class that override the
+            protocol's (``METHODS``), e.g. the papers' head sizes.
 
     Example:
 
@@ -154,11 +186,13 @@ class PretrainConfig:
     dataset: str = "fashion_mnist"
     epochs: int = 5
     batch_size: int = 256
+    backbone: str = "resnet18"
     width: int = 16
     stem: str = "cifar"
     learning_rate: float = None
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float = None
+    warmup_epochs: int = 0
     temperature: float = 0.1
     projection_dim: int = 128
     anchor: str = "crop"
@@ -179,6 +213,8 @@ class PretrainConfig:
     optimizer: str = None
     key_momentum: float = 0.99
     augment_on: str = "data"
+    blur_prob: float = 0.0
+    model_options: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -187,8 +223,15 @@ class PretrainConfig:
     def peak_learning_rate(self):
         if self.learning_rate is not None:
             return self.learning_rate
-        base = 0.2 if self.optimizer_name == "lars" else 0.06
+        base = {"lars": 0.2, "adamw": 5e-4, "adam": 5e-4}.get(self.optimizer_name, 0.06)
         return base * self.batch_size / 256
+
+    @property
+    def effective_weight_decay(self):
+        """``weight_decay``, or the optimizer's protocol default."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return {"lars": 1e-6, "adamw": 0.04, "adam": 0.0}.get(self.optimizer_name, 5e-4)
 
     @property
     def optimizer_name(self):
@@ -222,13 +265,15 @@ class PretrainResult:
 def load_labelled(dataset, split, image_size=None):
     """``(images, labels)`` NumPy arrays of a named data set's split.
 
-    ``dataset`` is ``"fashion_mnist"``, a folder (``train``/``test``
+    ``dataset`` is ``"fashion_mnist"``, ``"fashion_mnist_tinted"``
+    (`data.load_tinted_fashion_mnist_arrays`), a folder (``train``/``test``
     sub-folders each holding class sub-folders, or class sub-folders alone,
     used for both splits), or a TFDS name prepared in TFDS' data dir.
     """
     if dataset == "fashion_mnist":
-        images, labels = kc_data.load_fashion_mnist_arrays(split)
-        return images, labels
+        return kc_data.load_fashion_mnist_arrays(split)
+    if dataset == "fashion_mnist_tinted":  # the colour toy (colorization)
+        return kc_data.load_tinted_fashion_mnist_arrays(split)
     if os.path.isdir(dataset):
         split_dir = os.path.join(dataset, split)
         root = split_dir if os.path.isdir(split_dir) else dataset
@@ -256,8 +301,35 @@ def build_model(config, input_shape):
         raise ValueError(
             f"anchor={config.anchor!r} is for {' and '.join(ANCHOR_METHODS)} (leoclr always "
             f"anchors on the original image); {config.method!r} takes anchor='crop'.")
-    encoder = backbones.resnet18(input_shape, width=config.width, stem=config.stem)
-    return METHODS[config.method](encoder, config)
+    return METHODS[config.method](build_backbone(config, input_shape), config)
+
+
+BACKBONES = {
+    "resnet18": lambda shape, config: backbones.resnet18(shape, width=config.width,
+                                                         stem=config.stem),
+    "resnet50": lambda shape, config: backbones.resnet50(shape, width=config.width,
+                                                         stem=config.stem),
+    # ViT-S/16 (DINO's ViT-S: 384-d, 12 blocks, 6 heads) and the small ViT
+    "vit_small": lambda shape, config: backbones.vit(shape, patch_size=16, dim=384, depth=12,
+                                                     num_heads=6, name="vit_small"),
+    "vit_tiny": lambda shape, config: backbones.vit_tiny(shape),
+}
+
+
+def build_backbone(config, input_shape):
+    """``config.backbone`` for images of ``input_shape``."""
+    if config.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {config.backbone!r}; choose one of "
+                         f"{sorted(BACKBONES)}.")
+    return BACKBONES[config.backbone](input_shape, config)
+
+
+def encoder_input_shape(config, size, channels):
+    """The encoder's input shape: any size when local crops are smaller than the
+    global ones (a ViT takes any size anyway; its global size sets its grid)."""
+    if config.local_crops and not config.backbone.startswith("vit"):
+        return (None, None, channels)
+    return (size, size, channels)
 
 
 def uses_view_strategy(config):
@@ -271,7 +343,7 @@ def build_augment(config, size, channels):
     if not uses_view_strategy(config):
         return views.simclr_augment(size, channels=channels, strength=config.jitter_strength,
                                     crop_scale=config.crop_scale, grayscale_prob=grayscale,
-                                    seed=config.seed)
+                                    blur_prob=config.blur_prob, seed=config.seed)
     if config.min_overlap and not config.local_crops:
         raise ValueError("min_overlap constrains local crops: set local_crops > 0 too.")
     return views.MultiCrop(
@@ -281,19 +353,25 @@ def build_augment(config, size, channels):
         grayscale_prob=grayscale, seed=config.seed)
 
 
+OPTIMIZERS = ("sgd", "lars", "adamw", "adam")
+
+
 def build_optimizer(config, steps_per_epoch):
-    """SGD (momentum, decoupled weight decay) or LARS (weight decay 1e-6, biases
-    and BN excluded), with cosine decay to 0."""
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.peak_learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
-    )
+    """SGD (momentum, decoupled weight decay), LARS (biases and BN excluded),
+    AdamW or Adam, with ``warmup_epochs`` of linear warm-up and cosine decay to 0."""
+    if config.optimizer_name not in OPTIMIZERS:
+        raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {config.optimizer!r}.")
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    schedule = warmup_cosine(config.peak_learning_rate, total, warmup)
+    decay = config.effective_weight_decay
     if config.optimizer_name == "lars":
-        return LARS(schedule, momentum=config.momentum, weight_decay=1e-6)
-    if config.optimizer_name != "sgd":
-        raise ValueError(f"`optimizer` must be 'sgd' or 'lars', got {config.optimizer!r}.")
-    return keras.optimizers.SGD(
-        schedule, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+        return LARS(schedule, momentum=config.momentum, weight_decay=decay)
+    if config.optimizer_name == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=decay)
+    if config.optimizer_name == "adam":
+        return keras.optimizers.Adam(schedule, weight_decay=decay or None)
+    return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=decay)
 
 
 def evaluate(encoder, train, test, config):
@@ -319,17 +397,53 @@ class _EpochTimer(keras.callbacks.Callback):
         self.epoch_seconds.append(time.perf_counter() - self._start)
 
 
+def _encoder_view(model, arrays, batch_size=1024):
+    """Labelled uint8 images as the model's encoder reads them
+    (``ContrastiveModel.encoder_inputs``: Colorization's lightness)."""
+    images, labels = arrays
+    if type(model).encoder_inputs is models.ContrastiveModel.encoder_inputs:
+        return arrays
+    parts = [model.encoder_inputs(tf.constant(images[i:i + batch_size], tf.float32) / 255.0)
+             for i in range(0, len(images), batch_size)]
+    return np.concatenate([np.asarray(p) for p in parts]), labels
+
+
 def _subset(arrays, n):
     images, labels = arrays
     return (images[:n], labels[:n]) if n else (images, labels)
 
 
+def write_view_summary(logdir, view_batches, max_images=8):
+    """Writes the first batch's views as TensorBoard images (``logdir/views``)."""
+    writer = tf.summary.create_file_writer(os.path.join(logdir, "views"))
+    batch = next(iter(view_batches.take(1)))
+    with writer.as_default():
+        for key, value in batch.items():
+            if key == "labels":
+                continue
+            for index, images in enumerate(value if isinstance(value, (tuple, list)) else [value]):
+                images = images[:max_images]
+                scale = 1 / 255 if images.dtype == tf.uint8 else 1.0
+                images = tf.cast(images, tf.float32) * scale
+                if images.shape.rank == 4 and images.shape[-1] in (1, 3):
+                    tf.summary.image(f"{key}_{index}", tf.clip_by_value(images, 0.0, 1.0),
+                                     step=0, max_outputs=max_images)
+    writer.flush()
+
+
 def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=print,
-             evaluator=evaluate):
+             evaluator=evaluate, strategy=None, logdir=None):
     """Pretrains ``config.method`` and evaluates it (and random init).
 
     ``evaluator(encoder, (images, labels), (images, labels), config)`` returns
     the metrics dict (default: :func:`evaluate`, kNN and linear probe).
+    ``strategy``: a ``tf.distribute`` strategy to build and train under
+    (``config.batch_size`` is the global batch; under
+    ``MultiWorkerMirroredStrategy`` every worker takes its replicas' slices
+    of each global batch, ``AutoShardPolicy.DATA``).  ``logdir``: TensorBoard
+    logs: loss and representation health every 10 steps and epoch, the kNN
+    accuracy on (up to) 2,000 / 1,000 of the labelled images each epoch, and
+    an image summary of the first batch of views.
     Returns a :class:`PretrainResult`; ``pairs_per_s`` is view pairs per
     second over the median epoch (the first epoch includes tracing).
     """
@@ -343,8 +457,12 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     size = config.image_size or height
     augment = build_augment(config, size, channels)
     # local crops are smaller than global ones: the encoder takes any size then
-    encoder_shape = (None, None, channels) if config.local_crops else (size, size, channels)
-    model = build_model(config, encoder_shape)  # refuses bad settings before any work
+    # (a ViT takes any size anyway; its global size sets the position grid)
+    encoder_shape = ((None, None, channels) if config.local_crops and
+                     not config.backbone.startswith("vit") else (size, size, channels))
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_model(config, encoder_shape)  # refuses bad settings before any work
     original_augment = None
     if model.needs_original_view:
         original_augment = views.simclr_augment(
@@ -365,8 +483,15 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         augment_on=config.augment_on,
     )
     model.check_views(view_batches)  # refuse unusable views before any evaluation
+    eval_train, eval_test = _encoder_view(model, eval_train), _encoder_view(model, eval_test)
+    if distribute.is_multi_worker(strategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        view_batches = view_batches.with_options(options)
     steps = len(pretrain_images) // config.batch_size
-    model.compile(optimizer=build_optimizer(config, steps))
+    with strategy.scope():
+        model.compile(optimizer=build_optimizer(config, steps))
 
     metrics = {}
     if evaluate_random_init:
@@ -377,12 +502,45 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     log(f"Pretraining {config.method} on {len(pretrain_images)} images of "
         f"{config.dataset}: {config.epochs} epochs of {steps} steps, batch {config.batch_size}")
     timer = _EpochTimer()
+    callbacks = [timer, *callbacks]
+    if logdir:
+        from keras_contrastive.callbacks import KNNMonitor, TensorBoard
+
+        write_view_summary(logdir, view_batches)
+        # the monitor first: TensorBoard then logs its val_knn_acc
+        callbacks = [KNNMonitor(_subset(eval_train, 2000), _subset(eval_test, 1000),
+                                k=min(config.knn_k, 2000), temperature=config.knn_temperature),
+                     *callbacks, TensorBoard(logdir, update_freq=10)]
     start = time.perf_counter()
-    history = model.fit(
-        view_batches, epochs=config.epochs, callbacks=[timer, *callbacks], verbose=verbose
-    )
+    history = model.fit(view_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
     log("Evaluating the pretrained encoder ...")
     metrics.update(evaluator(model.encoder, eval_train, eval_test, config))
     return PretrainResult(model, history.history, seconds, pairs_per_s, metrics)
+
+
+def format_report(config, result):
+    """The run's figures as a small table (random init and pretrained rows)."""
+    m = result.metrics
+    lines = [f"{config.method} on {config.dataset}: {config.epochs} epochs in "
+             f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)"]
+    columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
+    columns = [(title, key) for title, key in columns if key in m]
+    lines.append(f"{'encoder':<14}" + "".join(f"{title:>12}" for title, _ in columns))
+    for row, prefix in (("random init", "random_"), ("pretrained", "")):
+        if prefix + "knn_acc" in m:
+            lines.append(f"{row:<14}" + "".join(f"{m[prefix + key]:>12.4f}" for _, key in columns))
+    return "\n".join(lines)
+
+
+def export_pretrained(config, result, path, version=1, overwrite=False):
+    """Exports the run's encoder (``export.export_encoder``) with the run's
+    data, configuration and figures in ``metadata.json``; returns the version
+    directory."""
+    from keras_contrastive.export import export_encoder
+
+    training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset else "")
+    return export_encoder(result.model, path, version=version, overwrite=overwrite, metadata={
+        "training_data": training_data, "metrics": result.metrics,
+        "config": dataclasses.asdict(config)})

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from keras_contrastive import callbacks as callbacks_module
 from keras_contrastive.callbacks import KNNMonitor
-from tests.conftest import tiny_encoder
+from keras_contrastive import models, views
+from tests.conftest import small_cnn, tiny_encoder
 
 
 class ModelWithEncoder(keras.Model):
@@ -176,3 +177,26 @@ def test_backup_and_restore_of_a_plain_keras_model_warns_that_the_epoch_restarts
                                          "from its first batch"):
         model().fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0,
                     callbacks=[BackupAndRestore(str(tmp_path), save_freq=2)])
+
+
+def test_tensorboard_writes_epoch_scalars_when_steps_are_not_a_multiple_of_update_freq(
+        tmp_path, fashion_mnist_train):
+    """Keras' own callback loses them (tensorflow/tensorflow#49109); ours writes them."""
+    from keras_contrastive.callbacks import TensorBoard
+    from tests.test_cli import summary_tags
+
+    images, labels = fashion_mnist_train[0][:96], fashion_mnist_train[1][:96]
+    found = {}
+    for name, callback in (("ours", TensorBoard), ("keras", keras.callbacks.TensorBoard)):
+        keras.utils.set_random_seed(0)
+        model = models.SimCLR(small_cnn())
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        data = views.make_views(tf.data.Dataset.from_tensor_slices(images), lambda x: x,
+                                batch_size=32, seed=0)  # 3 steps per epoch
+        model.fit(data, epochs=2, verbose=0, callbacks=[
+            KNNMonitor((images, labels), (images, labels), k=5),
+            callback(str(tmp_path / name), update_freq=4)])
+        found[name] = summary_tags(tmp_path / name)
+    assert {"epoch_loss", "epoch_embedding_std", "batch_loss"} <= found["ours"]["train"]
+    assert "epoch_knn_acc" in found["ours"]["validation"]
+    assert "epoch_loss" not in found["keras"].get("train", set())  # the bug this works around

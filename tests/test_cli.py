@@ -15,6 +15,21 @@ def _run(*args, timeout=600):
     )
 
 
+def summary_tags(logdir):
+    """{run: tags} of the TensorBoard event files under ``logdir``."""
+    import glob
+
+    import tensorflow as tf
+
+    tags = {}
+    for path in glob.glob(os.path.join(str(logdir), "**", "events.out.tfevents.*"),
+                          recursive=True):
+        run = os.path.relpath(os.path.dirname(path), str(logdir))
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.setdefault(run, set()).update(value.tag for value in event.summary.value)
+    return tags
+
+
 def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_save(tmp_path):
     export = tmp_path / "simclr_tiny"
     result = _run(
@@ -23,8 +38,15 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
         "--eval-train-subset", "300", "--eval-test-subset", "100",
         "--export", str(export), "--json", "--save-model", str(tmp_path / "simclr.keras"),
         "--resume", str(tmp_path / "backup"), "--backup-steps", "2",
+        "--logdir", str(tmp_path / "tb"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    tags = summary_tags(tmp_path / "tb")
+    # scalars: loss and health per epoch (and per 10 steps: this run has 4), the kNN
+    # monitor's accuracy per epoch; the views as images
+    assert {"epoch_loss", "epoch_embedding_std"} <= tags["train"], tags
+    assert "epoch_knn_acc" in tags["validation"], tags
+    assert {"global_0", "global_1"} <= tags["views"], tags
     out = result.stdout
     assert "random init" in out and "pretrained" in out
     assert "4/4" in out  # Keras progress bar (256 images / batch 64)
@@ -120,7 +142,7 @@ def test_help_lists_the_view_options():
     assert result.returncode == 0
     for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
                    "--method", "--preset", "--export", "--resume", "--backup-steps",
-                   "--augment-on",
+                   "--augment-on", "--logdir",
                    "--save-model"):
         assert option in result.stdout, option
     for command, options in {

@@ -54,7 +54,7 @@ _RETURNED_ONLY = {"ImageDirectoryScan", "PretrainResult"}
 
 @pytest.mark.parametrize("package", ["data", "views", "losses", "backbones", "heads", "layers",
                                      "state", "models", "evaluation", "callbacks", "export",
-                                     "optimizers", "pretraining"])
+                                     "optimizers", "pretraining", "recipes"])
 def test_every_public_class_has_an_example(package):
     module = importlib.import_module(f"keras_contrastive.{package}")
     names = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])

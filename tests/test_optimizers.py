@@ -85,3 +85,21 @@ def test_lars_lowers_simclrs_loss(fashion_mnist_train):
     data = tf.data.Dataset.from_tensor_slices(fixed_views(fashion_mnist_train[0][:256])).batch(64)
     loss = model.fit(data, epochs=6, verbose=0).history["loss"]
     assert np.all(np.isfinite(loss)) and loss[-1] < loss[0] - 0.1, loss
+
+
+@pytest.mark.parametrize("warmup", [0, 7])
+def test_warmup_cosine_equals_its_formula(warmup):
+    from keras_contrastive.optimizers import warmup_cosine
+
+    peak, total = 0.3, 50
+    schedule = warmup_cosine(peak, total, warmup)
+    for step in range(total + 1):
+        if step < warmup:
+            expected = peak * step / warmup
+        else:
+            expected = peak * 0.5 * (1 + np.cos(np.pi * (step - warmup) / (total - warmup)))
+        assert float(schedule(step)) == pytest.approx(expected, abs=1e-7), step
+    restored = type(schedule).from_config(schedule.get_config())
+    assert float(restored(warmup + 3)) == pytest.approx(float(schedule(warmup + 3)))
+    with pytest.raises(ValueError, match="warmup_steps must be in"):
+        warmup_cosine(peak, 10, 10)

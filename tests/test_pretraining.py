@@ -68,5 +68,62 @@ def test_vicreg_trains_with_lars_by_default_and_the_optimizer_can_be_chosen():
     assert isinstance(build_optimizer(vicreg, 10), LARS) and vicreg.peak_learning_rate == 0.2
     assert not isinstance(build_optimizer(PretrainConfig(method="simclr"), 10), LARS)
     assert isinstance(build_optimizer(PretrainConfig(optimizer="lars"), 10), LARS)
-    with pytest.raises(ValueError, match="'sgd' or 'lars'"):
-        build_optimizer(PretrainConfig(optimizer="adam"), 10)
+    with pytest.raises(ValueError, match="must be one of"):
+        build_optimizer(PretrainConfig(optimizer="adagrad"), 10)
+
+
+def test_colorization_trains_on_the_tinted_toy_and_is_evaluated_on_lightness():
+    """The encoder reads L/100 of the RGB views, so evaluation feeds it the same."""
+    from keras_contrastive.data import load_fashion_mnist_arrays, load_tinted_fashion_mnist_arrays
+
+    tinted, labels = load_tinted_fashion_mnist_arrays("test")
+    gray, gray_labels = load_fashion_mnist_arrays("test")
+    assert tinted.shape == gray.shape[:3] + (3,) and np.array_equal(labels, gray_labels)
+    # each pixel is its gray level times its class's colour
+    from keras_contrastive.data.fashion_mnist import TINT_PALETTE
+
+    expected_rgb = gray.astype(np.float64) * TINT_PALETTE[labels][:, None, None, :]
+    assert np.abs(tinted - expected_rgb).max() <= 0.5 + 1e-6
+    assert len({tuple(TINT_PALETTE[c]) for c in labels}) == 10  # ten colours
+    config = PretrainConfig(method="colorization", dataset="fashion_mnist_tinted", epochs=1,
+                            batch_size=16, width=4, train_subset=32, eval_train_subset=40,
+                            eval_test_subset=20)
+    seen = {}
+
+    def evaluator(encoder, train, test, cfg):
+        seen["train"], seen["test"] = train[0], test[0]
+        return {"evaluated": 1.0}
+
+    pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None,
+             evaluator=evaluator)
+    assert seen["train"].shape == (40, 28, 28, 1) and seen["test"].shape == (20, 28, 28, 1)
+    assert 0.0 <= seen["train"].min() and seen["train"].max() <= 1.0 + 1e-5
+    from keras_contrastive.views.pretext import rgb_to_lab
+
+    expected = rgb_to_lab(tinted[:20].astype(np.float32) / 255.0)[..., :1] / 100.0
+    np.testing.assert_allclose(seen["test"], expected, atol=1e-5)
+
+
+def test_model_options_override_the_protocol_and_unknown_ones_are_named():
+    model = build_model(PretrainConfig(method="swav", width=4,
+                                       model_options={"num_prototypes": 17}), (28, 28, 1))
+    assert model.get_config()["num_prototypes"] == 17
+    with pytest.raises(ValueError, match=r"model_options \['queue_sise'\] for 'moco_v2'"):
+        build_model(PretrainConfig(method="moco_v2", width=4, model_options={"queue_sise": 8}),
+                    (28, 28, 1))
+
+
+@pytest.mark.parametrize("name,cls,decay", [("adamw", "AdamW", 0.04), ("adam", "Adam", None),
+                                            ("lars", "LARS", 1e-6), ("sgd", "SGD", 5e-4)])
+def test_optimizers_get_their_protocol_defaults(name, cls, decay):
+    from keras_contrastive.pretraining import build_optimizer
+
+    config = PretrainConfig(optimizer=name, epochs=2, warmup_epochs=1)
+    optimizer = build_optimizer(config, steps_per_epoch=10)
+    assert type(optimizer).__name__ == cls
+    assert getattr(optimizer, "lars_weight_decay", optimizer.weight_decay) == decay
+    assert float(optimizer.learning_rate) == 0.0  # warming up
+    optimizer.iterations.assign(10)
+    assert float(optimizer.learning_rate) == pytest.approx(config.peak_learning_rate)
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        build_optimizer(PretrainConfig(optimizer="rmsprop"), 10)

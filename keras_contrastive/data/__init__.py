@@ -4,7 +4,8 @@ Every loader yields unbatched uint8 images ``[H, W, C]``, or ``(image, label)``
 pairs with int64 scalar labels when labels exist:
 
 * `load_fashion_mnist` / `load_fashion_mnist_arrays` / `find_fashion_mnist`:
-  Fashion-MNIST from its original idx files, found locally before any download.
+  Fashion-MNIST from its original idx files, found locally before any download;
+  `load_tinted_fashion_mnist_arrays`, its class-tinted colour toy.
 * `from_directory` / `scan_image_directory`: image files, optionally in class
   sub-folders; unreadable files are skipped, counted and reported.
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
@@ -19,6 +20,7 @@ _EXPORTS = {
     "load_fashion_mnist": "fashion_mnist",
     "load_fashion_mnist_arrays": "fashion_mnist",
     "find_fashion_mnist": "fashion_mnist",
+    "load_tinted_fashion_mnist_arrays": "fashion_mnist",
     "from_directory": "directory",
     "scan_image_directory": "directory",
     "ImageDirectoryScan": "directory",

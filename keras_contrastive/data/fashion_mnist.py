@@ -282,6 +282,36 @@ def load_fashion_mnist_arrays(split="train", data_dir=None, download=True):
     return _ARRAY_CACHE[key]
 
 
+# one colour per class (RGB in [0, 1]): a garment's chroma follows from its shape
+TINT_PALETTE = np.array(
+    [[1, .2, .2], [.2, 1, .2], [.2, .2, 1], [1, 1, .2], [1, .2, 1], [.2, 1, 1],
+     [1, .6, .2], [.6, .2, 1], [.2, .6, 1], [.6, 1, .2]], np.float32)
+
+
+def load_tinted_fashion_mnist_arrays(split="train", data_dir=None, download=True):
+    """Fashion-MNIST in colour: each image tinted with its class's colour.
+
+    The offline colour toy for the colorization pretext task (Fashion-MNIST
+    is grayscale, so there is no colour to predict): pixel ``p`` of class
+    ``c`` becomes ``p * TINT_PALETTE[c]``, so a garment's chroma is
+    predictable from its shape, the way grass is green.  For real colour data
+    use `from_directory` or `from_tfds`.
+
+    Returns:
+        ``(images, labels)``: uint8 ``[N, 28, 28, 3]`` and int64 ``[N]``.
+
+    Example:
+
+    >>> from keras_contrastive.data import load_tinted_fashion_mnist_arrays
+    >>> images, labels = load_tinted_fashion_mnist_arrays("test")
+    >>> images.shape, images.dtype
+    ((10000, 28, 28, 3), dtype('uint8'))
+    """
+    images, labels = load_fashion_mnist_arrays(split, data_dir=data_dir, download=download)
+    tinted = np.round(images.astype(np.float32) * TINT_PALETTE[labels][:, None, None, :])
+    return tinted.astype(np.uint8), labels
+
+
 def load_fashion_mnist(split="train", data_dir=None, with_labels=True, download=True):
     """Fashion-MNIST as a `tf.data.Dataset` of uint8 images (+ int64 labels).
 

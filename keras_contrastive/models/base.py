@@ -152,6 +152,12 @@ class ContrastiveModel(keras.Model):
             raise ValueError(_missing_original_message(type(self).__name__))
         return views["original"]
 
+    def encoder_inputs(self, images):
+        """What the encoder reads of float images in [0, 1]: the images
+        themselves (Colorization: their lightness).  Evaluation feeds the
+        frozen encoder through it."""
+        return images
+
     @property
     def feature_dim(self):
         """Size of the encoder's features."""

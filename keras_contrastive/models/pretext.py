@@ -199,6 +199,11 @@ class Colorization(_Reconstruction):
         if isinstance(dataset, tf.data.Dataset):
             _check_rgb(dataset.element_spec["global"][0].shape[-1])
 
+    def encoder_inputs(self, images):
+        """The lightness ``L / 100`` of RGB images in [0, 1]."""
+        _check_rgb(images.shape[-1])
+        return pretext.rgb_to_lab(images)[..., :1] / 100.0
+
     def compute_objective(self, views, training):
         images = self._images(views)
         _check_rgb(images.shape[-1])

@@ -1,0 +1,41 @@
+"""MoCo v3 with keras-contrastive: pretrain, evaluate, export.
+
+Chen, Xie, He: An Empirical Study of Training Self-Supervised Vision Transformers (ICCV 2021).
+
+Runs as a script or pasted into one notebook (Colab) cell:
+
+    python recipes/moco_v3.py --preset cpu_small --epochs 5
+    python recipes/moco_v3.py --preset paper --dataset imagenet2012 --strategy mirrored
+
+``--preset cpu_small`` is the library's Fashion-MNIST quality protocol (its
+figures are in BENCHMARKS.md); ``--preset paper`` the paper's ImageNet-scale
+setup.  ``--dataset`` takes ``fashion_mnist``, an image folder or a TFDS
+name; ``--strategy`` ``default``, ``mirrored`` or ``multi_worker`` (cluster
+from ``TF_CONFIG``).  The run ends with kNN and linear-probe accuracy of the
+frozen encoder and its export to ``--export`` (TF Serving layout).
+``--dry_run`` builds the model and prints the settings without training.
+``python recipes/moco_v3.py --help`` lists every flag.
+
+===============  ===================================================  ===================================
+setting          --preset paper                                       --preset cpu_small
+===============  ===================================================  ===================================
+data             imagenet2012                                         fashion_mnist
+backbone         ResNet-50 width 64, imagenet stem                    ResNet-18 width 16, cifar stem
+epochs x batch   300 x 4096                                           5 x 256
+optimizer        LARS, lr 4.8, wd 1.5e-06, 10 warm-up epochs, cosine  SGD, lr 0.06, wd 0.0005, cosine
+views            224 px crops 0.08-1, jitter 0.5, blur 0.5            native-size crops 0.2-1, jitter 0.5
+temperature      1                                                    0.1
+model arguments  hidden_dim=4096, momentum=0.99                       protocol (pretraining.METHODS)
+paper's result   72.8 % linear top-1 (ResNet-50, 300 epochs)          BENCHMARKS.md
+===============  ===================================================  ===================================
+
+Departures from the paper:
+
+* both views get blur with probability 0.5 (the paper: 1.0 on one view, 0.1 and solarization 0.2 on the other)
+"""
+from keras_contrastive import recipes
+
+recipes.define_flags("moco_v3")
+
+if __name__ == "__main__":
+    recipes.main("moco_v3")

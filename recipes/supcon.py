@@ -1,0 +1,42 @@
+"""SupCon with keras-contrastive: pretrain, evaluate, export.
+
+Khosla et al.: Supervised Contrastive Learning (NeurIPS 2020).
+
+Runs as a script or pasted into one notebook (Colab) cell:
+
+    python recipes/supcon.py --preset cpu_small --epochs 5
+    python recipes/supcon.py --preset paper --dataset imagenet2012 --strategy mirrored
+
+``--preset cpu_small`` is the library's Fashion-MNIST quality protocol (its
+figures are in BENCHMARKS.md); ``--preset paper`` the paper's ImageNet-scale
+setup.  ``--dataset`` takes ``fashion_mnist``, an image folder or a TFDS
+name; ``--strategy`` ``default``, ``mirrored`` or ``multi_worker`` (cluster
+from ``TF_CONFIG``).  The run ends with kNN and linear-probe accuracy of the
+frozen encoder and its export to ``--export`` (TF Serving layout).
+``--dry_run`` builds the model and prints the settings without training.
+``python recipes/supcon.py --help`` lists every flag.
+
+===============  =============================================================================  ===================================
+setting          --preset paper                                                                 --preset cpu_small
+===============  =============================================================================  ===================================
+data             imagenet2012                                                                   fashion_mnist
+backbone         ResNet-50 width 64, imagenet stem                                              ResNet-18 width 16, cifar stem
+epochs x batch   700 x 6144                                                                     5 x 256
+optimizer        LARS, lr 4.8, wd 1e-06, 10 warm-up epochs, cosine                              SGD, lr 0.06, wd 0.0005, cosine
+views            224 px crops 0.08-1, jitter 1, blur 0.5                                        native-size crops 0.2-1, jitter 0.5
+temperature      0.1                                                                            0.1
+model arguments  hidden_dim=2048                                                                protocol (pretraining.METHODS)
+paper's result   78.7 % top-1 (ResNet-50, 700 epochs, linear classifier on the frozen encoder)  BENCHMARKS.md
+===============  =============================================================================  ===================================
+
+Departures from the paper:
+
+* uses the labels: a supervised reference, not a self-supervised result
+* LARS at the library's 0.2 x batch / 256 (see the paper's appendix for its rate)
+"""
+from keras_contrastive import recipes
+
+recipes.define_flags("supcon")
+
+if __name__ == "__main__":
+    recipes.main("supcon")
