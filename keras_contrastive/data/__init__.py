@@ -10,6 +10,9 @@ pairs with int64 scalar labels when labels exist:
   sub-folders; unreadable files are skipped, counted and reported.
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
 * `from_arrays`: NumPy arrays.
+* `synthetic_street_masks` / `street_mask_splits`: semantic masks of
+  procedurally generated street scenes, single or as query/database pairs
+  (the survey chapter's case study, offline); `plot_street_mask_pairs`.
 
 Names are imported lazily, so ``python -m keras_contrastive.data.fetch`` does
 not pay for importing TensorFlow.
@@ -26,6 +29,11 @@ _EXPORTS = {
     "ImageDirectoryScan": "directory",
     "from_tfds": "tfds",
     "from_arrays": "arrays",
+    "synthetic_street_masks": "street_masks",
+    "street_mask_splits": "street_masks",
+    "plot_street_mask_pairs": "street_masks",
+    "STREET_CLASSES": "street_masks",
+    "STREET_PALETTE": "street_masks",
     "to_unit_float": "arrays",
 }
 

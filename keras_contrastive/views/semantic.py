@@ -21,7 +21,7 @@ class SemanticMaskViews(keras.layers.Layer):
     rescale=False)`` so the class ids reach the layer unscaled.
 
     Args:
-        size: output side.
+        size: output side, or ``(height, width)`` (the chapter's masks: 64 x 80).
         num_classes: classes of the maps (ids ``0 .. num_classes - 1``).
         min_crop_ratio: least crop area as a share of the map (0.1-0.9).
         max_angle: rotation bound in degrees (3).
@@ -46,10 +46,15 @@ class SemanticMaskViews(keras.layers.Layer):
             raise ValueError(f"`max_angle` must be in [0, 180), got {max_angle!r}.")
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
+        if isinstance(size, (list, tuple)):
+            if len(size) != 2:
+                raise ValueError(f"`size` must be an int or (height, width), got {size!r}.")
+            size = tuple(int(s) for s in size)
+        height, width = size if isinstance(size, tuple) else (size, size)
         self.size, self.num_classes = size, num_classes
         self.min_crop_ratio, self.max_angle, self.flip, self.seed = (
             min_crop_ratio, max_angle, flip, seed)
-        self.crop = RandomResizedCrop(size, size, scale=(min_crop_ratio, 1.0),
+        self.crop = RandomResizedCrop(height, width, scale=(min_crop_ratio, 1.0),
                                       interpolation="nearest", seed=seed)
         self.seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
 

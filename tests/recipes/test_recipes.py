@@ -139,3 +139,37 @@ def test_revisiting_ablation_runs_every_row_and_writes_the_table(tmp_path):
     table = out.read_text()
     for row in ("random init", "| MoCo |", "+ MC", "+ CC", "+ m", "+ A+", "+ kNN"):
         assert row in table, row
+
+
+def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
+    out = tmp_path / "leoclr_vs_moco.md"
+    _run("leoclr_vs_moco.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
+         "--width=4", "--eval_subset=300", f"--out={out}")
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("| method | kNN acc | linear acc | centre crop | random crop")
+    rows = {line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:7]]
+            for line in lines[2:4]}
+    assert set(rows) == {"MoCo-v2", "LeOCLR"}
+    for knn, linear, centre, random_crop, drop in rows.values():
+        assert 0 <= random_crop <= 1 and centre == pytest.approx(linear, abs=1e-4)
+        assert drop == pytest.approx(centre - random_crop, abs=2e-4)
+    records = [json.loads(line) for line in lines[5:]]
+    assert [r["method"] for r in records] == ["moco_v2", "leoclr"]
+
+
+def test_semantic_mask_retrieval_prints_both_tables_and_plots_the_sweep(tmp_path):
+    out, plot = tmp_path / "case_study.md", tmp_path / "sweep.png"
+    stdout = _run("semantic_mask_retrieval.py", "--unpaired=170", "--train_pairs=85",
+                  "--test_pairs=20", "--ssl_epochs=1", "--pair_epochs=1", "--ratios=0.6,0.3",
+                  f"--out={out}", f"--plot={plot}")
+    text = out.read_text()
+    for row in ("pixel agreement (no learning)", "only supervised training",
+                "only self-supervised training", "dense layers were replaced and trained",
+                "all layers were fine-tuned", "| 0.60 |", "| 0.30 |"):
+        assert row in text and row in stdout, row
+    record = json.loads(text.strip().splitlines()[-1])
+    recalls = record["table1"]["all layers were fine-tuned"]
+    values = [recalls[str(n)] for n in (1, 2, 3, 4, 5)]
+    assert values == sorted(values) and all(0 <= v <= 1 for v in values)  # R@N grows with N
+    with open(plot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -67,3 +67,18 @@ def test_views_from_make_views_keep_class_ids():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SemanticMaskViews(32, num_classes=3, **kwargs)
+
+
+def test_rectangular_size_the_chapters_64_by_80_masks():
+    from keras_contrastive.data import synthetic_street_masks
+
+    masks = synthetic_street_masks(16, seed=0)[..., None].astype(np.float32)
+    layer = SemanticMaskViews((64, 80), num_classes=10, min_crop_ratio=0.6, seed=0)
+    views = layer(masks).numpy()
+    assert views.shape == (16, 64, 80, 10)
+    for source, view in zip(masks, views):
+        assert set(np.flatnonzero(view.reshape(-1, 10).any(axis=0))) <= set(np.unique(source))
+    restored = SemanticMaskViews.from_config(layer.get_config())
+    assert restored.size == (64, 80) and restored(masks).shape == views.shape
+    with pytest.raises(ValueError, match="an int or \\(height, width\\)"):
+        SemanticMaskViews((64, 80, 3), num_classes=10)
