@@ -26,7 +26,14 @@ def _replica_context():
 
 
 def num_replicas():
-    """Number of replicas whose batches form the global batch (1 without a strategy)."""
+    """Number of replicas whose batches form the global batch (1 without a strategy).
+
+    Example:
+
+    >>> from keras_contrastive import distribute
+    >>> distribute.num_replicas()  # no strategy
+    1
+    """
     ctx = _replica_context()
     if ctx is None:
         return tf.distribute.get_strategy().num_replicas_in_sync
@@ -34,7 +41,14 @@ def num_replicas():
 
 
 def replica_id():
-    """This replica's position in the global batch (0 without a strategy)."""
+    """This replica's position in the global batch (0 without a strategy).
+
+    Example:
+
+    >>> from keras_contrastive import distribute
+    >>> distribute.replica_id()
+    0
+    """
     ctx = _replica_context()
     if ctx is None:
         return 0
@@ -51,6 +65,13 @@ def all_gather(x, axis=0):
     Args:
         x: a tensor whose shape is the same on every replica.
         axis: the axis to concatenate along.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive import distribute
+    >>> distribute.all_gather(tf.ones([2, 3])).shape
+    TensorShape([2, 3])
     """
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
@@ -59,7 +80,15 @@ def all_gather(x, axis=0):
 
 
 def all_reduce_sum(x):
-    """Sums ``x`` over replicas (``x`` itself without a strategy)."""
+    """Sums ``x`` over replicas (``x`` itself without a strategy).
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive import distribute
+    >>> float(distribute.all_reduce_sum(tf.constant(2.5)))
+    2.5
+    """
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
@@ -67,7 +96,15 @@ def all_reduce_sum(x):
 
 
 def global_mean(x):
-    """Mean of ``x`` over axis 0 of the global batch (every replica's rows)."""
+    """Mean of ``x`` over axis 0 of the global batch (every replica's rows).
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive import distribute
+    >>> distribute.global_mean(tf.constant([[1.0, 2.0], [3.0, 4.0]])).numpy()
+    array([2., 3.], dtype=float32)
+    """
     count = all_reduce_sum(tf.cast(tf.shape(x)[0], x.dtype))
     return all_reduce_sum(tf.reduce_sum(x, axis=0)) / count
 
@@ -75,7 +112,15 @@ def global_mean(x):
 def replica_slice(x):
     """This replica's equal share of ``x`` along axis 0 (``x`` itself on one replica):
     for state every replica holds whole, so that each adds its own part to a
-    global sum."""
+    global sum.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive import distribute
+    >>> distribute.replica_slice(tf.range(4)).numpy()  # one replica: all of it
+    array([0, 1, 2, 3], dtype=int32)
+    """
     replicas = num_replicas()
     if replicas == 1:
         return x
@@ -84,12 +129,27 @@ def replica_slice(x):
 
 
 def global_offset(local_batch_size):
-    """Index in the global batch of this replica's first example."""
+    """Index in the global batch of this replica's first example.
+
+    Example:
+
+    >>> from keras_contrastive import distribute
+    >>> int(distribute.global_offset(8))
+    0
+    """
     return tf.cast(replica_id(), tf.int32) * tf.cast(local_batch_size, tf.int32)
 
 
 def is_multi_worker(strategy=None):
-    """Whether ``strategy`` (default: the current one) spans several worker processes."""
+    """Whether ``strategy`` (default: the current one) spans several worker processes.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive import distribute
+    >>> distribute.is_multi_worker(), distribute.is_multi_worker(tf.distribute.get_strategy())
+    (False, False)
+    """
     strategy = strategy or tf.distribute.get_strategy()
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode())

@@ -93,6 +93,19 @@ def check_export_path(path, version=1, overwrite=False):
     Raises ``FileExistsError`` when it exists and ``overwrite`` is False, and
     ``NotADirectoryError`` when ``path`` is a file.  Call it before a long
     training run to fail early; ``export_encoder`` calls it too.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.export import check_export_path
+    >>> base = tempfile.mkdtemp()
+    >>> os.path.relpath(check_export_path(base, version=3), base)
+    '3'
+    >>> os.makedirs(os.path.join(base, "3"))
+    >>> check_export_path(base, version=3)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ... already exists; pass overwrite=True to replace it or choose another `version`.
     """
     path = os.fspath(path)
     version_dir = os.path.join(path, str(int(version)))
@@ -294,7 +307,19 @@ def _jsonable(value):
 
 
 def read_metadata(path):
-    """The ``metadata.json`` of an export (base directory: highest version)."""
+    """The ``metadata.json`` of an export (base directory: highest version).
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_contrastive import backbones
+    >>> from keras_contrastive.export import export_encoder, read_metadata
+    >>> path = tempfile.mkdtemp()
+    >>> _ = export_encoder(backbones.resnet18((16, 16, 1), width=4), path, overwrite=True)
+    >>> info = read_metadata(path)
+    >>> info["input_shape"], sorted(info["signatures"])
+    ([16, 16, 1], ['serve_bytes', 'serve_uint8', 'serving_default'])
+    """
     version_dir = _version_dir(path)
     file = os.path.join(version_dir, METADATA_FILE)
     if not os.path.isfile(file):

@@ -71,7 +71,14 @@ class GlobalBatchNormalization(keras.layers.BatchNormalization):
 
 
 def batch_normalization(synchronized=False, **kwargs):
-    """``GlobalBatchNormalization`` when ``synchronized``, else Keras' own layer."""
+    """``GlobalBatchNormalization`` when ``synchronized``, else Keras' own layer.
+
+    Example:
+
+    >>> from keras_contrastive.layers import batch_normalization
+    >>> type(batch_normalization()).__name__, type(batch_normalization(True)).__name__
+    ('BatchNormalization', 'GlobalBatchNormalization')
+    """
     if synchronized:
         return GlobalBatchNormalization(**kwargs)
     return keras.layers.BatchNormalization(**kwargs)

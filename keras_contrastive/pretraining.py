@@ -269,6 +269,13 @@ def load_labelled(dataset, split, image_size=None):
     (`data.load_tinted_fashion_mnist_arrays`), a folder (``train``/``test``
     sub-folders each holding class sub-folders, or class sub-folders alone,
     used for both splits), or a TFDS name prepared in TFDS' data dir.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import load_labelled
+    >>> images, labels = load_labelled("fashion_mnist", "test")
+    >>> images.shape, labels.shape
+    ((10000, 28, 28, 1), (10000,))
     """
     if dataset == "fashion_mnist":
         return kc_data.load_fashion_mnist_arrays(split)
@@ -292,7 +299,15 @@ def load_labelled(dataset, split, image_size=None):
 
 
 def build_model(config, input_shape):
-    """The protocol's ResNet-18 encoder wrapped in the method's model (not compiled)."""
+    """The protocol's ResNet-18 encoder wrapped in the method's model (not compiled).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PretrainConfig, build_model
+    >>> model = build_model(PretrainConfig(method="byol", width=4), (28, 28, 1))
+    >>> type(model).__name__, model.get_config()["hidden_dim"]
+    ('BYOL', 512)
+    """
     if config.method not in METHODS:
         raise ValueError(
             f"unknown method {config.method!r}; choose one of {sorted(METHODS)}."
@@ -317,7 +332,14 @@ BACKBONES = {
 
 
 def build_backbone(config, input_shape):
-    """``config.backbone`` for images of ``input_shape``."""
+    """``config.backbone`` for images of ``input_shape``.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PretrainConfig, build_backbone
+    >>> build_backbone(PretrainConfig(backbone="resnet18", width=8), (28, 28, 1)).output_shape
+    (None, 64)
+    """
     if config.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {config.backbone!r}; choose one of "
                          f"{sorted(BACKBONES)}.")
@@ -326,19 +348,42 @@ def build_backbone(config, input_shape):
 
 def encoder_input_shape(config, size, channels):
     """The encoder's input shape: any size when local crops are smaller than the
-    global ones (a ViT takes any size anyway; its global size sets its grid)."""
+    global ones (a ViT takes any size anyway; its global size sets its grid).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PretrainConfig, encoder_input_shape
+    >>> encoder_input_shape(PretrainConfig(), 28, 1)
+    (28, 28, 1)
+    >>> encoder_input_shape(PretrainConfig(local_crops=4), 28, 1)  # local crops are 12 px
+    (None, None, 1)
+    """
     if config.local_crops and not config.backbone.startswith("vit"):
         return (None, None, channels)
     return (size, size, channels)
 
 
 def uses_view_strategy(config):
-    """Whether ``config`` asks for multi-crop, constrained, IoU-limited or A+ views."""
+    """Whether ``config`` asks for multi-crop, constrained, IoU-limited or A+ views.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PretrainConfig, uses_view_strategy
+    >>> uses_view_strategy(PretrainConfig()), uses_view_strategy(PretrainConfig(stronger=True))
+    (False, True)
+    """
     return bool(config.local_crops or config.min_overlap or config.max_iou or config.stronger)
 
 
 def build_augment(config, size, channels):
-    """The run's views: SimCLR's two-crop augmentation, or a ``MultiCrop`` strategy."""
+    """The run's views: SimCLR's two-crop augmentation, or a ``MultiCrop`` strategy.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PretrainConfig, build_augment
+    >>> type(build_augment(PretrainConfig(local_crops=4, min_overlap=0.2), 28, 1)).__name__
+    'MultiCrop'
+    """
     grayscale = 0.0 if channels == 1 else 0.2
     if not uses_view_strategy(config):
         return views.simclr_augment(size, channels=channels, strength=config.jitter_strength,
@@ -358,7 +403,15 @@ OPTIMIZERS = ("sgd", "lars", "adamw", "adam")
 
 def build_optimizer(config, steps_per_epoch):
     """SGD (momentum, decoupled weight decay), LARS (biases and BN excluded),
-    AdamW or Adam, with ``warmup_epochs`` of linear warm-up and cosine decay to 0."""
+    AdamW or Adam, with ``warmup_epochs`` of linear warm-up and cosine decay to 0.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PretrainConfig, build_optimizer
+    >>> optimizer = build_optimizer(PretrainConfig(optimizer="lars", warmup_epochs=1), 100)
+    >>> type(optimizer).__name__, float(optimizer.learning_rate)  # warming up from 0
+    ('LARS', 0.0)
+    """
     if config.optimizer_name not in OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {config.optimizer!r}.")
     total = max(1, config.epochs * steps_per_epoch)
@@ -376,7 +429,19 @@ def build_optimizer(config, steps_per_epoch):
 
 def evaluate(encoder, train, test, config):
     """kNN (top-1, and top-5 with more than 5 classes) and linear-probe
-    accuracy of a frozen encoder, on one extraction of its features."""
+    accuracy of a frozen encoder, on one extraction of its features.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive import backbones
+    >>> from keras_contrastive.pretraining import PretrainConfig, evaluate, load_labelled
+    >>> images, labels = load_labelled("fashion_mnist", "test")
+    >>> metrics = evaluate(backbones.resnet18((28, 28, 1), width=4), (images[:300], labels[:300]),
+    ...                    (images[300:400], labels[300:400]), PretrainConfig(knn_k=20))
+    >>> sorted(metrics)
+    ['knn_acc', 'knn_top5_acc', 'linear_acc']
+    """
     train_features, train_labels = extract_features(encoder, train)
     test_features, test_labels = extract_features(encoder, test)
     metrics = knn_metrics(train_features, train_labels, test_features, test_labels,
@@ -414,7 +479,19 @@ def _subset(arrays, n):
 
 
 def write_view_summary(logdir, view_batches, max_images=8):
-    """Writes the first batch's views as TensorBoard images (``logdir/views``)."""
+    """Writes the first batch's views as TensorBoard images (``logdir/views``).
+
+    Example:
+
+    >>> import tempfile
+    >>> import numpy as np, tensorflow as tf
+    >>> from keras_contrastive import views
+    >>> from keras_contrastive.pretraining import write_view_summary
+    >>> images = np.zeros((8, 28, 28, 1), np.uint8)
+    >>> pairs = views.make_views(tf.data.Dataset.from_tensor_slices(images),
+    ...                          views.simclr_augment(28, channels=1), batch_size=4)
+    >>> write_view_summary(tempfile.mkdtemp(), pairs)  # logdir/views: global_0, global_1
+    """
     writer = tf.summary.create_file_writer(os.path.join(logdir, "views"))
     batch = next(iter(view_batches.take(1)))
     with writer.as_default():
@@ -446,6 +523,15 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     an image summary of the first batch of views.
     Returns a :class:`PretrainResult`; ``pairs_per_s`` is view pairs per
     second over the median epoch (the first epoch includes tracing).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PRESETS, pretrain
+    >>> config = PRESETS["quality"].replace(epochs=1, batch_size=64, width=4, train_subset=256,
+    ...                                     eval_train_subset=200, eval_test_subset=100)
+    >>> result = pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None)
+    >>> sorted(result.metrics), len(result.history["loss"])
+    (['knn_acc', 'knn_top5_acc', 'linear_acc'], 1)
     """
     keras.utils.set_random_seed(config.seed)
     train = load_labelled(config.dataset, "train", config.image_size)
@@ -521,7 +607,20 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
 
 
 def format_report(config, result):
-    """The run's figures as a small table (random init and pretrained rows)."""
+    """The run's figures as a small table (random init and pretrained rows).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PRESETS, pretrain
+    >>> config = PRESETS["quality"].replace(epochs=1, batch_size=64, width=4, train_subset=256,
+    ...                                     eval_train_subset=200, eval_test_subset=100)
+    >>> result = pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None)
+    >>> from keras_contrastive.pretraining import format_report
+    >>> print(format_report(config, result))  # doctest: +ELLIPSIS
+    simclr on fashion_mnist: 1 epochs in ... s (... view pairs/s)
+    encoder            kNN acc   kNN top-5  linear acc
+    pretrained ...
+    """
     m = result.metrics
     lines = [f"{config.method} on {config.dataset}: {config.epochs} epochs in "
              f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)"]
@@ -537,7 +636,21 @@ def format_report(config, result):
 def export_pretrained(config, result, path, version=1, overwrite=False):
     """Exports the run's encoder (``export.export_encoder``) with the run's
     data, configuration and figures in ``metadata.json``; returns the version
-    directory."""
+    directory.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PRESETS, pretrain
+    >>> config = PRESETS["quality"].replace(epochs=1, batch_size=64, width=4, train_subset=256,
+    ...                                     eval_train_subset=200, eval_test_subset=100)
+    >>> result = pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None)
+    >>> import tempfile
+    >>> from keras_contrastive.export import read_metadata
+    >>> from keras_contrastive.pretraining import export_pretrained
+    >>> path = export_pretrained(config, result, tempfile.mkdtemp())
+    >>> read_metadata(path)["training_data"]
+    'fashion_mnist[:256]'
+    """
     from keras_contrastive.export import export_encoder
 
     training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset else "")

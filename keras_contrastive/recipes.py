@@ -273,7 +273,14 @@ _CPU_SMALL_DATA = {"colorization": "fashion_mnist_tinted"}
 
 
 def preset_config(method, preset):
-    """The ``PretrainConfig`` of ``method`` under ``preset`` (``cpu_small`` or ``paper``)."""
+    """The ``PretrainConfig`` of ``method`` under ``preset`` (``cpu_small`` or ``paper``).
+
+    Example:
+
+    >>> from keras_contrastive.recipes import preset_config
+    >>> preset_config("swav", "paper").local_crops, preset_config("swav", "cpu_small").local_crops
+    (6, 0)
+    """
     if method not in PAPERS:
         raise ValueError(f"no recipe for {method!r}; recipes exist for {sorted(PAPERS)}.")
     if preset == "paper":
@@ -308,38 +315,58 @@ def _views_text(config):
     return text
 
 
-def settings_rows(method):
-    """``(setting, paper value, cpu_small value)`` rows of the recipe's table."""
-    paper, small = preset_config(method, "paper"), preset_config(method, "cpu_small")
+def describe(config):
+    """``(setting, value)`` rows of one configuration (the recipe tables and the run's header).
 
-    def backbone(c):
-        if c.backbone.startswith("vit"):
-            return {"vit_small": "ViT-S/16", "vit_tiny": "ViT-Tiny/4"}[c.backbone]
-        return f"{c.backbone.replace('resnet', 'ResNet-')} width {c.width}, {c.stem} stem"
+    Example:
 
-    def options(c):
-        return ", ".join(f"{k}={v}" for k, v in sorted(c.model_options.items())) or \
-            "protocol (pretraining.METHODS)"
-
-    def temperature(c):
-        return f"{c.temperature:g}"
-
-    rows = [("data", paper.dataset, small.dataset),
-            ("backbone", backbone(paper), backbone(small)),
-            ("epochs x batch", f"{paper.epochs} x {paper.batch_size}",
-             f"{small.epochs} x {small.batch_size}"),
-            ("optimizer", _optimizer_text(paper), _optimizer_text(small)),
-            ("views", _views_text(paper), _views_text(small)),
-            ("temperature", temperature(paper), temperature(small)),
-            ("model arguments", options(paper), options(small)),
-            ("paper's result", PAPERS[method].reported, "BENCHMARKS.md")]
-    if method not in _TEMPERATURE_METHODS:
+    >>> from keras_contrastive.recipes import describe, preset_config
+    >>> dict(describe(preset_config("simclr", "paper")))["optimizer"]
+    'LARS, lr 4.8, wd 1e-06, 10 warm-up epochs, cosine'
+    """
+    if config.backbone.startswith("vit"):
+        backbone = {"vit_small": "ViT-S/16", "vit_tiny": "ViT-Tiny/4"}[config.backbone]
+    else:
+        backbone = (f"{config.backbone.replace('resnet', 'ResNet-')} width {config.width}, "
+                    f"{config.stem} stem")
+    options = ", ".join(f"{k}={v}" for k, v in sorted(config.model_options.items()))
+    rows = [("data", config.dataset + (f"[:{config.train_subset}]" if config.train_subset
+                                       else "")),
+            ("backbone", backbone),
+            ("epochs x batch", f"{config.epochs} x {config.batch_size}"),
+            ("optimizer", _optimizer_text(config)),
+            ("views", _views_text(config)),
+            ("temperature", f"{config.temperature:g}"),
+            ("model arguments", options or "protocol (pretraining.METHODS)")]
+    if config.method not in _TEMPERATURE_METHODS:
         rows = [row for row in rows if row[0] != "temperature"]
     return rows
 
 
+def settings_rows(method):
+    """``(setting, paper value, cpu_small value)`` rows of the recipe's table.
+
+    Example:
+
+    >>> from keras_contrastive.recipes import settings_rows
+    >>> settings_rows("moco_v2")[2]
+    ('epochs x batch', '200 x 256', '5 x 256')
+    """
+    paper = describe(preset_config(method, "paper"))
+    small = describe(preset_config(method, "cpu_small"))
+    return [(name, value, other) for (name, value), (_, other) in zip(paper, small)] + [
+        ("paper's result", PAPERS[method].reported, "BENCHMARKS.md")]
+
+
 def settings_table(method):
-    """The recipe's settings as a reStructuredText table (its docstring holds it)."""
+    """The recipe's settings as a reStructuredText table (its docstring holds it).
+
+    Example:
+
+    >>> from keras_contrastive.recipes import settings_table
+    >>> print(settings_table("simsiam").splitlines()[1])  # doctest: +NORMALIZE_WHITESPACE
+    setting --preset paper --preset cpu_small
+    """
     rows = [("setting", "--preset paper", "--preset cpu_small"), *settings_rows(method)]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     rule = "  ".join("=" * w for w in widths)
@@ -348,7 +375,14 @@ def settings_table(method):
 
 
 def recipe_source(method):
-    """The text of ``recipes/<method>.py``."""
+    """The text of ``recipes/<method>.py``.
+
+    Example:
+
+    >>> from keras_contrastive.recipes import recipe_source
+    >>> print(recipe_source("byol").splitlines()[-1])
+        recipes.main("byol")
+    """
     setup = PAPERS[method]
     notes = "".join(f"\n* {note}" for note in setup.notes)
     notes = f"\nDepartures from the paper:\n{notes}\n" if notes else ""
@@ -381,32 +415,49 @@ if __name__ == "__main__":
 '''
 
 
-def define_flags(method):
-    """Defines the recipe flags (once per process: a notebook may re-run the cell)."""
+def define_flags(method, flag_values=None):
+    """Defines the recipe flags in ``flag_values`` (default: absl's global
+    ``FLAGS``), once (a notebook may re-run the cell).
+
+    Example:
+
+    >>> from absl import flags
+    >>> from keras_contrastive import recipes
+    >>> values = flags.FlagValues()
+    >>> recipes.define_flags("byol", values)
+    >>> values["preset"].default, values["strategy"].default, values["export"].default
+    ('cpu_small', 'default', 'saved_models/byol')
+    """
     from absl import flags
 
-    if "preset" in flags.FLAGS:
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    if "preset" in flag_values:
         return
+    fv = {"flag_values": flag_values}
     flags.DEFINE_enum("preset", "cpu_small", list(PRESET_NAMES),
-                      "cpu_small: the Fashion-MNIST quality protocol; paper: the paper's setup")
+                      "cpu_small: the Fashion-MNIST quality protocol; paper: the paper's setup",
+                      **fv)
     flags.DEFINE_string("dataset", None, "fashion_mnist, an image folder or a TFDS name "
-                        "(default: the preset's)")
-    flags.DEFINE_integer("epochs", None, "pretraining epochs (default: the preset's)")
-    flags.DEFINE_integer("batch_size", None, "global batch (default: the preset's)")
-    flags.DEFINE_float("learning_rate", None, "peak learning rate (default: the preset's)")
-    flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images")
-    flags.DEFINE_integer("eval_subset", None, "labelled images (train and test) for kNN/linear")
+                        "(default: the preset's)", **fv)
+    flags.DEFINE_integer("epochs", None, "pretraining epochs (default: the preset's)", **fv)
+    flags.DEFINE_integer("batch_size", None, "global batch (default: the preset's)", **fv)
+    flags.DEFINE_float("learning_rate", None, "peak learning rate (default: the preset's)", **fv)
+    flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images", **fv)
+    flags.DEFINE_integer("eval_subset", None, "labelled images (train and test) for kNN/linear",
+                         **fv)
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
-                      "tf.distribute strategy (multi_worker reads the cluster from TF_CONFIG)")
+                      "tf.distribute strategy (multi_worker reads the cluster from TF_CONFIG)",
+                      **fv)
     flags.DEFINE_integer("cpu_devices", 0, "split the CPU into N logical devices (tries "
-                         "--strategy mirrored on a machine without GPUs)")
+                         "--strategy mirrored on a machine without GPUs)", **fv)
     flags.DEFINE_string("export", os.path.join("saved_models", method),
-                        "write the encoder to DIR/1/ (TF Serving layout); '' to skip")
+                        "write the encoder to DIR/1/ (TF Serving layout); '' to skip", **fv)
     flags.DEFINE_string("logdir", None, "TensorBoard logs: loss, representation health, "
-                        "kNN accuracy per epoch, the views")
-    flags.DEFINE_bool("random_init", False, "also evaluate the encoder at random init")
-    flags.DEFINE_bool("dry_run", False, "build the model and print the settings, no training")
-    flags.DEFINE_integer("seed", 0, "global seed")
+                        "kNN accuracy per epoch, the views", **fv)
+    flags.DEFINE_bool("random_init", False, "also evaluate the encoder at random init", **fv)
+    flags.DEFINE_bool("dry_run", False, "build the model and print the settings, no training",
+                      **fv)
+    flags.DEFINE_integer("seed", 0, "global seed", **fv)
 
 
 def _strategy(name, cpu_devices):
@@ -429,7 +480,19 @@ def _strategy(name, cpu_devices):
 
 
 def config_from_flags(method, flags_values):
-    """The run's ``PretrainConfig``: the preset, then the flags given."""
+    """The run's ``PretrainConfig``: the preset, then the flags given.
+
+    Example:
+
+    >>> from absl import flags
+    >>> from keras_contrastive import recipes
+    >>> values = flags.FlagValues()
+    >>> recipes.define_flags("byol", values)
+    >>> _ = values(["recipe", "--preset=paper", "--epochs=100"])
+    >>> config = recipes.config_from_flags("byol", values)
+    >>> config.epochs, config.batch_size
+    (100, 4096)
+    """
     config = preset_config(method, flags_values.preset)
     changes = {name: getattr(flags_values, name)
                for name in ("dataset", "epochs", "batch_size", "learning_rate", "train_subset")
@@ -442,7 +505,22 @@ def config_from_flags(method, flags_values):
 
 def run(method, flags_values):
     """Runs the recipe ``method`` with parsed flags; returns the ``PretrainResult``
-    (``None`` for ``--dry_run``)."""
+    (``None`` for ``--dry_run``).
+
+    Example:
+
+    >>> from absl import flags
+    >>> from keras_contrastive import recipes
+    >>> values = flags.FlagValues()
+    >>> recipes.define_flags("byol", values)
+    >>> _ = values(["recipe", "--preset=paper", "--dry_run"])
+    >>> recipes.run("byol", values)  # doctest: +ELLIPSIS
+    BYOL, --preset paper, 1 replica(s):
+      data            imagenet2012
+      backbone        ResNet-50 width 64, imagenet stem
+    ...
+      parameters      23,561,152 in the encoder
+    """
     from keras_contrastive import distribute
     from keras_contrastive.export import check_export_path
     from keras_contrastive.pretraining import (
@@ -453,9 +531,7 @@ def run(method, flags_values):
     strategy = _strategy(flags_values.strategy, flags_values.cpu_devices)
     print(f"{PAPERS[method].title}, --preset {flags_values.preset}, "
           f"{strategy.num_replicas_in_sync} replica(s):")
-    for setting, value in zip(("data", "backbone", "epochs x batch", "optimizer", "views"),
-                              (row[1 if flags_values.preset == "paper" else 2]
-                               for row in settings_rows(method))):
+    for setting, value in describe(config):
         print(f"  {setting:<16}{value}")
     if flags_values.dry_run:
         with strategy.scope():
@@ -493,7 +569,19 @@ def _underscored(argv):
 
 def main(method, argv=None):
     """The recipe's entry point: parses flags (``argv`` or ``sys.argv``; in a
-    notebook, the defaults) and runs it."""
+    notebook, the defaults) and runs it.
+
+    Example:
+
+    >>> from keras_contrastive import recipes
+    >>> try:  # what `python recipes/simsiam.py --preset paper --dry_run` runs
+    ...     recipes.main("simsiam", ["recipe", "--preset", "paper", "--dry-run"])
+    ... except SystemExit as exit:
+    ...     print("exit code", exit.code)  # doctest: +ELLIPSIS
+    SimSiam, --preset paper, 1 replica(s):
+    ...
+    exit code 0
+    """
     from absl import app, flags
 
     define_flags(method)
@@ -513,7 +601,16 @@ def main(method, argv=None):
 
 
 def write_recipes(directory):
-    """Writes ``recipes/<method>.py`` for every method; returns their paths."""
+    """Writes ``recipes/<method>.py`` for every method; returns their paths.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.recipes import write_recipes
+    >>> paths = write_recipes(tempfile.mkdtemp())
+    >>> len(paths), os.path.basename(paths[0])
+    (19, 'simclr.py')
+    """
     paths = []
     for method in PAPERS:
         path = os.path.join(directory, f"{method}.py")

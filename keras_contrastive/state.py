@@ -115,6 +115,12 @@ def cosine_momentum(base, step, total_steps):
     """BYOL's schedule: ``1 - (1 - base) * (cos(pi * step / total_steps) + 1) / 2``.
 
     ``base`` at step 0, rising to 1 at ``total_steps`` (held at 1 after).
+
+    Example:
+
+    >>> from keras_contrastive.state import cosine_momentum
+    >>> [round(float(cosine_momentum(0.996, s, 100)), 4) for s in (0, 50, 100, 200)]
+    [0.996, 0.998, 1.0, 1.0]
     """
     progress = tf.minimum(tf.cast(step, tf.float32) / tf.cast(total_steps, tf.float32), 1.0)
     return 1.0 - (1.0 - base) * (tf.cos(math.pi * progress) + 1.0) / 2.0

@@ -63,3 +63,24 @@ def test_every_public_class_has_an_example(package):
                and getattr(module, name).__module__.startswith("keras_contrastive")
                and not re.search(r">>>|```python", getattr(module, name).__doc__ or "")]
     assert not missing, f"public classes without an example: {missing}"
+
+
+# public modules whose top-level functions are API (packages list theirs in __all__)
+_FUNCTION_MODULES = ["distribute", "export", "pretraining", "recipes", "state", "optimizers",
+                     "callbacks", "heads", "layers", "views.pretext"]
+
+
+@pytest.mark.parametrize("module_name", [
+    *("keras_contrastive." + name for name in _FUNCTION_MODULES),
+    *("keras_contrastive." + name for name in ["data", "views", "losses", "backbones",
+                                               "evaluation", "models"])])
+def test_every_public_function_has_an_example(module_name):
+    module = importlib.import_module(module_name)
+    if hasattr(module, "__all__"):
+        functions = {name: getattr(module, name) for name in module.__all__}
+    else:
+        functions = {name: obj for name, obj in vars(module).items()
+                     if not name.startswith("_") and getattr(obj, "__module__", "") == module_name}
+    missing = [name for name, obj in functions.items() if inspect.isfunction(obj)
+               and not re.search(r">>>|```python", obj.__doc__ or "")]
+    assert not missing, f"public functions without an example: {missing}"

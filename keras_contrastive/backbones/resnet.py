@@ -99,6 +99,13 @@ def resnet(
 
     Returns:
         A functional ``keras.Model`` from ``[B, *input_shape]`` to ``[B, D]``.
+
+    Example:
+
+    >>> from keras_contrastive.backbones import resnet
+    >>> resnet34 = resnet("basic", [3, 4, 6, 3], (32, 32, 3), width=8, name="resnet34")
+    >>> resnet34.output_shape
+    (None, 64)
     """
     _check(input_shape, width, stem)
     block_fn = {"basic": _basic_block, "bottleneck": _bottleneck_block}[block]

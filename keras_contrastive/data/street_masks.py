@@ -288,7 +288,17 @@ def street_mask_splits(size=(64, 80), seed=0, unpaired=3484, train_pairs=368, te
 
 
 def plot_street_mask_pairs(queries, database, path, n=8):
-    """Writes a PNG of ``n`` query masks (top row) above their database masks."""
+    """Writes a PNG of ``n`` query masks (top row) above their database masks.
+
+    Example:
+
+    >>> import tempfile, os
+    >>> from keras_contrastive.data import plot_street_mask_pairs, synthetic_street_masks
+    >>> queries, database = synthetic_street_masks(4, seed=0, pairs=True)
+    >>> path = plot_street_mask_pairs(queries, database, os.path.join(tempfile.mkdtemp(), "p.png"))
+    >>> open(path, "rb").read(4)
+    b'\x89PNG'
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -17,6 +17,16 @@ def embedding_std(embeddings):
 
     About ``1/sqrt(d)`` for embeddings spread over the sphere, and 0 when every
     input maps to the same point (collapse).  Computed over the global batch.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models import embedding_std
+    >>> spread = np.random.default_rng(0).normal(size=(512, 16)).astype("float32")
+    >>> round(float(embedding_std(spread)), 2), 1 / 16 ** 0.5  # about 1/sqrt(d)
+    (0.25, 0.25)
+    >>> float(embedding_std(np.ones((512, 16), "float32")))  # collapsed
+    0.0
     """
     z = tf.math.l2_normalize(at_least_float32(embeddings), axis=1)
     z = distribute.all_gather(tf.stop_gradient(z))
@@ -30,6 +40,14 @@ def centred(embeddings):
     mean (Barlow Twins, VICReg; pretext heads with a bias): a mean that
     drifts freely would bunch the raw vectors on the sphere while the
     representation is healthy.  A collapse to one point still reads 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models import centred
+    >>> centred(np.array([[1.0, 2.0], [3.0, 6.0]], "float32")).numpy()
+    array([[-1., -2.],
+           [ 1.,  2.]], dtype=float32)
     """
     z = tf.stop_gradient(at_least_float32(embeddings))
     return z - distribute.global_mean(z)

@@ -106,13 +106,32 @@ def jigsaw_tiles(images, grid=3, jitter=1, seed=None):
 
 
 def permute_tiles(tiles, permutation_indices, permutations):
-    """Tile ``i`` of the output is tile ``permutations[index][i]`` of the input."""
+    """Tile ``i`` of the output is tile ``permutations[index][i]`` of the input.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.pretext import permute_tiles
+    >>> tiles = tf.constant([[[10.0], [11.0], [12.0]]])  # one image, 3 tiles
+    >>> permute_tiles(tiles, [1], [[0, 1, 2], [2, 0, 1]])[..., 0].numpy()
+    array([[12., 10., 11.]], dtype=float32)
+    """
     order = tf.gather(tf.convert_to_tensor(permutations), permutation_indices)  # [B, n]
     return tf.gather(tiles, order, axis=1, batch_dims=1)
 
 
 def unpermute_tiles(tiles, permutation_indices, permutations):
-    """The inverse of :func:`permute_tiles`."""
+    """The inverse of :func:`permute_tiles`.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.pretext import permute_tiles, unpermute_tiles
+    >>> tiles = tf.constant([[[10.0], [11.0], [12.0]]])
+    >>> shuffled = permute_tiles(tiles, [1], [[0, 1, 2], [2, 0, 1]])
+    >>> unpermute_tiles(shuffled, [1], [[0, 1, 2], [2, 0, 1]])[..., 0].numpy()
+    array([[10., 11., 12.]], dtype=float32)
+    """
     order = tf.gather(tf.convert_to_tensor(permutations), permutation_indices)
     inverse = tf.argsort(order, axis=1)
     return tf.gather(tiles, inverse, axis=1, batch_dims=1)

@@ -40,6 +40,15 @@ def crop_and_resize_boxes(images, boxes, height, width, method="bilinear"):
     ``crop_and_resize`` can land just outside the image, where it would
     write its extrapolation value 0 (a black row, or a class-0 row in a
     class map); in the padding it reads the edge pixel instead.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.views.random_resized_crop import crop_and_resize_boxes
+    >>> image = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    >>> crop_and_resize_boxes(image, [[0.0, 0.0, 2.0, 2.0]], 2, 2)[0, ..., 0].numpy()  # top-left 2x2
+    array([[0., 1.],
+           [4., 5.]], dtype=float32)
     """
     shape = tf.shape(images)
     padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
