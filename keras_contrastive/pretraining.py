@@ -34,12 +34,11 @@ from keras_contrastive.optimizers import LARS, warmup_cosine
 # momentum 0.99 (0.999 is tuned for ImageNet's 5000 steps per epoch).
 def _make(cls, encoder, config, **defaults):
     """``cls(encoder, **defaults)`` with ``config.model_options`` overriding the defaults."""
-    options = {**defaults, **dict(config.model_options)}
-    if not config.model_options:
-        return cls(encoder, **options)
     try:
-        return cls(encoder, **options)
+        return cls(encoder, **{**defaults, **config.model_options})
     except (TypeError, ValueError) as error:  # an option the class does not take, or a bad value
+        if not config.model_options:
+            raise
         raise ValueError(f"model_options {sorted(config.model_options)} for {config.method!r}: "
                          f"{error}") from None
 

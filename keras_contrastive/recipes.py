@@ -206,7 +206,7 @@ PAPERS = {
                                  "warmup_teacher_temperature": 0.04,
                                  "warmup_teacher_temperature_epochs": 30,
                                  "momentum": 0.996, "freeze_last_layer_epochs": 1},
-                  **{k: v for k, v in _BYOL_VIEWS.items() if k != "crop_scale"}),
+                  jitter_strength=_BYOL_VIEWS["jitter_strength"]),
         "75.3 % linear top-1, 67.5 % kNN (ResNet-50; 77.0 % / 74.5 % with ViT-S/16)",
         ("the ResNet-50 setup of the official code (SGD, BN in the head, crops 0.14-1 and "
          "0.05-0.14); the paper's table does not state its epochs (800 here)",
