@@ -13,6 +13,13 @@ throughput can be read against it: one SSL step encodes 2B images, so the
 comparable figure is SSL images/s = 2 * pairs/s.
 
     python benchmarks/quality.py --method simclr --epochs 5 [--train-subset N]
+        [--finetune-fraction 0.1 --finetune-epochs 10]
+
+With ``--finetune-fraction`` it also runs the semi-supervised protocol
+(``evaluation.finetune``: the whole network trained on a class-balanced
+label fraction, random-resized-crop + flip, SGD + cosine) twice with the same
+settings: from the pretrained encoder and from the same architecture at random
+init.
 
 The last line printed is a JSON object with keys ``method``, ``epochs``,
 ``pairs_per_s``, ``knn_acc``, ``linear_acc`` (and the random-init and
@@ -62,12 +69,39 @@ def supervised_images_per_s(config, steps=40, warmup=5):
     return config.batch_size / float(np.median(timer.seconds[warmup:]))
 
 
+def finetune_comparison(encoder, config, args):
+    """Fine-tuning on a label fraction from ``encoder`` and from a random init of
+    the same architecture, with identical subset, augmentation and schedule."""
+    from keras_contrastive.evaluation import crop_flip, finetune
+
+    train = load_fashion_mnist_arrays("train")
+    test = load_fashion_mnist_arrays("test")
+    augment = crop_flip(28, 28, scale=(0.2, 1.0), seed=args.seed)
+    keras.utils.set_random_seed(args.seed)
+    scratch = keras.models.clone_model(encoder)  # fresh initialisers, same architecture
+    out = {"finetune_fraction": args.finetune_fraction,
+           "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr}
+    for name, network in (("pretrained", encoder), ("scratch", scratch)):
+        start = time.perf_counter()
+        accuracy = finetune(network, train, test, label_fraction=args.finetune_fraction,
+                            epochs=args.finetune_epochs, learning_rate=args.finetune_lr,
+                            seed=args.seed, augment=augment)["accuracy"]
+        print(f"fine-tuned on {args.finetune_fraction:.0%} of the labels from {name}: "
+              f"{accuracy:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+        out[f"finetune_{name}_acc"] = round(accuracy, 4)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=sorted(METHODS), default="simclr")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--finetune-fraction", type=float, default=None,
+                        help="also fine-tune on this label fraction, pretrained vs from scratch")
+    parser.add_argument("--finetune-epochs", type=int, default=10)
+    parser.add_argument("--finetune-lr", type=float, default=0.05)
     args = parser.parse_args(argv)
     config = PRESETS["quality"].replace(
         method=args.method, epochs=args.epochs, train_subset=args.train_subset, seed=args.seed)
@@ -89,6 +123,8 @@ def main(argv=None):
         **{k: round(v, 4) for k, v in result.metrics.items()},
         "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
     }
+    if args.finetune_fraction:
+        summary.update(finetune_comparison(result.model.encoder, config, args))
     print(json.dumps(summary), flush=True)
     return 0
 

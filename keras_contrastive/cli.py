@@ -19,6 +19,8 @@ import sys
 # traced augmentation) drown the progress bars; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+EVALUATION_PROTOCOLS = ("knn", "linear", "linear_sgd", "finetune", "random_crop", "cam")
+
 _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",
     "temperature", "projection_dim", "anchor", "image_size", "train_subset",
@@ -112,16 +114,24 @@ def _parser():
 
     ev = commands.add_parser(
         "evaluate",
-        help="kNN, linear-probe and random-crop accuracy of a saved encoder",
-        description="Evaluate a frozen encoder (an export directory, or a .keras model's "
-        "encoder) on a labelled data set: weighted kNN (top-1, top-5), the L-BFGS linear probe, "
-        "and the random-crop test of that probe.",
+        help="kNN, linear-probe, fine-tuning, random-crop and CAM evaluation of a saved encoder",
+        description="Evaluate an encoder (an export directory, or a .keras model's encoder) on a "
+        "labelled data set: weighted kNN (top-1, top-5), the L-BFGS linear probe, the SGD linear "
+        "probe (crop + flip views), fine-tuning on a label fraction, the random-crop test of the "
+        "L-BFGS probe, and class activation maps of that probe (a PNG; needs a .keras model).",
     )
     ev.add_argument("encoder", metavar="EXPORT_DIR|MODEL.keras")
     ev.add_argument("--dataset", default="fashion_mnist",
                     help="fashion_mnist, an image folder, or a TFDS name")
     ev.add_argument("--protocols", default="knn,linear",
-                    help="comma-separated: knn, linear, random_crop (default knn,linear)")
+                    help="comma-separated: " + ", ".join(EVALUATION_PROTOCOLS)
+                    + " (default knn,linear)")
+    ev.add_argument("--label-fraction", type=float, default=0.1,
+                    help="finetune: share of the training labels (default 0.1)")
+    ev.add_argument("--epochs", type=int, default=10,
+                    help="linear_sgd and finetune: training epochs (default 10)")
+    ev.add_argument("--cam-out", metavar="PNG", default="class_activation_maps.png",
+                    help="cam: the picture of 16 test images and their maps")
     ev.add_argument("--train-subset", type=int, help="labelled train images (default: all)")
     ev.add_argument("--test-subset", type=int, help="test images (default: all)")
     ev.add_argument("--knn-k", type=int, default=200)
@@ -217,15 +227,19 @@ def _load_encoder(path):
 
 def _evaluate(args):
     from keras_contrastive.evaluation import (
-        extract_features, knn_metrics, linear_probe_from_features, probe_classifier,
+        class_activation_maps, dense_encoder, extract_features, finetune, knn_metrics,
+        linear_probe, linear_probe_from_features, plot_class_activation_maps, probe_classifier,
         random_crop_test)
     from keras_contrastive.pretraining import load_labelled
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
-    unknown = sorted(set(protocols) - {"knn", "linear", "random_crop"})
+    unknown = sorted(set(protocols) - set(EVALUATION_PROTOCOLS))
     if unknown or not protocols:
-        raise ValueError(f"--protocols takes knn, linear and random_crop; got {args.protocols!r}.")
+        raise ValueError(f"--protocols takes {', '.join(EVALUATION_PROTOCOLS)}; got "
+                         f"{args.protocols!r}.")
     encoder = _load_encoder(args.encoder)
+    if "cam" in protocols:
+        dense_encoder(encoder)  # refuses a SavedModel export before any work
     size = encoder.input_shape[1] if encoder.input_shape[1] else None
     train = load_labelled(args.dataset, "train", size)
     test = load_labelled(args.dataset, "test", size)
@@ -237,13 +251,26 @@ def _evaluate(args):
     if "knn" in protocols:
         figures.update(knn_metrics(train_features, train_labels, test_features, test_labels,
                                    k=args.knn_k))
-    if "linear" in protocols or "random_crop" in protocols:
+    if {"linear", "random_crop", "cam"} & set(protocols):
         details = linear_probe_from_features(train_features, train_labels, test_features,
                                              test_labels, seed=args.seed, return_details=True)
         figures["linear_acc"] = details["accuracy"]
         if "random_crop" in protocols:
             figures.update(random_crop_test(encoder, probe_classifier(details), test,
                                             seed=args.seed))
+        if "cam" in protocols:
+            images = test[0][:16]
+            cams = class_activation_maps(encoder, probe_classifier(details), images)
+            plot_class_activation_maps(images, cams["maps"], args.cam_out, titles=[
+                f"{truth}->{guess}" for truth, guess in zip(test[1][:16], cams["class_ids"])])
+            print(f"class activation maps of 16 test images written to {args.cam_out}")
+    if "linear_sgd" in protocols:
+        figures["linear_sgd_acc"] = linear_probe(encoder, train, test, protocol="sgd",
+                                                 epochs=args.epochs, seed=args.seed)
+    if "finetune" in protocols:
+        figures[f"finetune_{args.label_fraction:g}_acc"] = finetune(
+            encoder, train, test, label_fraction=args.label_fraction, epochs=args.epochs,
+            seed=args.seed, trainable=True)["accuracy"]
     print(f"{args.encoder} on {args.dataset}: {len(train_labels)} train / {len(test_labels)} "
           "test images")
     for name, value in figures.items():

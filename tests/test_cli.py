@@ -80,6 +80,18 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     assert figures["knn_top5_acc"] >= figures["knn_acc"]
     assert 0 <= figures["random_crop_acc"] <= 1 and "center_crop_acc" in figures
 
+    # the saved .keras model: the SGD probe, fine-tuning, and CAMs (which need its feature map)
+    cams = tmp_path / "cams.png"
+    evaluated = _run("evaluate", str(tmp_path / "simclr.keras"), "--train-subset", "300",
+                     "--test-subset", "100", "--protocols", "cam,linear_sgd,finetune",
+                     "--epochs", "1", "--label-fraction", "0.5", "--cam-out", str(cams), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert {"linear_acc", "linear_sgd_acc", "finetune_0.5_acc"} <= set(figures), figures
+    assert cams.exists() and cams.stat().st_size > 10_000
+    refused = _run("evaluate", str(export), "--protocols", "cam", timeout=300)
+    assert refused.returncode == 2 and "no feature map" in refused.stderr, refused.stderr[-2000:]
+
 
 def test_existing_export_is_refused_without_overwrite(tmp_path):
     (tmp_path / "enc" / "1").mkdir(parents=True)
@@ -127,8 +139,8 @@ def test_views_command_writes_a_picture(tmp_path):
 
 def test_evaluate_refuses_unknown_protocols(tmp_path):
     result = _run("evaluate", str(tmp_path), "--protocols", "knn,segmentation", timeout=120)
-    assert result.returncode == 2 and "--protocols takes knn, linear and random_crop" in (
-        result.stderr)
+    assert result.returncode == 2 and (
+        "--protocols takes knn, linear, linear_sgd, finetune, random_crop, cam" in result.stderr)
 
 
 def test_export_of_a_missing_model_exits_with_a_message(tmp_path):
@@ -149,7 +161,8 @@ def test_help_lists_the_view_options():
         "export": ("--out", "--version", "--overwrite", "--include-projection",
                    "--training-data"),
         "evaluate": ("--dataset", "--protocols", "--train-subset", "--test-subset", "--knn-k",
-                     "--json"),
+                     "--json", "--label-fraction", "--epochs", "--cam-out", "linear_sgd",
+                     "finetune", "cam"),
         "views": ("--out", "--preset", "--local-crops", "--min-overlap", "--max-iou",
                   "--stronger"),
     }.items():

@@ -13,6 +13,8 @@ pairs with int64 scalar labels when labels exist:
 * `synthetic_street_masks` / `street_mask_splits`: semantic masks of
   procedurally generated street scenes, single or as query/database pairs
   (the survey chapter's case study, offline); `plot_street_mask_pairs`.
+* `textured_scenes`: images of textured regions with their masks (known
+  answers for dense evaluation, e.g. `evaluation.segment_retrieval`).
 
 Names are imported lazily, so ``python -m keras_contrastive.data.fetch`` does
 not pay for importing TensorFlow.
@@ -35,6 +37,8 @@ _EXPORTS = {
     "STREET_CLASSES": "street_masks",
     "STREET_PALETTE": "street_masks",
     "to_unit_float": "arrays",
+    "textured_scenes": "textures",
+    "TEXTURE_NAMES": "textures",
 }
 
 __all__ = sorted(_EXPORTS)

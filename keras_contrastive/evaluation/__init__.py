@@ -1,12 +1,16 @@
-"""Evaluation protocols: kNN, linear probe, label-fraction fine-tuning, Recall@N,
-the random-crop test.
+"""Evaluation protocols: kNN, linear probe (L-BFGS or SGD), label-fraction
+fine-tuning, Recall@N, the random-crop test, segment retrieval and class
+activation maps.
 
 All functions take labelled data as a ``tf.data.Dataset`` of ``(image, label)``
 (batched or unbatched, uint8 or float images) or a tuple ``(images, labels)``
 of NumPy arrays, and an encoder mapping float32 images in [0, 1] to ``[B, D]``.
 """
-from keras_contrastive.evaluation.features import extract_features
-from keras_contrastive.evaluation.finetune import finetune, label_fraction_subset
+from keras_contrastive.evaluation.dense import (
+    class_activation_maps, dense_encoder, dense_features, plot_class_activation_maps, plot_segments,
+    segment_retrieval)
+from keras_contrastive.evaluation.features import extract_features, labelled_arrays
+from keras_contrastive.evaluation.finetune import crop_flip, finetune, label_fraction_subset
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_metrics, knn_predict
 from keras_contrastive.evaluation.linear_probe import (
     linear_probe, linear_probe_from_features, probe_classifier)
@@ -14,6 +18,14 @@ from keras_contrastive.evaluation.retrieval import recall_at_n
 from keras_contrastive.evaluation.robustness import random_crop_test
 
 __all__ = [
+    "class_activation_maps",
+    "crop_flip",
+    "dense_encoder",
+    "dense_features",
+    "labelled_arrays",
+    "plot_class_activation_maps",
+    "plot_segments",
+    "segment_retrieval",
     "extract_features",
     "finetune",
     "label_fraction_subset",

@@ -140,6 +140,26 @@ def _batches(data, batch_size, input_shape):
     )
 
 
+def labelled_arrays(data, batch_size=512):
+    """``(images, labels)`` NumPy arrays of any labelled ``data`` form (a
+    ``tf.data.Dataset`` of ``(image, label)`` pairs is read once, into memory).
+
+    Example:
+
+    >>> import numpy as np, tensorflow as tf
+    >>> from keras_contrastive.evaluation.features import labelled_arrays
+    >>> data = tf.data.Dataset.from_tensor_slices((np.zeros((5, 4, 4, 1), np.uint8), np.arange(5)))
+    >>> [a.shape for a in labelled_arrays(data)]
+    [(5, 4, 4, 1), (5,)]
+    """
+    pairs = [(np.asarray(images), labels) for images, labels in _batches(data, batch_size, None)]
+    if not pairs:
+        raise ValueError("`data` holds no images.")
+    images = np.concatenate([p[0] for p in pairs])
+    labels = np.concatenate([p[1] for p in pairs])
+    return images, check_labels(labels, len(images))
+
+
 def extract_features(encoder, data, batch_size=512):
     """Run a frozen encoder over labelled images and return NumPy features.
 

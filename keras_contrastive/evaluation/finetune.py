@@ -33,6 +33,24 @@ def label_fraction_subset(labels, fraction, seed=0):
     return np.sort(np.concatenate(chosen))
 
 
+def crop_flip(height, width, scale=(0.08, 1.0), seed=None):
+    """The training augmentation of the ImageNet linear and fine-tuning protocols:
+    a random resized crop of ``scale`` of the area, then a horizontal flip.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.evaluation import crop_flip
+    >>> augment = crop_flip(28, 28, seed=0)
+    >>> augment(np.zeros((2, 28, 28, 1), "float32"), training=True).shape
+    TensorShape([2, 28, 28, 1])
+    """
+    from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+
+    return keras.Sequential([RandomResizedCrop(height, width, scale=scale, seed=seed),
+                             keras.layers.RandomFlip("horizontal", seed=seed)], name="crop_flip")
+
+
 def _precise_batch_norm(network, images):
     """Sets every BN layer's moving statistics to those of ``images`` ("precise BN").
 
@@ -50,7 +68,8 @@ def _precise_batch_norm(network, images):
 
 
 def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128,
-             learning_rate=0.01, trainable=True, seed=0, augment=None, verbose=0):
+             learning_rate=0.01, trainable=True, seed=0, augment=None, verbose=0,
+             standardize_features=False):
     """Trains ``encoder`` + a linear classifier on a class-balanced label fraction.
 
     The semi-supervised protocol of SimCLR and LeOCLR: the whole network is
@@ -70,6 +89,11 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
         seed: seed of the subset and of the classifier's init.
         augment: optional layer applied to training batches (e.g. a
             ``RandomResizedCrop`` + flip), in training mode.
+        standardize_features: with a frozen encoder (``trainable=False``),
+            standardise its features by their mean and std on (up to 4,096
+            of) the labelled images before the classifier, as the
+            parameter-free BatchNormalization of MAE's and MoCo v3's linear
+            protocol does; SGD then works whatever the features' scale.
 
     Returns:
         ``{"accuracy": ..., "train_examples": ..., "model": the fine-tuned model}``.
@@ -102,8 +126,15 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
     clone.trainable = trainable
     inputs = keras.Input(clone.input_shape[1:])
     x = augment(inputs, training=True) if augment is not None else inputs
-    model = keras.Model(inputs, keras.layers.Dense(num_classes, name="classifier")(
-        clone(x, training=trainable)))
+    features = clone(x, training=trainable)
+    if standardize_features:
+        if trainable:
+            raise ValueError("`standardize_features` needs `trainable=False`: it fixes the "
+                             "statistics of a frozen encoder's features.")
+        norm = keras.layers.Normalization(axis=-1, name="feature_norm")
+        norm.adapt(clone.predict(as_float(images[subset][:4096]), batch_size=512, verbose=0))
+        features = norm(features)
+    model = keras.Model(inputs, keras.layers.Dense(num_classes, name="classifier")(features))
     steps = max(1, int(np.ceil(len(subset) / batch_size))) * epochs
     model.compile(
         optimizer=keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(

@@ -160,14 +160,17 @@ def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
 def test_semantic_mask_retrieval_prints_both_tables_and_plots_the_sweep(tmp_path):
     out, plot = tmp_path / "case_study.md", tmp_path / "sweep.png"
     stdout = _run("semantic_mask_retrieval.py", "--unpaired=85", "--train_pairs=85",
-                  "--test_pairs=20", "--ssl_epochs=1", "--pair_epochs=1", "--ratios=0.6",
+                  "--test_pairs=20", "--ssl_epochs=1", "--pair_epochs=1", "--ratios=0.9,0.6",
                   f"--out={out}", f"--plot={plot}")
     text = out.read_text()
     for row in ("pixel agreement (no learning)", "only supervised training",
                 "only self-supervised training", "dense layers were replaced and trained",
-                "all layers were fine-tuned", "| 0.60 |"):
+                "all layers were fine-tuned", "| 0.60 |", "| 0.90 |"):
         assert row in text and row in stdout, row
     record = json.loads(text.strip().splitlines()[-1])
+    # the sweep's 0.6 row is Table 1's fine-tuned run, not trained again
+    assert record["table2"]["0.6"] == record["table1"]["all layers were fine-tuned"]
+    assert stdout.count("Table 2: min crop ratio") == 1 and "done in" in stdout
     recalls = record["table1"]["all layers were fine-tuned"]
     values = [recalls[str(n)] for n in (1, 2, 3, 4, 5)]
     assert values == sorted(values) and all(0 <= v <= 1 for v in values)  # R@N grows with N
