@@ -19,6 +19,7 @@ import sys
 # traced augmentation) drown the progress bars; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# evaluation.PROTOCOLS, spelt out so `--help` does not import TensorFlow (a test checks they agree)
 EVALUATION_PROTOCOLS = ("knn", "linear", "linear_sgd", "finetune", "random_crop", "cam")
 
 _PRETRAIN_FIELDS = (
@@ -226,10 +227,7 @@ def _load_encoder(path):
 
 
 def _evaluate(args):
-    from keras_contrastive.evaluation import (
-        class_activation_maps, dense_encoder, extract_features, finetune, knn_metrics,
-        linear_probe, linear_probe_from_features, plot_class_activation_maps, probe_classifier,
-        random_crop_test)
+    from keras_contrastive.evaluation import evaluate_encoder
     from keras_contrastive.pretraining import load_labelled
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
@@ -238,40 +236,15 @@ def _evaluate(args):
         raise ValueError(f"--protocols takes {', '.join(EVALUATION_PROTOCOLS)}; got "
                          f"{args.protocols!r}.")
     encoder = _load_encoder(args.encoder)
-    if "cam" in protocols:
-        dense_encoder(encoder)  # refuses a SavedModel export before any work
     size = encoder.input_shape[1] if encoder.input_shape[1] else None
     train = load_labelled(args.dataset, "train", size)
     test = load_labelled(args.dataset, "test", size)
     train = tuple(a[: args.train_subset] for a in train)
     test = tuple(a[: args.test_subset] for a in test)
-    train_features, train_labels = extract_features(encoder, train)
-    test_features, test_labels = extract_features(encoder, test)
-    figures = {}
-    if "knn" in protocols:
-        figures.update(knn_metrics(train_features, train_labels, test_features, test_labels,
-                                   k=args.knn_k))
-    if {"linear", "random_crop", "cam"} & set(protocols):
-        details = linear_probe_from_features(train_features, train_labels, test_features,
-                                             test_labels, seed=args.seed, return_details=True)
-        figures["linear_acc"] = details["accuracy"]
-        if "random_crop" in protocols:
-            figures.update(random_crop_test(encoder, probe_classifier(details), test,
-                                            seed=args.seed))
-        if "cam" in protocols:
-            images = test[0][:16]
-            cams = class_activation_maps(encoder, probe_classifier(details), images)
-            plot_class_activation_maps(images, cams["maps"], args.cam_out, titles=[
-                f"{truth}->{guess}" for truth, guess in zip(test[1][:16], cams["class_ids"])])
-            print(f"class activation maps of 16 test images written to {args.cam_out}")
-    if "linear_sgd" in protocols:
-        figures["linear_sgd_acc"] = linear_probe(encoder, train, test, protocol="sgd",
-                                                 epochs=args.epochs, seed=args.seed)
-    if "finetune" in protocols:
-        figures[f"finetune_{args.label_fraction:g}_acc"] = finetune(
-            encoder, train, test, label_fraction=args.label_fraction, epochs=args.epochs,
-            seed=args.seed, trainable=True)["accuracy"]
-    print(f"{args.encoder} on {args.dataset}: {len(train_labels)} train / {len(test_labels)} "
+    figures = evaluate_encoder(encoder, train, test, protocols, knn_k=args.knn_k, seed=args.seed,
+                               label_fraction=args.label_fraction, epochs=args.epochs,
+                               cam_path=args.cam_out, log=print)
+    print(f"{args.encoder} on {args.dataset}: {len(train[1])} train / {len(test[1])} "
           "test images")
     for name, value in figures.items():
         print(f"{name:<18}{value:>8.4f}")

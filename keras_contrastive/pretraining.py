@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, distribute, models, views
 from keras_contrastive import data as kc_data
-from keras_contrastive.evaluation import extract_features, knn_metrics, linear_probe_from_features
+from keras_contrastive.evaluation import evaluate_encoder
 from keras_contrastive.optimizers import LARS, warmup_cosine
 
 # How each method is built on the protocol's encoder.  Heads are sized for a
@@ -441,13 +441,8 @@ def evaluate(encoder, train, test, config):
     >>> sorted(metrics)
     ['knn_acc', 'knn_top5_acc', 'linear_acc']
     """
-    train_features, train_labels = extract_features(encoder, train)
-    test_features, test_labels = extract_features(encoder, test)
-    metrics = knn_metrics(train_features, train_labels, test_features, test_labels,
-                          k=config.knn_k, temperature=config.knn_temperature)
-    metrics["linear_acc"] = linear_probe_from_features(
-        train_features, train_labels, test_features, test_labels, seed=config.seed)
-    return metrics
+    return evaluate_encoder(encoder, train, test, ("knn", "linear"), knn_k=config.knn_k,
+                            knn_temperature=config.knn_temperature, seed=config.seed)
 
 
 class _EpochTimer(keras.callbacks.Callback):

@@ -35,21 +35,12 @@ FLAGS = flags.FLAGS
 
 def evaluate_with_random_crops(encoder, train, test, config):
     """kNN, linear probe, and the probe on centre vs random crops of the test images."""
-    from keras_contrastive.evaluation import (
-        extract_features, knn_metrics, linear_probe_from_features, probe_classifier,
-        random_crop_test)
+    from keras_contrastive.evaluation import evaluate_encoder
 
-    train_features, train_labels = extract_features(encoder, train)
-    test_features, test_labels = extract_features(encoder, test)
-    metrics = knn_metrics(train_features, train_labels, test_features, test_labels,
-                          k=config.knn_k, temperature=config.knn_temperature)
-    details = linear_probe_from_features(train_features, train_labels, test_features,
-                                         test_labels, seed=config.seed, return_details=True)
-    metrics["linear_acc"] = details["accuracy"]
     # Fashion-MNIST's garments fill the frame: the centre crop is the whole image
-    metrics.update(random_crop_test(encoder, probe_classifier(details), test,
-                                    center_fraction=1.0, seed=config.seed))
-    return metrics
+    return evaluate_encoder(encoder, train, test, ("knn", "linear", "random_crop"),
+                            knn_k=config.knn_k, knn_temperature=config.knn_temperature,
+                            seed=config.seed, center_fraction=1.0)
 
 
 def main(argv):

@@ -173,3 +173,10 @@ def test_help_lists_the_view_options():
     result = _run("--help", timeout=120)
     for command in ("pretrain", "export", "evaluate", "views"):
         assert command in result.stdout, command
+
+
+def test_the_cli_lists_the_evaluation_protocols_the_library_runs():
+    from keras_contrastive import cli
+    from keras_contrastive.evaluation import PROTOCOLS
+
+    assert cli.EVALUATION_PROTOCOLS == PROTOCOLS

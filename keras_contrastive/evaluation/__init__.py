@@ -15,9 +15,12 @@ from keras_contrastive.evaluation.knn import knn_accuracy, knn_metrics, knn_pred
 from keras_contrastive.evaluation.linear_probe import (
     linear_probe, linear_probe_from_features, probe_classifier)
 from keras_contrastive.evaluation.retrieval import recall_at_n
+from keras_contrastive.evaluation.protocols import PROTOCOLS, evaluate_encoder
 from keras_contrastive.evaluation.robustness import random_crop_test
 
 __all__ = [
+    "PROTOCOLS",
+    "evaluate_encoder",
     "class_activation_maps",
     "crop_flip",
     "dense_encoder",

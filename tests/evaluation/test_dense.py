@@ -244,3 +244,13 @@ def test_sgd_probe_keeps_the_encoder_and_its_batch_norm_statistics_frozen(fashio
     assert details["model"].get_layer("feature_norm") is not None
     with pytest.raises(ValueError, match="protocol"):
         linear_probe(encoder, fashion_mnist_train, fashion_mnist_test, protocol="adam")
+
+
+def test_evaluate_encoder_names_unknown_protocols_and_needs_a_cam_path():
+    from keras_contrastive.evaluation import evaluate_encoder
+
+    images, labels, _ = _object_scenes(30)
+    with pytest.raises(ValueError, match="protocols are knn, linear"):
+        evaluate_encoder(_cnn(0), (images, labels), (images, labels), ("knn", "segment"))
+    with pytest.raises(ValueError, match="cam_path"):
+        evaluate_encoder(_cnn(0), (images, labels), (images, labels), ("cam",))
