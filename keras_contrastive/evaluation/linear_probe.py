@@ -1,10 +1,11 @@
 """Linear evaluation: a linear classifier on frozen features.
 
-Two protocols.  ``protocol="sgd"`` is the ImageNet one (a linear layer on the
-frozen encoder, BN statistics frozen too, its features standardised as MAE's
+Two protocols.  ``protocol="sgd"`` is the ImageNet one: a linear layer on the
+frozen encoder (BN statistics frozen too), its features standardised as MAE's
 parameter-free BN does, trained by SGD with cosine decay on random-resized-crop
-+ flip views: ``evaluation.finetune`` with the encoder frozen).  ``protocol="lbfgs"`` (the default, as "Revisiting..." and the SimCLR
-/ BYOL transfer appendices do) is multinomial logistic regression:
++ flip views (``evaluation.finetune`` with the encoder frozen).
+``protocol="lbfgs"`` (the default, as "Revisiting..." and the SimCLR / BYOL
+transfer appendices do) is multinomial logistic regression:
 
 1. extract frozen features of ``train`` and ``test``;
 2. split ``train`` into a fit part and a held-out validation part (stratified);
