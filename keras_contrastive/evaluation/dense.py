@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive.data.arrays import to_unit_float
+from keras_contrastive.evaluation.features import _inference_function
 
 __all__ = ["dense_encoder", "dense_features", "segment_retrieval", "class_activation_maps",
            "plot_class_activation_maps", "plot_segments"]
@@ -70,8 +70,9 @@ def dense_features(encoder, images, batch_size=256):
     (3, 4, 4, 32)
     """
     network = encoder if len(encoder.output_shape) == 4 else dense_encoder(encoder)
+    embed = _inference_function(network)  # extract_features' compiled, cached inference
     images = np.asarray(images)
-    chunks = [network(to_unit_float(images[i:i + batch_size]), training=False).numpy()
+    chunks = [embed(tf.constant(images[i:i + batch_size])).numpy()
               for i in range(0, len(images), batch_size)]
     if not chunks:
         raise ValueError("dense_features: no images given.")
@@ -182,8 +183,9 @@ def segment_retrieval(encoder, train, val, k_clusters=15, num_classes=None, igno
         raise ValueError(f"masks hold class {int(valid.max())} but num_classes={classes}.")
     height, width = train_masks.shape[1:]
 
+    dense = dense_encoder(encoder)  # one feature-map model (and one trace) for both splits
     train_maps, train_descriptors, train_owner = _regions(
-        dense_features(encoder, train_images, batch_size), k_clusters, seed)
+        dense_features(dense, train_images, batch_size), k_clusters, seed)
     full = _upsample_nearest(train_maps, height, width)
     region_labels = np.full(len(train_descriptors), -1)
     first = np.searchsorted(train_owner, np.arange(len(train_images)))
@@ -198,7 +200,7 @@ def segment_retrieval(encoder, train, val, k_clusters=15, num_classes=None, igno
         raise ValueError("every training pixel is `ignore_index`: nothing to retrieve.")
 
     val_maps, val_descriptors, val_owner = _regions(
-        dense_features(encoder, val_images, batch_size), k_clusters, seed)
+        dense_features(dense, val_images, batch_size), k_clusters, seed)
     nearest = np.argmax(val_descriptors @ train_descriptors[labelled].T, axis=1)
     val_region_labels = region_labels[labelled][nearest]
     first = np.searchsorted(val_owner, np.arange(len(val_images)))
