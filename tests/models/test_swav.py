@@ -19,7 +19,10 @@ def test_loss_falls_and_embeddings_do_not_collapse(fashion_mnist_train):
     keras.utils.set_random_seed(0)
     model = _swav(small_cnn())
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4))
-    history = model.fit(crop_views(fashion_mnist_train[0][:1024]), epochs=12, verbose=0).history
+    # The loss sits near log(K) (uniform predictions) for a few epochs and then falls; how
+    # long the plateau lasts varies with the CPU's float rounding (12 epochs fell 7.5% here
+    # and 2.9% on CI). 24 epochs fell 15-21% for seeds 0-3 here.
+    history = model.fit(crop_views(fashion_mnist_train[0][:1024]), epochs=24, verbose=0).history
     loss, spread = history["loss"], history["embedding_std"]
     # the prototypes are frozen in epoch 1: compare with epoch 2
     assert loss[-1] < loss[1] - 0.05 * abs(loss[1]), loss
