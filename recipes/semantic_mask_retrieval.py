@@ -191,22 +191,18 @@ def tables_markdown(result):
 
 
 def plot_sweep(table2, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_contrastive import plotting
 
     ratios = sorted(table2)
     means = [sum(table2[r][n] for n in NS) / len(NS) for r in ratios]
-    fig, ax = plt.subplots(figsize=(4.5, 3))
+    fig, axes = plotting.figure(figsize=(4.5, 3))
+    ax = axes[0, 0]
     ax.plot(ratios, means, marker="o")
     ax.set_xlabel("minimum crop ratio")
     ax.set_ylabel("mean Recall@1..5")
     ax.set_title("crop-ratio sweep (fine-tuned)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plotting.save(fig, path)
 
 
 def main(argv):

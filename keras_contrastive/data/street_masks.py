@@ -299,13 +299,10 @@ def plot_street_mask_pairs(queries, database, path, n=8):
     >>> open(path, "rb").read(4)
     b'\x89PNG'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_contrastive import plotting
 
     n = min(n, len(queries))
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 2.8), squeeze=False)
+    fig, axes = plotting.figure(2, n, figsize=(1.6 * n, 2.8))
     for i in range(n):
         for row, masks in enumerate((queries, database)):
             axes[row, i].imshow(STREET_PALETTE[masks[i]], interpolation="nearest")
@@ -315,7 +312,4 @@ def plot_street_mask_pairs(queries, database, path, n=8):
                     fontsize=8)
     axes[1, 0].text(-4, queries.shape[1] / 2, "database", rotation=90, va="center", ha="right",
                     fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plotting.save(fig, path)

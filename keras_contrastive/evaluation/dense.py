@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive import plotting
 from keras_contrastive.evaluation.features import _inference_function
 
 __all__ = ["dense_encoder", "dense_features", "segment_retrieval", "class_activation_maps",
@@ -282,28 +283,6 @@ def class_activation_maps(encoder, classifier, images, class_ids=None, batch_siz
             "scores": scores.astype(np.float32)}
 
 
-def _grid(n, columns):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = min(columns, n)
-    rows = int(np.ceil(n / columns))
-    return plt, columns, rows
-
-
-def _show_image(axis, image):
-    image = np.asarray(image, np.float32)
-    if image.max() > 1.0:
-        image = image / 255.0
-    if image.shape[-1] == 1:
-        axis.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
-    else:
-        axis.imshow(np.clip(image, 0, 1))
-    axis.axis("off")
-
-
 def plot_class_activation_maps(images, maps, path, titles=None, columns=8):
     """Writes a PNG of each image (top) and its map overlaid in colour (bottom).
 
@@ -316,23 +295,19 @@ def plot_class_activation_maps(images, maps, path, titles=None, columns=8):
     >>> open(path, "rb").read(4)
     b'\\x89PNG'
     """
-    plt, columns, rows = _grid(len(images), columns)
-    fig, axes = plt.subplots(2 * rows, columns, figsize=(1.5 * columns, 3.0 * rows),
-                             squeeze=False)
+    columns, rows = plotting.grid(len(images), columns)
+    fig, axes = plotting.figure(2 * rows, columns, figsize=(1.5 * columns, 3.0 * rows))
     for axis in axes.ravel():
         axis.axis("off")
     for i, (image, heat) in enumerate(zip(images, maps)):
         block, column = 2 * (i // columns), i % columns
         top, bottom = axes[block, column], axes[block + 1, column]
-        _show_image(top, image)
+        plotting.show_image(top, image)
         if titles is not None:
             top.set_title(str(titles[i]), fontsize=7)
-        _show_image(bottom, image)
+        plotting.show_image(bottom, image)
         bottom.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plotting.save(fig, path)
 
 
 def plot_segments(images, masks, predictions, path, columns=8):
@@ -348,20 +323,16 @@ def plot_segments(images, masks, predictions, path, columns=8):
     >>> open(path, "rb").read(4)
     b'\\x89PNG'
     """
-    plt, columns, rows = _grid(len(images), columns)
+    columns, rows = plotting.grid(len(images), columns)
     classes = int(max(np.max(masks), np.max(predictions))) + 1
-    fig, axes = plt.subplots(3 * rows, columns, figsize=(1.5 * columns, 4.5 * rows),
-                             squeeze=False)
+    fig, axes = plotting.figure(3 * rows, columns, figsize=(1.5 * columns, 4.5 * rows))
     for axis in axes.ravel():
         axis.axis("off")
     for i in range(len(images)):
         block, column = 3 * (i // columns), i % columns
-        _show_image(axes[block, column], images[i])
+        plotting.show_image(axes[block, column], images[i])
         for offset, labels in ((1, masks[i]), (2, predictions[i])):
             axes[block + offset, column].imshow(labels, cmap="tab10", vmin=0,
                                                 vmax=max(classes - 1, 1), interpolation="nearest")
     axes[0, 0].set_title("image / truth / retrieved", fontsize=7, loc="left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plotting.save(fig, path)

@@ -2,6 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive import plotting
 from keras_contrastive.data.arrays import to_unit_float
 from keras_contrastive.views.pipeline import ViewMaker
 
@@ -31,11 +32,6 @@ def plot_views(dataset, strategy, n=8, path="views.png", num_views=2):
     ...            path="/tmp/views_example.png")
     '/tmp/views_example.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if isinstance(dataset, tf.data.Dataset):
         batch = next(iter(dataset.take(n).batch(n)))
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -51,20 +47,13 @@ def plot_views(dataset, strategy, n=8, path="views.png", num_views=2):
         views = views if isinstance(views, (tuple, list)) else (views,)
         columns += [(f"{key} {i + 1}", v) for i, v in enumerate(views)]
     rows = int(images.shape[0])
-    figure, axes = plt.subplots(rows, len(columns), figsize=(1.6 * len(columns), 1.6 * rows),
-                                squeeze=False)
+    fig, axes = plotting.figure(rows, len(columns),
+                                figsize=(1.6 * len(columns), 1.6 * rows))
     for col, (title, batch) in enumerate(columns):
-        batch = np.clip(np.asarray(batch, np.float32), 0.0, 1.0)
+        batch = np.asarray(batch, np.float32)
         for row in range(rows):
-            ax = axes[row, col]
-            picture = batch[row]
-            ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture,
-                      cmap="gray" if picture.shape[-1] == 1 else None, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            plotting.show_image(axes[row, col], batch[row], ticks=True)
             if row == 0:
-                ax.set_title(f"{title}\n{picture.shape[0]}x{picture.shape[1]}", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+                axes[row, col].set_title(f"{title}\n{batch.shape[1]}x{batch.shape[2]}",
+                                         fontsize=8)
+    return plotting.save(fig, path, dpi=100)
