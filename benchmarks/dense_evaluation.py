@@ -27,11 +27,30 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_contrastive import models, views  # noqa: E402
-from keras_contrastive.data import textured_scenes  # noqa: E402
+from keras_contrastive.data import GLYPH_NAMES, glyph_scenes, textured_scenes  # noqa: E402
 from keras_contrastive.evaluation import (  # noqa: E402
-    class_activation_maps, plot_class_activation_maps, plot_segments, segment_retrieval)
-from tests.evaluation.test_dense import (  # noqa: E402
-    SIZE, _cnn, _constant_encoder, _object_scenes, _peaks_on_the_object)
+    class_activation_maps, plot_class_activation_maps, plot_segments, pointing_game,
+    segment_retrieval)
+
+SIZE = 32
+
+
+def _cnn(seed):
+    """Three 3x3 convolutions (stride 1, 2, 2) + global average pooling: an 8x8 feature map."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((SIZE, SIZE, 1)),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D()])
+
+
+def _constant_encoder():
+    """The floor: the same features for every image."""
+    x = keras.Input((SIZE, SIZE, 1))
+    y = keras.layers.Conv2D(8, 4, strides=4, kernel_initializer="zeros", bias_initializer="ones")(x)
+    return keras.Model(x, keras.layers.GlobalAveragePooling2D()(y))
 
 
 def main(argv=None):
@@ -68,20 +87,18 @@ def main(argv=None):
     plot_segments(val[0][:8], val[1][:8], last["predictions"][:8],
                   os.path.join(args.out, "segment_retrieval.png"))
 
-    images, labels, corners = _object_scenes(1500, seed=args.seed)
+    images, labels, boxes = glyph_scenes(1500, size=SIZE, seed=args.seed)
     encoder, head = _cnn(args.seed), keras.layers.Dense(3)
     classifier = keras.Sequential([encoder, head])
     classifier.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                        metrics=["accuracy"])
     classifier.fit(images[:1200], labels[:1200], epochs=8, batch_size=64, verbose=0)
-    test = images[1200:], labels[1200:], corners[1200:]
+    test = images[1200:], labels[1200:], boxes[1200:]
     cams = class_activation_maps(encoder, head, test[0], class_ids=test[1])
     untrained = class_activation_maps(_cnn(args.seed + 1), keras.layers.Dense(3), test[0],
                                       class_ids=test[1])
-    figures["cam_peak_on_glyph_trained"] = round(float(_peaks_on_the_object(cams["maps"],
-                                                                            test[2])), 4)
-    figures["cam_peak_on_glyph_untrained"] = round(float(_peaks_on_the_object(untrained["maps"],
-                                                                              test[2])), 4)
+    figures["cam_peak_on_glyph_trained"] = round(pointing_game(cams["maps"], test[2]), 4)
+    figures["cam_peak_on_glyph_untrained"] = round(pointing_game(untrained["maps"], test[2]), 4)
     figures["glyph_classifier_acc"] = round(float(classifier.evaluate(
         test[0], test[1], verbose=0)[1]), 4)
     print(f"\nCAM peak on the glyph: trained {figures['cam_peak_on_glyph_trained']:.3f}, "
@@ -89,7 +106,7 @@ def main(argv=None):
           f"(classifier accuracy {figures['glyph_classifier_acc']:.3f})")
     plot_class_activation_maps(test[0][:16], cams["maps"][:16],
                                os.path.join(args.out, "class_activation_maps.png"),
-                               titles=[("square", "plus", "X")[k] for k in test[1][:16]])
+                               titles=[GLYPH_NAMES[k] for k in test[1][:16]])
     print(json.dumps(figures))
     return 0
 

@@ -14,7 +14,9 @@ pairs with int64 scalar labels when labels exist:
   procedurally generated street scenes, single or as query/database pairs
   (the survey chapter's case study, offline); `plot_street_mask_pairs`.
 * `textured_scenes`: images of textured regions with their masks (known
-  answers for dense evaluation, e.g. `evaluation.segment_retrieval`).
+  answers for dense evaluation, e.g. `evaluation.segment_retrieval`);
+  `glyph_scenes`: a class glyph and a distractor bar with the glyph's box
+  (where a class activation map should peak: `evaluation.pointing_game`).
 
 Names are imported lazily, so ``python -m keras_contrastive.data.fetch`` does
 not pay for importing TensorFlow.
@@ -39,6 +41,8 @@ _EXPORTS = {
     "to_unit_float": "arrays",
     "textured_scenes": "textures",
     "TEXTURE_NAMES": "textures",
+    "glyph_scenes": "textures",
+    "GLYPH_NAMES": "textures",
 }
 
 __all__ = sorted(_EXPORTS)

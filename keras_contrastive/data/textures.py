@@ -1,14 +1,19 @@
-"""Textured scenes with planted regions: images whose segmentation is known.
+"""Scenes with planted content: images whose segmentation or object is known.
 
-Dense evaluation protocols (``evaluation.segment_retrieval``) need images with
-ground-truth masks.  ``textured_scenes`` plants a few regions per image (a
-Voronoi partition of random seed points) and fills each with one of a small
-set of textures (stripes of different orientations, a checkerboard, flat
-grey), plus pixel noise, so the answer of a segmentation is known exactly.
+Dense evaluation protocols need images with a known answer.
+``textured_scenes`` plants a few regions per image (a Voronoi partition of
+random seed points) and fills each with one of a small set of textures
+(stripes of different orientations, a checkerboard, flat grey), plus pixel
+noise, so the answer of a segmentation (``evaluation.segment_retrieval``) is
+known exactly.  ``glyph_scenes`` draws one small glyph (the class) and an
+equally bright distractor bar on noise, with the glyph's box, so where a
+class activation map should peak (``evaluation.pointing_game``) is known.
 """
 import numpy as np
 
-__all__ = ["TEXTURE_NAMES", "textured_scenes"]
+__all__ = ["GLYPH_NAMES", "TEXTURE_NAMES", "glyph_scenes", "textured_scenes"]
+
+GLYPH_NAMES = ("square", "plus", "X")
 
 TEXTURE_NAMES = ("horizontal stripes", "vertical stripes", "checkerboard", "flat",
                  "diagonal stripes", "fine dots")
@@ -91,3 +96,67 @@ def textured_scenes(n, size=(32, 32), num_textures=4, regions=(2, 5), period=4, 
         images[i, ..., 0] = np.round(image * 255).astype(np.uint8)
         masks[i] = mask
     return images, masks
+
+
+def _glyph(kind, size):
+    glyph = np.zeros((size, size), np.float32)
+    steps, middle = np.arange(size), slice(size // 2 - 1, size // 2 + 1)
+    if kind == 0:
+        glyph[1:-1, 1:-1] = 1.0  # square
+    elif kind == 1:
+        glyph[middle, :] = glyph[:, middle] = 1.0  # plus
+    else:
+        glyph[steps, steps] = glyph[steps, size - 1 - steps] = 1.0  # X
+    return glyph
+
+
+def glyph_scenes(n, size=32, object_size=8, noise=0.3, seed=0):
+    """``n`` grayscale images, each with one glyph (its class) and a distractor.
+
+    Each image is uniform noise in ``[0, noise)``, one of the
+    ``GLYPH_NAMES`` glyphs (class ``i % 3`` for image ``i``) drawn at full
+    brightness in an ``object_size`` square at a random place, and a bar as
+    bright as a glyph (2 pixels by ``object_size``) elsewhere, not
+    overlapping it.  Only the glyph decides the class, so a classifier's
+    class activation map should peak on the glyph, not on the bar.
+
+    Args:
+        n: number of images.
+        size: image side (pixels); at least ``2 * object_size + 2``.
+        object_size: the glyph's and the bar's side (>= 4).
+        noise: the background's brightness range.
+        seed: the same seed gives the same scenes.
+
+    Returns:
+        ``(images, labels, boxes)``: float32 ``[n, size, size, 1]`` in
+        [0, 1], int64 ``[n]`` and int64 ``[n, 4]`` boxes of the glyphs as
+        ``(top, left, height, width)``.
+
+    Example:
+
+    >>> from keras_contrastive.data import glyph_scenes
+    >>> images, labels, boxes = glyph_scenes(6, seed=0)
+    >>> images.shape, labels.tolist(), boxes.shape
+    ((6, 32, 32, 1), [0, 1, 2, 0, 1, 2], (6, 4))
+    """
+    if object_size < 4:
+        raise ValueError(f"`object_size` must be >= 4, got {object_size!r}.")
+    if size < 2 * object_size + 2:
+        raise ValueError(f"`size` must be >= 2 * object_size + 2 = {2 * object_size + 2} so "
+                         f"the glyph and the bar fit apart, got size={size!r}.")
+    rng = np.random.default_rng(seed)
+    images = (rng.random((n, size, size, 1)) * noise).astype(np.float32)
+    labels = np.arange(n, dtype=np.int64) % len(GLYPH_NAMES)
+    boxes = np.zeros((n, 4), np.int64)
+    glyphs = [_glyph(kind, object_size) for kind in range(len(GLYPH_NAMES))]
+    bar = slice(object_size // 2 - 1, object_size // 2 + 1)
+    for i in range(n):
+        while True:
+            (r, c), (br, bc) = rng.integers(0, size - object_size, (2, 2))
+            if abs(r - br) > object_size or abs(c - bc) > object_size:
+                break
+        boxes[i] = r, c, object_size, object_size
+        patch = images[i, r:r + object_size, c:c + object_size, 0]
+        images[i, r:r + object_size, c:c + object_size, 0] = np.maximum(patch, glyphs[labels[i]])
+        images[i, br + bar.start:br + bar.stop, bc:bc + object_size, 0] = 1.0
+    return images, labels, boxes

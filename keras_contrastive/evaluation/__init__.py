@@ -8,7 +8,7 @@ of NumPy arrays, and an encoder mapping float32 images in [0, 1] to ``[B, D]``.
 """
 from keras_contrastive.evaluation.dense import (
     class_activation_maps, dense_encoder, dense_features, plot_class_activation_maps, plot_segments,
-    segment_retrieval)
+    pointing_game, segment_retrieval)
 from keras_contrastive.evaluation.features import extract_features, labelled_arrays
 from keras_contrastive.evaluation.finetune import crop_flip, finetune, label_fraction_subset
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_metrics, knn_predict
@@ -28,6 +28,7 @@ __all__ = [
     "labelled_arrays",
     "plot_class_activation_maps",
     "plot_segments",
+    "pointing_game",
     "segment_retrieval",
     "extract_features",
     "finetune",

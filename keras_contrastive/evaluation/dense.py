@@ -16,7 +16,7 @@ from keras_contrastive import plotting
 from keras_contrastive.evaluation.features import _inference_function
 
 __all__ = ["dense_encoder", "dense_features", "segment_retrieval", "class_activation_maps",
-           "plot_class_activation_maps", "plot_segments"]
+           "pointing_game", "plot_class_activation_maps", "plot_segments"]
 
 _POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 
@@ -281,6 +281,30 @@ def class_activation_maps(encoder, classifier, images, class_ids=None, batch_siz
     maps = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0)
     return {"maps": maps.astype(np.float32), "class_ids": class_ids,
             "scores": scores.astype(np.float32)}
+
+
+def pointing_game(maps, boxes, tolerance=1):
+    """The fraction of maps whose maximum lies on the object (Zhang et al.'s
+    pointing game): a hit when the peak of ``maps[i]`` is inside
+    ``boxes[i]`` = ``(top, left, height, width)`` widened by ``tolerance``
+    pixels on every side.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.evaluation import pointing_game
+    >>> maps = np.zeros((2, 8, 8)); maps[0, 2, 2] = maps[1, 7, 7] = 1.0
+    >>> pointing_game(maps, [[1, 1, 3, 3], [1, 1, 3, 3]])
+    0.5
+    """
+    maps, boxes = np.asarray(maps), np.asarray(boxes)
+    if maps.ndim != 3 or boxes.shape != (len(maps), 4):
+        raise ValueError(f"pointing_game: expected maps [N, H, W] and boxes [N, 4] "
+                         f"(top, left, height, width), got {maps.shape} and {boxes.shape}.")
+    flat = maps.reshape(len(maps), -1).argmax(axis=1)
+    peaks = np.stack(np.unravel_index(flat, maps.shape[1:]), axis=1)
+    inside = (peaks >= boxes[:, :2] - tolerance) & (peaks < boxes[:, :2] + boxes[:, 2:] + tolerance)
+    return float(np.mean(np.all(inside, axis=1)))
 
 
 def plot_class_activation_maps(images, maps, path, titles=None, columns=8):

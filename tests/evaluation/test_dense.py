@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_contrastive.data import textured_scenes
+from keras_contrastive.data import glyph_scenes, textured_scenes
 from keras_contrastive.evaluation import (
     class_activation_maps, dense_encoder, linear_probe, linear_probe_from_features,
-    plot_class_activation_maps, plot_segments, probe_classifier, segment_retrieval)
+    plot_class_activation_maps, plot_segments, pointing_game, probe_classifier, segment_retrieval)
 from tests.evaluation.test_linear_probe import as_images, gaussian_clusters, identity_encoder
 
 SIZE = 32
@@ -53,6 +53,35 @@ def test_textured_scenes_plant_every_texture_in_voronoi_regions():
         textured_scenes(2, num_textures=9)
     with pytest.raises(ValueError, match="period"):
         textured_scenes(2, period=3)
+
+
+def test_glyph_scenes_put_the_class_glyph_in_its_box_and_the_bar_outside():
+    images, labels, boxes = glyph_scenes(60, seed=4)
+    assert images.dtype == np.float32 and 0.0 <= images.min() and images.max() == 1.0
+    assert np.array_equal(np.bincount(labels), [20, 20, 20])
+    again = glyph_scenes(60, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip((images, labels, boxes), again))
+    for image, label, (top, left, height, width) in zip(images[..., 0], labels, boxes):
+        inside = np.zeros(image.shape, bool)
+        inside[top:top + height, left:left + width] = True
+        glyph = image[inside] == 1.0
+        # the glyph's lit pixels: square 36, plus 28, X 16 of 64
+        assert glyph.sum() == (36, 28, 16)[label]
+        assert (image[~inside] == 1.0).sum() == 2 * width  # the bar, nowhere else bright
+    with pytest.raises(ValueError, match="size"):
+        glyph_scenes(2, size=16)
+
+
+def test_pointing_game_counts_peaks_inside_the_widened_box():
+    maps = np.zeros((4, 10, 10))
+    for i, (r, c) in enumerate([(2, 2), (1, 4), (6, 3), (5, 5)]):
+        maps[i, r, c] = 1.0
+    boxes = np.array([[2, 2, 3, 3]] * 4)  # rows and columns 2-4
+    # (2, 2) inside; (1, 4) and (5, 5) one pixel out; (6, 3) two pixels out
+    assert pointing_game(maps, boxes, tolerance=0) == 0.25
+    assert pointing_game(maps, boxes, tolerance=1) == 0.75
+    with pytest.raises(ValueError, match="boxes"):
+        pointing_game(maps, boxes[:2])
 
 
 def test_segment_retrieval_recovers_planted_regions_and_a_constant_encoder_does_not(scenes):
@@ -109,67 +138,28 @@ def test_dense_encoder_shares_the_encoders_weights():
 
 # --- class activation maps ----------------------------------------------------------------
 
-OBJECT = 8
-
-
-def _glyph(kind):
-    glyph = np.zeros((OBJECT, OBJECT), np.float32)
-    if kind == 0:
-        glyph[1:-1, 1:-1] = 1.0  # square
-    elif kind == 1:
-        glyph[3:5, :] = glyph[:, 3:5] = 1.0  # plus
-    else:
-        steps = np.arange(OBJECT)
-        glyph[steps, steps] = glyph[steps, OBJECT - 1 - steps] = 1.0  # X
-    return glyph
-
-
-def _object_scenes(n, seed=0):
-    """Noise, one of three glyphs (the class) and, in every image, a bar as bright as a glyph
-    (a distractor) elsewhere; returns images, labels and each glyph's top-left corner."""
-    rng = np.random.default_rng(seed)
-    images = (rng.random((n, SIZE, SIZE, 1)) * 0.3).astype(np.float32)
-    labels = np.arange(n) % 3
-    corners = np.zeros((n, 2), np.int64)
-    for i in range(n):
-        while True:
-            (r, c), (br, bc) = rng.integers(0, SIZE - OBJECT, (2, 2))
-            if abs(r - br) > OBJECT or abs(c - bc) > OBJECT:
-                break
-        corners[i] = r, c
-        patch = images[i, r:r + OBJECT, c:c + OBJECT, 0]
-        images[i, r:r + OBJECT, c:c + OBJECT, 0] = np.maximum(patch, _glyph(labels[i]))
-        images[i, br + 3:br + 5, bc:bc + OBJECT, 0] = 1.0
-    return images, labels, corners
-
-
-def _peaks_on_the_object(maps, corners):
-    peaks = np.array([np.unravel_index(np.argmax(m), m.shape) for m in maps])
-    return np.mean(np.all((peaks >= corners - 1) & (peaks < corners + OBJECT + 1), axis=1))
-
-
 @pytest.fixture(scope="module")
 def glyph_classifier():
-    images, labels, corners = _object_scenes(1500)
+    images, labels, boxes = glyph_scenes(1500)
     encoder = _cnn(0)
     head = keras.layers.Dense(3)
     model = keras.Sequential([encoder, head])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(images[:1200], labels[:1200], epochs=8, batch_size=64, verbose=0)
-    return encoder, head, (images[1200:], labels[1200:], corners[1200:])
+    return encoder, head, (images[1200:], labels[1200:], boxes[1200:])
 
 
 def test_class_activation_maps_find_the_object_that_decides_the_class(glyph_classifier, tmp_path):
-    encoder, head, (images, labels, corners) = glyph_classifier
+    encoder, head, (images, labels, boxes) = glyph_classifier
     result = class_activation_maps(encoder, head, images, class_ids=labels)
     assert result["maps"].shape == images.shape[:3]
     assert result["maps"].min() == 0.0 and result["maps"].max() == 1.0
     # trained: the true class's map peaks on its glyph, not on the equally bright bar
-    assert _peaks_on_the_object(result["maps"], corners) > 0.8
+    assert pointing_game(result["maps"], boxes) > 0.8
     # untrained networks peak on the glyph only about as often as on the bar
     untrained = class_activation_maps(_cnn(1), keras.layers.Dense(3), images, class_ids=labels)
-    assert _peaks_on_the_object(untrained["maps"], corners) < 0.65
+    assert pointing_game(untrained["maps"], boxes) < 0.65
     # by default each map is the predicted class's
     predicted = class_activation_maps(encoder, head, images[:8])
     assert np.array_equal(predicted["class_ids"], np.argmax(predicted["scores"], axis=1))
@@ -182,7 +172,7 @@ def test_class_activation_maps_average_to_the_class_scores():
     """Before scaling, the mean of class c's map is its score minus the bias (a linear probe's
     classifier from probe_classifier, standardisation folded in, included)."""
     encoder = _cnn(2)
-    images, labels, _ = _object_scenes(60, seed=1)
+    images, labels, _ = glyph_scenes(60, seed=1)
     features = encoder(images).numpy()
     details = linear_probe_from_features(features, labels, features, labels, l2_grid=[1.0],
                                          return_details=True)
@@ -249,7 +239,7 @@ def test_sgd_probe_keeps_the_encoder_and_its_batch_norm_statistics_frozen(fashio
 def test_evaluate_encoder_names_unknown_protocols_and_needs_a_cam_path():
     from keras_contrastive.evaluation import evaluate_encoder
 
-    images, labels, _ = _object_scenes(30)
+    images, labels, _ = glyph_scenes(30)
     with pytest.raises(ValueError, match="protocols are knn, linear"):
         evaluate_encoder(_cnn(0), (images, labels), (images, labels), ("knn", "segment"))
     with pytest.raises(ValueError, match="cam_path"):
