@@ -109,6 +109,16 @@ class _Camera:
         c, s = np.cos(self.yaw), np.sin(self.yaw)
         return c * x - s * z, s * x + c * z
 
+    def direction_to_world(self, xc, zc):
+        """A camera direction (lateral, depth) -> the world direction: the inverse yaw."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        return c * xc + s * zc, -s * xc + c * zc
+
+    def to_world(self, xc, zc):
+        """Camera (lateral, depth) -> world (lateral x, depth z): ``to_camera``'s inverse."""
+        x, z = self.direction_to_world(xc, zc)
+        return x + self.x0, z
+
     def column(self, x, z):
         xc, zc = self.to_camera(x, z)
         return self.cx + self.focal * xc / zc, zc
@@ -124,8 +134,7 @@ def _ground(camera, scene):
     below = rows + 0.5 > camera.horizon + 0.5
     zc = camera.focal * _CAMERA_HEIGHT / np.maximum(rows + 0.5 - camera.horizon, 1e-6)
     xc = (cols + 0.5 - camera.cx) * zc / camera.focal
-    c, s = np.cos(camera.yaw), np.sin(camera.yaw)  # camera -> world (inverse rotation)
-    x = c * xc + s * zc + camera.x0
+    x, _ = camera.to_world(xc, zc)
     ground = np.where(np.abs(x) <= scene["road"], ROAD,
                       np.where(np.abs(x) <= scene["curb"], SIDEWALK, TERRAIN))
     side_terrain = np.where(x < 0, scene["terrain_side"][0], scene["terrain_side"][1])
@@ -151,14 +160,12 @@ def _paint_box(mask, camera, x, z, half_width, height, cls, bottom=0.0):
 def _paint_facade(mask, camera, side, offset, z0, z1, height):
     """A facade: the plane x = side * offset between depths z0 and z1, up to ``height``."""
     cols = np.arange(camera.width) + 0.5
-    c, s = np.cos(camera.yaw), np.sin(camera.yaw)
-    # the ray through column u: camera direction (d, 1) with d = (u - cx) / f
-    d = (cols - camera.cx) / camera.focal
-    # world x along the ray at camera depth t: x0 + t * (c d + s); solve for the plane
-    slope = c * d + s
+    # the ray through column u: camera direction (d, 1) with d = (u - cx) / f; at camera
+    # depth t it is at world x0 + t * slope, depth t * depth: solve for the plane
+    slope, depth = camera.direction_to_world((cols - camera.cx) / camera.focal, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (side * offset - camera.x0) / slope
-    z_world = t * (-s * d + c)
+    z_world = t * depth
     visible = (t > 0.5) & (z_world >= z0) & (z_world <= z1)
     for col in np.nonzero(visible)[0]:
         top = int(max(0, np.floor(camera.row(height, t[col]))))
