@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_contrastive import models, views  # noqa: E402
+from keras_contrastive import backbones, models, views  # noqa: E402
 from keras_contrastive.data import GLYPH_NAMES, glyph_scenes, textured_scenes  # noqa: E402
 from keras_contrastive.evaluation import (  # noqa: E402
     class_activation_maps, plot_class_activation_maps, plot_segments, pointing_game,
@@ -38,12 +38,7 @@ SIZE = 32
 def _cnn(seed):
     """Three 3x3 convolutions (stride 1, 2, 2) + global average pooling: an 8x8 feature map."""
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 1)),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-        keras.layers.GlobalAveragePooling2D()])
+    return backbones.small_cnn((SIZE, SIZE, 1), filters=(16, 32, 32), batch_norm=False)
 
 
 def _constant_encoder():

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_contrastive import backbones
 from keras_contrastive.data import glyph_scenes, textured_scenes
 from keras_contrastive.evaluation import (
     class_activation_maps, dense_encoder, linear_probe, linear_probe_from_features,
@@ -13,15 +14,11 @@ from tests.evaluation.test_linear_probe import as_images, gaussian_clusters, ide
 SIZE = 32
 
 
-def _cnn(seed, pooling=keras.layers.GlobalAveragePooling2D):
+def _cnn(seed, pooling="avg"):
     """Three 3x3 convolutions (stride 1, 2, 2) + global pooling: an 8x8 feature map."""
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 1)),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-        pooling()])
+    return backbones.small_cnn((SIZE, SIZE, 1), filters=(16, 32, 32), batch_norm=False,
+                               pooling=pooling)
 
 
 def _constant_encoder():
@@ -131,7 +128,8 @@ def test_dense_encoder_shares_the_encoders_weights():
     assert dense.output_shape == (None, 8, 8, 32)
     np.testing.assert_allclose(dense(images).numpy().mean(axis=(1, 2)), encoder(images).numpy(),
                                rtol=1e-5, atol=1e-6)
-    encoder.layers[0].kernel.assign(encoder.layers[0].kernel * 2.0)
+    conv = next(layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D))
+    conv.kernel.assign(conv.kernel * 2.0)
     np.testing.assert_allclose(dense(images).numpy().mean(axis=(1, 2)), encoder(images).numpy(),
                                rtol=1e-5, atol=1e-6)
 
@@ -195,7 +193,7 @@ def test_class_activation_maps_refuse_non_linear_heads_and_max_pooling():
     with pytest.raises(ValueError, match="linear classifier"):
         class_activation_maps(_cnn(0), mlp, images)
     with pytest.raises(ValueError, match="GlobalAveragePooling2D"):
-        class_activation_maps(_cnn(0, keras.layers.GlobalMaxPooling2D), keras.layers.Dense(3),
+        class_activation_maps(_cnn(0, "max"), keras.layers.Dense(3),
                               images)
 
 
