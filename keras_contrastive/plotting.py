@@ -35,10 +35,11 @@ def grid(n, columns):
 def show_image(axis, image, ticks=False):
     """Draws ``image`` (``[H, W, 1|3]``; uint8 or float in [0, 1]) on ``axis``:
     grey for one channel, RGB for three, clipped to [0, 1]."""
-    image = np.asarray(image, np.float32)
-    if image.max() > 1.0:
-        image = image / 255.0
-    image = np.clip(image, 0.0, 1.0)
+    image = np.asarray(image)
+    # uint8 (or 0-255 floats) -> [0, 1]; floats a little outside [0, 1] (colour jitter)
+    # are clipped, not rescaled
+    scale = 255.0 if np.issubdtype(image.dtype, np.integer) or image.max() > 2.0 else 1.0
+    image = np.clip(image.astype(np.float32) / scale, 0.0, 1.0)
     if image.shape[-1] == 1:
         axis.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
     else:
