@@ -98,9 +98,14 @@ def textured_scenes(n, size=(32, 32), num_textures=4, regions=(2, 5), period=4, 
     return images, masks
 
 
+def _middle(size):
+    """The two central rows (or columns) of ``size``: the plus's arms and the bar."""
+    return slice(size // 2 - 1, size // 2 + 1)
+
+
 def _glyph(kind, size):
     glyph = np.zeros((size, size), np.float32)
-    steps, middle = np.arange(size), slice(size // 2 - 1, size // 2 + 1)
+    steps, middle = np.arange(size), _middle(size)
     if kind == 0:
         glyph[1:-1, 1:-1] = 1.0  # square
     elif kind == 1:
@@ -149,7 +154,7 @@ def glyph_scenes(n, size=32, object_size=8, noise=0.3, seed=0):
     labels = np.arange(n, dtype=np.int64) % len(GLYPH_NAMES)
     boxes = np.zeros((n, 4), np.int64)
     glyphs = [_glyph(kind, object_size) for kind in range(len(GLYPH_NAMES))]
-    bar = slice(object_size // 2 - 1, object_size // 2 + 1)
+    bar = _middle(object_size)
     for i in range(n):
         while True:
             (r, c), (br, bc) = rng.integers(0, size - object_size, (2, 2))
