@@ -600,6 +600,101 @@ def main(method, argv=None):
     app.run(_main, argv=_underscored(argv if argv is not None else sys.argv))
 
 
+def run_script(main, name, argv=None):
+    """Runs a hand-written recipe's absl ``main(argv)``: with the command line's
+    flags (``argv`` or ``sys.argv``; ``--train-subset`` and ``--train_subset`` both
+    work), or, in a notebook cell (Colab), with the flags' defaults.
+
+    Example:
+
+    >>> from keras_contrastive import recipes
+    >>> def main(argv):
+    ...     print("arguments left:", argv[1:])
+    ...     return 0
+    >>> try:
+    ...     recipes.run_script(main, "demo", ["demo", "extra"])
+    ... except SystemExit as exit:
+    ...     print("exit code", exit.code)
+    arguments left: ['extra']
+    exit code 0
+    """
+    from absl import app, flags
+
+    if "ipykernel" in sys.modules and argv is None:  # a notebook cell: the defaults
+        flags.FLAGS([name])
+        return main([name])
+    return app.run(main, argv=_underscored(argv if argv is not None else sys.argv))
+
+
+def define_comparison_flags(flag_values=None):
+    """Defines the flags of the comparison recipes (several pretraining runs at the
+    quality protocol, one table): ``--epochs``, ``--batch_size``, ``--width``,
+    ``--train_subset``, ``--eval_subset``, ``--out``, ``--seed``.
+
+    Example:
+
+    >>> from absl import flags
+    >>> from keras_contrastive import recipes
+    >>> values = flags.FlagValues()
+    >>> recipes.define_comparison_flags(values)
+    >>> values(["recipe", "--epochs=2", "--eval_subset=500"])  # doctest: +ELLIPSIS
+    [...]
+    >>> config = recipes.comparison_config(values)
+    >>> config.epochs, config.width, config.eval_test_subset
+    (2, 16, 500)
+    """
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    if "eval_subset" in flag_values:  # a notebook may re-run the cell
+        return
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_integer("epochs", 5, "pretraining epochs per row", **fv)
+    flags.DEFINE_integer("batch_size", 256, "global batch", **fv)
+    flags.DEFINE_integer("width", 16, "ResNet-18 width", **fv)
+    flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images", **fv)
+    flags.DEFINE_integer("eval_subset", None, "labelled images for kNN / linear (train and test)",
+                         **fv)
+    flags.DEFINE_string("out", None, "write the table (markdown) and JSON lines here", **fv)
+    flags.DEFINE_integer("seed", 0, "global seed", **fv)
+
+
+def comparison_config(flags_values):
+    """The quality protocol (``PRESETS["quality"]``) with the comparison flags applied:
+    the base every row of a comparison recipe changes.  Example: see
+    ``define_comparison_flags``."""
+    return PRESETS["quality"].replace(
+        epochs=flags_values.epochs, batch_size=flags_values.batch_size, width=flags_values.width,
+        train_subset=flags_values.train_subset, eval_train_subset=flags_values.eval_subset,
+        eval_test_subset=flags_values.eval_subset, seed=flags_values.seed)
+
+
+def write_comparison(table, records, out=None):
+    """Prints a markdown table (a list of lines) and, when ``out`` is given, writes it
+    followed by one JSON line per record (what the comparison recipes leave behind).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.recipes import write_comparison
+    >>> path = os.path.join(tempfile.mkdtemp(), "table.md")
+    >>> write_comparison(["| row | acc |", "|---|---|", "| A | 0.5 |"], [{"row": "A"}], path)
+    <BLANKLINE>
+    | row | acc |
+    |---|---|
+    | A | 0.5 |
+    >>> open(path).read().splitlines()[-1]
+    '{"row": "A"}'
+    """
+    import json
+
+    text = "\n".join(table)
+    print("\n" + text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n\n" + "\n".join(json.dumps(r) for r in records) + "\n")
+
+
 def write_recipes(directory):
     """Writes ``recipes/<method>.py`` for every method; returns their paths.
 

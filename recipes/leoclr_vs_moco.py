@@ -18,18 +18,11 @@ momentum 0.99); they differ only in the objective (``moco_v2`` / ``leoclr``).
 Prints a markdown table (kNN, linear, centre-crop and random-crop accuracy
 of the same linear probe, the drop) and writes it to ``--out`` when given.
 """
-import json
-import sys
+from absl import flags
 
-from absl import app, flags
+from keras_contrastive import recipes
 
-flags.DEFINE_integer("epochs", 5, "pretraining epochs per row")
-flags.DEFINE_integer("batch_size", 256, "global batch")
-flags.DEFINE_integer("width", 16, "ResNet-18 width")
-flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images")
-flags.DEFINE_integer("eval_subset", None, "labelled images for kNN / linear (train and test)")
-flags.DEFINE_string("out", None, "write the table (markdown) and JSON lines here")
-flags.DEFINE_integer("seed", 0, "global seed")
+recipes.define_comparison_flags()
 FLAGS = flags.FLAGS
 
 
@@ -45,12 +38,9 @@ def evaluate_with_random_crops(encoder, train, test, config):
 
 def main(argv):
     del argv
-    from keras_contrastive.pretraining import PRESETS, pretrain
+    from keras_contrastive.pretraining import pretrain
 
-    base = PRESETS["quality"].replace(
-        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, width=FLAGS.width,
-        train_subset=FLAGS.train_subset, eval_train_subset=FLAGS.eval_subset,
-        eval_test_subset=FLAGS.eval_subset, seed=FLAGS.seed)
+    base = recipes.comparison_config(FLAGS)
     table = ["| method | kNN acc | linear acc | centre crop | random crop | drop |",
              "|---|---|---|---|---|---|"]
     results = []
@@ -63,16 +53,9 @@ def main(argv):
                      f"{m['center_crop_acc']:.4f} | {m['random_crop_acc']:.4f} | "
                      f"{m['drop']:.4f} |")
         results.append({"method": method, "epochs": FLAGS.epochs, **m})
-    print("\n" + "\n".join(table))
-    if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            f.write("\n".join(table) + "\n\n" + "\n".join(json.dumps(r) for r in results) + "\n")
+    recipes.write_comparison(table, results, FLAGS.out)
     return 0
 
 
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:  # a notebook cell: parse the defaults
-        FLAGS(["leoclr_vs_moco"])
-        main([])
-    else:
-        app.run(main)
+    recipes.run_script(main, "leoclr_vs_moco")

@@ -25,20 +25,13 @@ this recipe tests the design, not the numbers (record what it measures in
 BENCHMARKS.md, whatever the outcome).  Prints a markdown table and writes it
 to ``--out`` when given.
 """
-import json
-import sys
+from absl import flags
 
-from absl import app, flags
+from keras_contrastive import recipes
 
-flags.DEFINE_integer("epochs", 5, "pretraining epochs per row")
-flags.DEFINE_integer("batch_size", 256, "global batch")
-flags.DEFINE_integer("width", 16, "ResNet-18 width")
-flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images")
-flags.DEFINE_integer("eval_subset", None, "labelled images for kNN / linear (train and test)")
+recipes.define_comparison_flags()
 flags.DEFINE_float("lower_momentum", 0.98, "key momentum of the '+ m' rows")
 flags.DEFINE_string("rows", "all", "comma-separated row names to run (default: all)")
-flags.DEFINE_string("out", None, "write the table (markdown) and JSON lines here")
-flags.DEFINE_integer("seed", 0, "global seed")
 FLAGS = flags.FLAGS
 
 
@@ -55,13 +48,14 @@ def rows(lower_momentum):
 
 def main(argv):
     del argv
-    from keras_contrastive.pretraining import PRESETS, pretrain
+    from keras_contrastive.pretraining import pretrain
 
-    base = PRESETS["quality"].replace(
-        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, width=FLAGS.width,
-        train_subset=FLAGS.train_subset, eval_train_subset=FLAGS.eval_subset,
-        eval_test_subset=FLAGS.eval_subset, seed=FLAGS.seed)
+    base = recipes.comparison_config(FLAGS)
     wanted = None if FLAGS.rows == "all" else {r.strip() for r in FLAGS.rows.split(",")}
+    unknown = (wanted or set()) - {name for name, _ in rows(FLAGS.lower_momentum)}
+    if unknown:
+        raise ValueError(f"--rows: unknown row(s) {sorted(unknown)}; the rows are "
+                         f"{[name for name, _ in rows(FLAGS.lower_momentum)]}.")
     table = ["| row | kNN acc | linear acc | view pairs/s |", "|---|---|---|---|"]
     results = []
     random_init = None
@@ -79,12 +73,9 @@ def main(argv):
                      f"{result.pairs_per_s:.1f} |")
         results.append({"row": name, **changes, "pairs_per_s": result.pairs_per_s,
                         "knn_acc": m["knn_acc"], "linear_acc": m["linear_acc"]})
-    print("\n" + "\n".join(table))
-    if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            f.write("\n".join(table) + "\n\n" + "\n".join(json.dumps(r) for r in results) + "\n")
+    recipes.write_comparison(table, results, FLAGS.out)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    recipes.run_script(main, "revisiting_ablation")

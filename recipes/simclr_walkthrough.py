@@ -21,9 +21,9 @@ projection head             2048 -> 128                      feature width -> 12
 linear top-1 (100 epochs)   64.5 % (ResNet-50, 4096 batch)   see BENCHMARKS.md
 ==========================  ===============================  ============
 """
-import sys
+from absl import flags
 
-from absl import app, flags
+from keras_contrastive import recipes
 
 flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist, an image folder, or a TFDS name")
 flags.DEFINE_integer("epochs", 5, "pretraining epochs")
@@ -86,8 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:  # a notebook cell: parse the defaults
-        FLAGS(["simclr_walkthrough"])
-        main([])
-    else:
-        app.run(main)
+    recipes.run_script(main, "simclr_walkthrough")

@@ -53,7 +53,10 @@ def dense_encoder(encoder):
     >>> dense_encoder(backbones.resnet18((28, 28, 1), width=4)).output_shape
     (None, 4, 4, 32)
     """
-    pool = _final_pooling(encoder)
+    return _cut_before(encoder, _final_pooling(encoder))
+
+
+def _cut_before(encoder, pool):
     return keras.Model(encoder.inputs, pool.input, name=f"{encoder.name}_dense")
 
 
@@ -258,7 +261,7 @@ def class_activation_maps(encoder, classifier, images, class_ids=None, batch_siz
             f"(the pooled features must be the mean of the feature map); {encoder.name!r} ends in "
             f"{type(encoder.layers[-1]).__name__}.")
     images = np.asarray(images)
-    features = dense_features(encoder, images, batch_size)
+    features = dense_features(_cut_before(encoder, pool), images, batch_size)
     n, h, w, depth = features.shape
 
     def apply(x):
