@@ -661,8 +661,20 @@ def define_comparison_flags(flag_values=None):
 
 def comparison_config(flags_values):
     """The quality protocol (``PRESETS["quality"]``) with the comparison flags applied:
-    the base every row of a comparison recipe changes.  Example: see
-    ``define_comparison_flags``."""
+    the base every row of a comparison recipe changes.
+
+    Example:
+
+    >>> from absl import flags
+    >>> from keras_contrastive import recipes
+    >>> values = flags.FlagValues()
+    >>> recipes.define_comparison_flags(values)
+    >>> values(["recipe", "--train_subset=2048"])  # doctest: +ELLIPSIS
+    [...]
+    >>> config = recipes.comparison_config(values)
+    >>> config.method, config.train_subset, config.batch_size
+    ('simclr', 2048, 256)
+    """
     return PRESETS["quality"].replace(
         epochs=flags_values.epochs, batch_size=flags_values.batch_size, width=flags_values.width,
         train_subset=flags_values.train_subset, eval_train_subset=flags_values.eval_subset,
