@@ -30,9 +30,8 @@ Table 2: the minimum crop ratio swept 0.9 ... 0.1 (self-supervised, then all
 layers fine-tuned), with mean recall over N = 1..5, and a plot of it.
 
 Presets: ``quick`` (32x40 masks, ResNet-18 width 8, 5 self-supervised and 20
-pair epochs, crop ratios 0.9/0.7/0.6/0.5/0.3/0.1: 31 minutes measured on 2 CPU
-cores shared with a benchmark for the first 18, about 26 on idle ones by the
-idle phases' times; BENCHMARKS.md) and ``full`` (the chapter's 64x80 masks, ResNet-18 width 64 =
+pair epochs, crop ratios 0.9/0.7/0.6/0.5/0.3/0.1: 13.7 minutes end to end on 2
+idle CPU cores; BENCHMARKS.md) and ``full`` (the chapter's 64x80 masks, ResNet-18 width 64 =
 512-d features, 512-d projection, more epochs; a GPU run).  The chapter's
 numbers: supervised 0.500 / self-supervised 0.567 / dense 0.542 / fine-tuned
 0.633 Recall@1; mean recall peaks at crop ratio 0.6-0.7.
@@ -43,7 +42,7 @@ from absl import flags
 
 from keras_contrastive import recipes
 
-flags.DEFINE_enum("preset", "quick", ["quick", "full"], "quick: ~26 min on 2 idle CPU cores; full: "
+flags.DEFINE_enum("preset", "quick", ["quick", "full"], "quick: ~14 min on 2 idle CPU cores; full: "
                   "the chapter's sizes")
 flags.DEFINE_string("ratios", None, "minimum crop ratios of the sweep, comma-separated (default: "
                     "the preset's; '' skips it)")
@@ -60,8 +59,7 @@ FLAGS = flags.FLAGS
 PRESETS = {
     # size, ResNet-18 width, SSL epochs, epochs on the pairs, the sweep's ratios (0.6 is
     # Table 1's run, reused)
-    # quick: 6 SSL / 30 pair epochs took 33 min on 2 idle cores (per-phase times); 5 / 20
-    # took 31 min with the first 18 shared, about 26 by its idle phases (BENCHMARKS.md)
+    # quick: 13.7 min end to end on 2 idle cores (BENCHMARKS.md)
     "quick": {"size": (32, 40), "width": 8, "ssl_epochs": 5, "pair_epochs": 20,
               "ratios": (0.9, 0.7, 0.6, 0.5, 0.3, 0.1)},
     "full": {"size": (64, 80), "width": 64, "ssl_epochs": 100, "pair_epochs": 100,
