@@ -582,22 +582,27 @@ def main(method, argv=None):
     ...
     exit code 0
     """
-    from absl import app, flags
+    from absl import flags
 
     define_flags(method)
-    if "ipykernel" in sys.modules and argv is None:  # a notebook cell: the defaults
-        flags.FLAGS([method])
-        return run(method, flags.FLAGS)
+    results = []
 
     def _main(_):
         from absl import logging
 
-        if not flags.FLAGS["verbosity"].present:  # TF's INFO lines drown the report
+        # on the command line, TF's INFO lines drown the report
+        if not _in_notebook(argv) and not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
-        run(method, flags.FLAGS)
+        results.append(run(method, flags.FLAGS))
         return 0
 
-    app.run(_main, argv=_underscored(argv if argv is not None else sys.argv))
+    run_script(_main, method, argv)  # exits on the command line
+    return results[0]
+
+
+def _in_notebook(argv):
+    """A notebook cell (Colab, Jupyter) with no explicit ``argv``: flags take their defaults."""
+    return "ipykernel" in sys.modules and argv is None
 
 
 def run_script(main, name, argv=None):
@@ -620,7 +625,7 @@ def run_script(main, name, argv=None):
     """
     from absl import app, flags
 
-    if "ipykernel" in sys.modules and argv is None:  # a notebook cell: the defaults
+    if _in_notebook(argv):
         flags.FLAGS([name])
         return main([name])
     return app.run(main, argv=_underscored(argv if argv is not None else sys.argv))

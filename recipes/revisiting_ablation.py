@@ -51,16 +51,17 @@ def main(argv):
     from keras_contrastive.pretraining import pretrain
 
     base = recipes.comparison_config(FLAGS)
-    wanted = None if FLAGS.rows == "all" else {r.strip() for r in FLAGS.rows.split(",")}
-    unknown = (wanted or set()) - {name for name, _ in rows(FLAGS.lower_momentum)}
-    if unknown:
-        raise ValueError(f"--rows: unknown row(s) {sorted(unknown)}; the rows are "
-                         f"{[name for name, _ in rows(FLAGS.lower_momentum)]}.")
+    every_row = rows(FLAGS.lower_momentum)
+    names = [name for name, _ in every_row]
+    wanted = set(names) if FLAGS.rows == "all" else {r.strip() for r in FLAGS.rows.split(",")}
+    if wanted - set(names):
+        raise ValueError(f"--rows: unknown row(s) {sorted(wanted - set(names))}; the rows are "
+                         f"{names}.")
     table = ["| row | kNN acc | linear acc | view pairs/s |", "|---|---|---|---|"]
     results = []
     random_init = None
-    for name, changes in rows(FLAGS.lower_momentum):
-        if wanted is not None and name not in wanted:
+    for name, changes in every_row:
+        if name not in wanted:
             continue
         print(f"\n=== {name}: {changes}", flush=True)
         result = pretrain(base.replace(**changes), verbose=2,

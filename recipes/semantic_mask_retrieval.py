@@ -134,9 +134,12 @@ def run(preset, ratios, seed=0, log=print):
         for variable in model.optimizer.variables:
             if variable.name != "learning_rate":  # the step count and AMSGrad's moments
                 variable.assign(keras.ops.zeros_like(variable))
-        log(f"  {what}: {epochs} epochs ({time.perf_counter() - start:.0f} s so far)")
-        model.fit(views, epochs=epochs, verbose=0)
+        fit(model, views, epochs, what)
         return model.encoder.get_weights(), model.projector.get_weights()
+
+    def fit(network, views, epochs, what):
+        log(f"  {what}: {epochs} epochs ({time.perf_counter() - start:.0f} s so far)")
+        network.fit(views, epochs=epochs, verbose=0)
 
     def frozen_encoder_model(weights):
         encoder = keras.models.clone_model(model.encoder)
@@ -162,9 +165,7 @@ def run(preset, ratios, seed=0, log=print):
     ssl = train(unpaired_views(TABLE1_RATIO), ssl_epochs, "self-supervised only")
     table1["only self-supervised training"] = recall(model)
     dense = frozen_encoder_model(ssl)
-    log(f"  dense layers replaced and trained: {pair_epochs} epochs "
-        f"({time.perf_counter() - start:.0f} s so far)")
-    dense.fit(pair_views(TABLE1_RATIO), epochs=pair_epochs, verbose=0)
+    fit(dense, pair_views(TABLE1_RATIO), pair_epochs, "dense layers replaced and trained")
     table1["dense layers were replaced and trained"] = recall(dense)
     train(pair_views(TABLE1_RATIO), pair_epochs, "all layers fine-tuned", weights=ssl)
     table1["all layers were fine-tuned"] = recall(model)
