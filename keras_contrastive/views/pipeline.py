@@ -177,6 +177,12 @@ def make_views(
     batches re-use another batch's seed state (measured on 2 CPUs), i.e. get
     the same random parameters on different images; harmless for training.
 
+    Order: batches may leave the parallel map out of order when a later one
+    is ready first (`tf.data.Options.deterministic = False`, for
+    throughput).  A caller who needs them in order sets
+    `options.deterministic = True` on the result (`with_options`), which
+    overrides it.
+
     Args:
         dataset: A `tf.data.Dataset` of unbatched images `[H, W, C]`
             (`uint8`, converted with `x / 255`, or float already in [0, 1]),
@@ -350,7 +356,7 @@ def make_views(
         )
     images = images.batch(batch_size, drop_remainder=drop_remainder)
     try:  # tracing applies `augment` to the images' spec: a mismatch shows here
-        views = images.map(views_of, num_parallel_calls=autotune, deterministic=False)
+        views = images.map(views_of, num_parallel_calls=autotune)
     except (ValueError, TypeError, tf.errors.OpError) as error:
         reason = str(error).strip().splitlines()
         raise ValueError(
@@ -358,4 +364,7 @@ def make_views(
             f"{[None] + spec.shape.as_list()} ({spec.dtype.name}): "
             f"{_last_message(reason)} Check the augmentation's `channels` (1 for grayscale "
             "images) and sizes.") from error
-    return views.prefetch(autotune)
+    # out-of-order batches by an option, not the map's argument, so a caller can restore order
+    options = tf.data.Options()
+    options.deterministic = False
+    return views.prefetch(autotune).with_options(options)
