@@ -160,6 +160,7 @@ def make_views(
     labels=False,
     rescale=True,
     augment_on="data",
+    deterministic=False,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -176,12 +177,6 @@ def make_views(
     read-then-advance is not atomic: with parallel map calls, about 0.1% of
     batches re-use another batch's seed state (measured on 2 CPUs), i.e. get
     the same random parameters on different images; harmless for training.
-
-    Order: batches may leave the parallel map out of order when a later one
-    is ready first (`tf.data.Options.deterministic = False`, for
-    throughput).  A caller who needs them in order sets
-    `options.deterministic = True` on the result (`with_options`), which
-    overrides it.
 
     Args:
         dataset: A `tf.data.Dataset` of unbatched images `[H, W, C]`
@@ -223,6 +218,11 @@ def make_views(
             step, on the accelerator, with the same `ViewMaker`: pass it as
             `ContrastiveModel(..., device_views=maker)`.  `augment` is then
             only checked here (channels, crop sizes).
+        deterministic: `False` (default) lets a batch of views leave the
+            parallel map before an earlier one that is still being made
+            (throughput); `True` keeps the batches in order (e.g. to compare
+            two runs batch by batch).  The images inside a batch, and the
+            pipeline before it, keep their order either way.
 
     `augment` may also be a `ViewMaker` (which then holds `num_views` and
     `original_augment`).
@@ -356,7 +356,8 @@ def make_views(
         )
     images = images.batch(batch_size, drop_remainder=drop_remainder)
     try:  # tracing applies `augment` to the images' spec: a mismatch shows here
-        views = images.map(views_of, num_parallel_calls=autotune)
+        views = images.map(views_of, num_parallel_calls=autotune,
+                           deterministic=bool(deterministic))
     except (ValueError, TypeError, tf.errors.OpError) as error:
         reason = str(error).strip().splitlines()
         raise ValueError(
@@ -364,7 +365,4 @@ def make_views(
             f"{[None] + spec.shape.as_list()} ({spec.dtype.name}): "
             f"{_last_message(reason)} Check the augmentation's `channels` (1 for grayscale "
             "images) and sizes.") from error
-    # out-of-order batches by an option, not the map's argument, so a caller can restore order
-    options = tf.data.Options()
-    options.deterministic = False
-    return views.prefetch(autotune).with_options(options)
+    return views.prefetch(autotune)

@@ -13,11 +13,9 @@ from tests.conftest import (
 
 def _data(images, maker, augment_on, batch_size=32):
     """Batches in their order (make_views lets them overtake each other by default)."""
-    options = tf.data.Options()
-    options.deterministic = True
     return views.make_views(tf.data.Dataset.from_tensor_slices(images), maker,
-                            batch_size=batch_size, shuffle_buffer=0,
-                            augment_on=augment_on).with_options(options)
+                            batch_size=batch_size, shuffle_buffer=0, augment_on=augment_on,
+                            deterministic=True)
 
 
 class Shade(keras.layers.Layer):
