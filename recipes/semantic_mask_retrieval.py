@@ -101,13 +101,13 @@ def run(preset, ratios, seed=0, log=print):
         first, second = augment(ratio, 1), augment(ratio, 2)
         ds = tf.data.Dataset.from_tensor_slices(unpaired[..., None])
         ds = ds.shuffle(len(unpaired), seed=seed).batch(BATCH, drop_remainder=True)
-        return ds.map(lambda m: {"global": (first(m), second(m))}).prefetch(2)
+        return data.set_autotune(ds.map(lambda m: {"global": (first(m), second(m))}).prefetch(2))
 
     def pair_views(ratio):
         first, second = augment(ratio, 3), augment(ratio, 4)
         ds = tf.data.Dataset.from_tensor_slices((pairs_q[..., None], pairs_d[..., None]))
         ds = ds.shuffle(len(pairs_q), seed=seed).batch(BATCH, drop_remainder=True)
-        return ds.map(lambda q, d: {"global": (first(q), second(d))}).prefetch(2)
+        return data.set_autotune(ds.map(lambda q, d: {"global": (first(q), second(d))}).prefetch(2))
 
     def new_model(encoder=None, compile=True):
         encoder = encoder or backbones.resnet18(size + (classes,), width=settings["width"],

@@ -10,6 +10,8 @@ pairs with int64 scalar labels when labels exist:
   sub-folders; unreadable files are skipped, counted and reported.
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
 * `from_arrays`: NumPy arrays.
+* `set_autotune`: tf.data's autotuning model off (the library's training
+  pipelines) or on for a whole pipeline.
 * `synthetic_street_masks` / `street_mask_splits`: semantic masks of
   procedurally generated street scenes, single or as query/database pairs
   (the survey chapter's case study, offline); `plot_street_mask_pairs`.
@@ -39,6 +41,7 @@ _EXPORTS = {
     "STREET_CLASSES": "street_masks",
     "STREET_PALETTE": "street_masks",
     "to_unit_float": "arrays",
+    "set_autotune": "arrays",
     "textured_scenes": "textures",
     "TEXTURE_NAMES": "textures",
     "glyph_scenes": "textures",

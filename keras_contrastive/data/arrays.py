@@ -94,3 +94,30 @@ def to_unit_float(images):
     raise ValueError(
         f"Images must be an integer (e.g. uint8) or floating-point tensor, got dtype {images.dtype.name}."
     )
+
+
+def set_autotune(dataset, enabled=False):
+    """`dataset` with tf.data's autotuning model turned off (or on) for its whole pipeline.
+
+    With the model on (TensorFlow 2.21), destroying an iterator waits for the
+    model's next optimisation round, and the period between rounds doubles
+    while the iterator lives; `model.fit` makes one iterator per epoch, so an
+    epoch could wait about as long again as it ran (BENCHMARKS.md, "Epoch
+    overhead").  Off, `num_parallel_calls=tf.data.AUTOTUNE` runs one call
+    per core and `prefetch(tf.data.AUTOTUNE)` keeps its own buffer tuner.
+    The library's training pipelines (`views.make_views`, fine-tuning) use
+    it; an option set later with `dataset.with_options` wins.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.data import set_autotune
+    >>> set_autotune(tf.data.Dataset.range(4)).options().autotune.enabled
+    False
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(f"set_autotune: `dataset` must be a tf.data.Dataset, got "
+                         f"{type(dataset).__name__}.")
+    options = tf.data.Options()
+    options.autotune.enabled = bool(enabled)
+    return dataset.with_options(options)

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive.data.arrays import to_unit_float
+from keras_contrastive.data.arrays import set_autotune, to_unit_float
 from keras_contrastive.evaluation.features import check_labels
 
 
@@ -142,7 +142,7 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((as_float(images[subset]), labels[subset]))
-    data = data.shuffle(len(subset), seed=seed).batch(batch_size).prefetch(2)
+    data = set_autotune(data.shuffle(len(subset), seed=seed).batch(batch_size).prefetch(2))
     model.fit(data, epochs=epochs, verbose=verbose)
     if trainable:
         _precise_batch_norm(clone, as_float(images[subset][:2048]))

@@ -4,7 +4,7 @@ import numbers
 import keras
 import tensorflow as tf
 
-from keras_contrastive.data.arrays import to_unit_float
+from keras_contrastive.data.arrays import set_autotune, to_unit_float
 
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
 
@@ -161,6 +161,7 @@ def make_views(
     rescale=True,
     augment_on="data",
     deterministic=False,
+    autotune=False,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -223,6 +224,12 @@ def make_views(
             (throughput); `True` keeps the batches in order (e.g. to compare
             two runs batch by batch).  The images inside a batch, and the
             pipeline before it, keep their order either way.
+        autotune: `False` (default) turns tf.data's autotuning model off
+            for the returned pipeline and everything upstream of it
+            (`data.set_autotune`: with it on, TensorFlow 2.21 made each `fit`
+            epoch wait about its own length again when its iterator was
+            dropped); the maps still run one call per core.  `True` keeps the
+            model.
 
     `augment` may also be a `ViewMaker` (which then holds `num_views` and
     `original_augment`).
@@ -346,8 +353,8 @@ def make_views(
                  else tf.cast(_image_of(element), tf.float32))
         return (image, _label_of(element)) if labels else image
 
-    autotune = tf.data.AUTOTUNE
-    images = dataset.map(decode, num_parallel_calls=autotune)
+    parallel = tf.data.AUTOTUNE  # the model's choice, or the core count without it
+    images = dataset.map(decode, num_parallel_calls=parallel)
     if cache:
         images = images.cache()
     if shuffle_buffer > 1:
@@ -356,7 +363,7 @@ def make_views(
         )
     images = images.batch(batch_size, drop_remainder=drop_remainder)
     try:  # tracing applies `augment` to the images' spec: a mismatch shows here
-        views = images.map(views_of, num_parallel_calls=autotune,
+        views = images.map(views_of, num_parallel_calls=parallel,
                            deterministic=bool(deterministic))
     except (ValueError, TypeError, tf.errors.OpError) as error:
         reason = str(error).strip().splitlines()
@@ -365,4 +372,4 @@ def make_views(
             f"{[None] + spec.shape.as_list()} ({spec.dtype.name}): "
             f"{_last_message(reason)} Check the augmentation's `channels` (1 for grayscale "
             "images) and sizes.") from error
-    return views.prefetch(autotune)
+    return set_autotune(views.prefetch(parallel), autotune)

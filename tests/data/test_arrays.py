@@ -56,3 +56,17 @@ def test_empty_or_wrongly_shaped_input_raises():
         from_arrays(np.zeros((0, 28, 28), np.uint8))
     with pytest.raises(ValueError, match=r"\[N, H, W\].*\(28, 28\)"):
         from_arrays(np.zeros((28, 28), np.uint8))
+
+
+def test_set_autotune_switches_the_model_for_the_whole_pipeline_and_keeps_the_data():
+    from keras_contrastive.data import set_autotune
+
+    pipeline = tf.data.Dataset.range(10).map(lambda x: x * 2,
+                                             num_parallel_calls=tf.data.AUTOTUNE).batch(4)
+    off = set_autotune(pipeline)
+    assert off.options().autotune.enabled is False
+    assert set_autotune(off, enabled=True).options().autotune.enabled is True
+    assert [b.tolist() for b in off.as_numpy_iterator()] == [[0, 2, 4, 6], [8, 10, 12, 14],
+                                                             [16, 18]]
+    with pytest.raises(ValueError, match="must be a tf.data.Dataset, got ndarray"):
+        set_autotune(np.zeros(3))
