@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive.data.arrays import to_unit_float
+from keras_contrastive.data.arrays import set_autotune, to_unit_float
 
 __all__ = ["extract_features"]
 
@@ -118,7 +118,8 @@ def _batches(data, batch_size, input_shape):
                 f"{input_shape or '[B, H, W, C]'}): expected unbatched images of rank "
                 f"{expected_rank - 1} or batches of rank {expected_rank}."
             )
-        for images, labels in data:
+        # one pass: without the autotuning model, dropping the iterator does not wait for it
+        for images, labels in set_autotune(data):
             yield images, labels.numpy()
         return
     if isinstance(data, (tuple, list)) and len(data) == 2:
