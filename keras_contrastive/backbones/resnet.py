@@ -29,6 +29,25 @@ def _conv(filters, kernel_size, strides, name):
     )
 
 
+def _projection_shortcut(x, filters, strides, name, sync):
+    """The 1x1 projection of a block's input, strided when the block downsamples.
+
+    A 1x1 convolution of stride 2 with 'same' padding reads every second pixel,
+    so it is written as that subsampling (a 1x1 max-pool of stride 2, no
+    weights) followed by a 1x1 convolution of stride 1: the same function and
+    weights, a different kernel. TensorFlow 2.21's oneDNN filter gradient of the
+    strided 1x1 convolution corrupts memory and crashes the process for some
+    shapes on x86 CPUs (e.g. 8 -> 16 channels on 14x14 maps with a batch of 5 or
+    21: a narrow ResNet's last, partial batch); the subsampled form does not
+    (``tests/backbones/test_resnet.py`` trains those shapes in a subprocess).
+    """
+    if strides != 1:
+        x = layers.MaxPooling2D(1, strides=strides, padding="same",
+                                name=f"{name}_down_subsample")(x)
+    shortcut = _conv(filters, 1, 1, f"{name}_down_conv")(x)
+    return _batch_norm(sync, f"{name}_down_bn")(shortcut)
+
+
 def _basic_block(x, filters, strides, name, sync, zero_init):
     shortcut = x
     y = _conv(filters, 3, strides, f"{name}_conv1")(x)
@@ -37,8 +56,7 @@ def _basic_block(x, filters, strides, name, sync, zero_init):
     y = _conv(filters, 3, 1, f"{name}_conv2")(y)
     y = _batch_norm(sync, f"{name}_bn2", zero_init)(y)
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = _conv(filters, 1, strides, f"{name}_down_conv")(x)
-        shortcut = _batch_norm(sync, f"{name}_down_bn")(shortcut)
+        shortcut = _projection_shortcut(x, filters, strides, name, sync)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -54,8 +72,7 @@ def _bottleneck_block(x, filters, strides, name, sync, zero_init):
     y = _conv(4 * filters, 1, 1, f"{name}_conv3")(y)
     y = _batch_norm(sync, f"{name}_bn3", zero_init)(y)
     if strides != 1 or x.shape[-1] != 4 * filters:
-        shortcut = _conv(4 * filters, 1, strides, f"{name}_down_conv")(x)
-        shortcut = _batch_norm(sync, f"{name}_down_bn")(shortcut)
+        shortcut = _projection_shortcut(x, 4 * filters, strides, name, sync)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y)
 
