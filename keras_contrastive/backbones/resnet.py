@@ -35,11 +35,9 @@ def _projection_shortcut(x, filters, strides, name, sync):
     A 1x1 convolution of stride 2 with 'same' padding reads every second pixel,
     so it is written as that subsampling (a 1x1 max-pool of stride 2, no
     weights) followed by a 1x1 convolution of stride 1: the same function and
-    weights, a different kernel. TensorFlow 2.21's oneDNN filter gradient of the
-    strided 1x1 convolution corrupts memory and crashes the process for some
-    shapes on x86 CPUs (e.g. 8 -> 16 channels on 14x14 maps with a batch of 5 or
-    21: a narrow ResNet's last, partial batch); the subsampled form does not
-    (``tests/backbones/test_resnet.py`` trains those shapes in a subprocess).
+    weights, a different kernel: TensorFlow 2.21's oneDNN filter gradient of the
+    strided form crashes the process for narrow layers at odd batch sizes
+    (docs/ARCHITECTURE.md, "Downsampling shortcuts").
     """
     if strides != 1:
         x = layers.MaxPooling2D(1, strides=strides, padding="same",
