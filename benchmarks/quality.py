@@ -14,6 +14,13 @@ comparable figure is SSL images/s = 2 * pairs/s.
 
     python benchmarks/quality.py --method simclr --epochs 5 [--train-subset N]
         [--finetune-fraction 0.1 --finetune-epochs 10]
+        [--optimizer sgd --learning-rate 0.5 --weight-decay 1e-5 --warmup-epochs 1
+         --option momentum=0.99 ...]
+
+The optimizer flags and ``--option KEY=VALUE`` (a model constructor
+argument, the value read as JSON when it parses, else as a string) change the
+protocol for one run; the summary records them, so a row measured with other
+settings says so.
 
 With ``--finetune-fraction`` it also runs the semi-supervised protocol
 (``evaluation.finetune``: the whole network trained on a class-balanced
@@ -39,7 +46,8 @@ import tensorflow as tf  # noqa: E402
 
 from keras_contrastive import backbones  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
-from keras_contrastive.pretraining import METHODS, PRESETS, build_optimizer, pretrain  # noqa: E402
+from keras_contrastive.pretraining import (  # noqa: E402
+    METHODS, OPTIMIZERS, PRESETS, build_optimizer, pretrain)
 
 
 class _BatchTimer(keras.callbacks.Callback):
@@ -92,6 +100,20 @@ def finetune_comparison(encoder, config, args):
     return out
 
 
+def parse_options(pairs, parser):
+    """``["momentum=0.99", "k=5"]`` -> ``{"momentum": 0.99, "k": 5}`` (JSON values, else strings)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"--option takes KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=sorted(METHODS), default="simclr")
@@ -102,9 +124,20 @@ def main(argv=None):
                         help="also fine-tune on this label fraction, pretrained vs from scratch")
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--finetune-lr", type=float, default=0.05)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                        help="default: the method's protocol optimizer (SGD; LARS for VICReg)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--warmup-epochs", type=int, default=None)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model constructor argument (repeatable), e.g. momentum=0.99")
     args = parser.parse_args(argv)
+    changes = {name: getattr(args, name) for name in
+               ("optimizer", "learning_rate", "weight_decay", "warmup_epochs")
+               if getattr(args, name) is not None}
     config = PRESETS["quality"].replace(
-        method=args.method, epochs=args.epochs, train_subset=args.train_subset, seed=args.seed)
+        method=args.method, epochs=args.epochs, train_subset=args.train_subset, seed=args.seed,
+        model_options=parse_options(args.option, parser), **changes)
     supervised = supervised_images_per_s(config)
     print(f"supervised step: {supervised:.0f} images/s", flush=True)
     from keras_contrastive.callbacks import NaNGuard
@@ -120,6 +153,11 @@ def main(argv=None):
         "supervised_images_per_s": round(supervised, 1),
         "ssl_over_supervised_images_per_s": round(ssl_images / supervised, 3),
         "pretrain_seconds": round(result.seconds, 1),
+        "optimizer": config.optimizer_name,
+        "peak_learning_rate": config.peak_learning_rate,
+        "weight_decay": config.effective_weight_decay,
+        "warmup_epochs": config.warmup_epochs,
+        "model_options": config.model_options,
         **{k: round(v, 4) for k, v in result.metrics.items()},
         "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
     }
