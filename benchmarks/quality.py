@@ -125,7 +125,7 @@ def main(argv=None):
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--finetune-lr", type=float, default=0.05)
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                        help="default: the method's protocol optimizer (SGD; LARS for VICReg)")
+                        help="default: the method's (pretraining.DEFAULT_OPTIMIZERS; SGD for most)")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=None)
     parser.add_argument("--warmup-epochs", type=int, default=None)
@@ -156,7 +156,7 @@ def main(argv=None):
         "optimizer": config.optimizer_name,
         "peak_learning_rate": config.peak_learning_rate,
         "weight_decay": config.effective_weight_decay,
-        "warmup_epochs": config.warmup_epochs,
+        "warmup_epochs": config.effective_warmup_epochs,
         "model_options": config.model_options,
         **{k: round(v, 4) for k, v in result.metrics.items()},
         "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",

@@ -68,7 +68,7 @@ def _imagenet(method, **changes):
     base = PretrainConfig(
         method=method, dataset="imagenet2012", backbone="resnet50", width=64, stem="imagenet",
         image_size=224, crop_scale=(0.2, 1.0), jitter_strength=0.5, blur_prob=0.5,
-        momentum=0.9)
+        momentum=0.9, warmup_epochs=0)  # explicit: not the protocol's per-method warm-up
     return base.replace(**changes)
 
 
@@ -294,8 +294,9 @@ def preset_config(method, preset):
 def _optimizer_text(config):
     text = (f"{config.optimizer_name.upper()}, lr {config.peak_learning_rate:g}, "
             f"wd {config.effective_weight_decay:g}")
-    if config.warmup_epochs:
-        text += f", {config.warmup_epochs} warm-up epochs"
+    warmup = config.effective_warmup_epochs
+    if warmup:
+        text += f", {warmup} warm-up epoch{'s' if warmup != 1 else ''}"
     return text + ", cosine"
 
 

@@ -16,17 +16,17 @@ frozen encoder and its export to ``--export`` (TF Serving layout).
 ``--dry_run`` builds the model and prints the settings without training.
 ``python recipes/simsiam.py --help`` lists every flag.
 
-===============  ==========================================================  ===================================
+===============  ==========================================================  ==============================================
 setting          --preset paper                                              --preset cpu_small
-===============  ==========================================================  ===================================
+===============  ==========================================================  ==============================================
 data             imagenet2012                                                fashion_mnist
 backbone         ResNet-50 width 64, imagenet stem                           ResNet-18 width 16, cifar stem
 epochs x batch   100 x 512                                                   5 x 256
-optimizer        SGD, lr 0.1, wd 0.0001, cosine                              SGD, lr 0.06, wd 0.0005, cosine
+optimizer        SGD, lr 0.1, wd 0.0001, cosine                              SGD, lr 0.5, wd 1e-05, 1 warm-up epoch, cosine
 views            224 px crops 0.2-1, jitter 0.5, blur 0.5                    native-size crops 0.2-1, jitter 0.5
 model arguments  predictor_dim=512, projection_dim=2048                      protocol (pretraining.METHODS)
 paper's result   68.1 % linear top-1 (ResNet-50, 100 epochs; 71.3 % at 800)  BENCHMARKS.md
-===============  ==========================================================  ===================================
+===============  ==========================================================  ==============================================
 """
 from keras_contrastive import recipes
 

@@ -127,3 +127,28 @@ def test_optimizers_get_their_protocol_defaults(name, cls, decay):
     assert float(optimizer.learning_rate) == pytest.approx(config.peak_learning_rate)
     with pytest.raises(ValueError, match="`optimizer` must be one of"):
         build_optimizer(PretrainConfig(optimizer="rmsprop"), 10)
+
+
+def test_method_optimizer_defaults_apply_only_to_the_methods_optimizer():
+    from keras_contrastive.pretraining import build_optimizer
+
+    byol = PretrainConfig(method="byol", batch_size=128, epochs=2)
+    assert (byol.optimizer_name, byol.peak_learning_rate, byol.effective_weight_decay,
+            byol.effective_warmup_epochs) == ("sgd", 0.25, 1e-5, 1)
+    optimizer = build_optimizer(byol, steps_per_epoch=10)
+    assert float(optimizer.learning_rate) == 0.0  # the method's warm-up epoch
+    optimizer.iterations.assign(10)
+    assert float(optimizer.learning_rate) == pytest.approx(0.25)
+    assert optimizer.weight_decay == 1e-5
+    # explicit settings win; another optimizer gets that optimizer's defaults
+    mine = byol.replace(learning_rate=0.1, weight_decay=5e-4, warmup_epochs=0)
+    assert (mine.peak_learning_rate, mine.effective_weight_decay,
+            mine.effective_warmup_epochs) == (0.1, 5e-4, 0)
+    lars = byol.replace(optimizer="lars")
+    assert (lars.peak_learning_rate, lars.effective_weight_decay,
+            lars.effective_warmup_epochs) == (0.1, 1e-6, 0)
+    # methods without settings keep the protocol's SGD; VICReg's is LARS
+    simclr = byol.replace(method="simclr")
+    assert (simclr.optimizer_name, simclr.peak_learning_rate, simclr.effective_weight_decay,
+            simclr.effective_warmup_epochs) == ("sgd", 0.03, 5e-4, 0)
+    assert byol.replace(method="vicreg").optimizer_name == "lars"
