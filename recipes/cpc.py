@@ -22,7 +22,7 @@ setting          --preset paper                                     --preset cpu
 data             imagenet2012                                       fashion_mnist
 backbone         ResNet-50 width 64, imagenet stem                  ResNet-18 width 16, cifar stem
 epochs x batch   100 x 512                                          5 x 256
-optimizer        ADAM, lr 0.0002, wd 0, cosine                      SGD, lr 0.06, wd 0.0005, cosine
+optimizer        ADAM, lr 0.0002, wd 0, cosine                      ADAM, lr 0.0002, wd 0, cosine
 views            256 px crops 0.5-1, jitter 0.5                     native-size crops 0.2-1, jitter 0.5
 model arguments  context=masked_conv, grid=7, prediction_steps=5    protocol (pretraining.METHODS)
 paper's result   48.7 % linear top-1 (ResNet-v2-101 patch encoder)  BENCHMARKS.md

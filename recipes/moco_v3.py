@@ -16,18 +16,18 @@ frozen encoder and its export to ``--export`` (TF Serving layout).
 ``--dry_run`` builds the model and prints the settings without training.
 ``python recipes/moco_v3.py --help`` lists every flag.
 
-===============  ===================================================  ===================================
+===============  ===================================================  ==============================================
 setting          --preset paper                                       --preset cpu_small
-===============  ===================================================  ===================================
+===============  ===================================================  ==============================================
 data             imagenet2012                                         fashion_mnist
 backbone         ResNet-50 width 64, imagenet stem                    ResNet-18 width 16, cifar stem
 epochs x batch   300 x 4096                                           5 x 256
-optimizer        LARS, lr 4.8, wd 1.5e-06, 10 warm-up epochs, cosine  SGD, lr 0.06, wd 0.0005, cosine
+optimizer        LARS, lr 4.8, wd 1.5e-06, 10 warm-up epochs, cosine  SGD, lr 0.5, wd 1e-05, 1 warm-up epoch, cosine
 views            224 px crops 0.08-1, jitter 0.5, blur 0.5            native-size crops 0.2-1, jitter 0.5
 temperature      1                                                    0.1
 model arguments  hidden_dim=4096, momentum=0.99                       protocol (pretraining.METHODS)
 paper's result   72.8 % linear top-1 (ResNet-50, 300 epochs)          BENCHMARKS.md
-===============  ===================================================  ===================================
+===============  ===================================================  ==============================================
 
 Departures from the paper:
 
