@@ -132,12 +132,11 @@ def main(argv=None):
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model constructor argument (repeatable), e.g. momentum=0.99")
     args = parser.parse_args(argv)
-    changes = {name: getattr(args, name) for name in
-               ("optimizer", "learning_rate", "weight_decay", "warmup_epochs")
-               if getattr(args, name) is not None}
     config = PRESETS["quality"].replace(
         method=args.method, epochs=args.epochs, train_subset=args.train_subset, seed=args.seed,
-        model_options=parse_options(args.option, parser), **changes)
+        model_options=parse_options(args.option, parser)).replace_given(
+        optimizer=args.optimizer, learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs)
     supervised = supervised_images_per_s(config)
     print(f"supervised step: {supervised:.0f} images/s", flush=True)
     from keras_contrastive.callbacks import NaNGuard

@@ -160,11 +160,8 @@ def _pretrain(args):
     from keras_contrastive.export import check_export_path
     from keras_contrastive.pretraining import PRESETS, export_pretrained, format_report, pretrain
 
-    config = PRESETS[args.preset].replace(**{
-        field: getattr(args, field)
-        for field in _PRETRAIN_FIELDS
-        if getattr(args, field) is not None
-    })
+    config = PRESETS[args.preset].replace_given(
+        **{field: getattr(args, field) for field in _PRETRAIN_FIELDS})
     if args.export:
         check_export_path(args.export, args.version, args.overwrite)  # fail before training
     if args.save_model and not args.save_model.endswith(".keras"):
@@ -258,8 +255,7 @@ def _views(args):
 
     fields = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
               "stronger", "seed")
-    config = PRESETS[args.preset].replace(**{
-        f: getattr(args, f) for f in fields if getattr(args, f) is not None})
+    config = PRESETS[args.preset].replace_given(**{f: getattr(args, f) for f in fields})
     _plot_views(config, args.out)
     return 0
 

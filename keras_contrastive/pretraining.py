@@ -138,6 +138,13 @@ DEFAULT_OPTIMIZERS = {
     # from 44 to 126 in the second epoch; the paper trains with Adam at 2e-4
     "cpc": {"optimizer": "adam", "base_learning_rate": 2e-4},
 }
+# each optimizer's protocol settings where neither the run nor the method sets them
+OPTIMIZER_DEFAULTS = {
+    "sgd": {"base_learning_rate": 0.06, "weight_decay": 5e-4, "warmup_epochs": 0},
+    "lars": {"base_learning_rate": 0.2, "weight_decay": 1e-6, "warmup_epochs": 0},
+    "adamw": {"base_learning_rate": 5e-4, "weight_decay": 0.04, "warmup_epochs": 0},
+    "adam": {"base_learning_rate": 5e-4, "weight_decay": 0.0, "warmup_epochs": 0},
+}
 # methods that take `anchor` ("original": LeOCLR's uncropped image as the anchor)
 ANCHOR_METHODS = ("simclr", "byol")
 
@@ -240,38 +247,43 @@ class PretrainConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
-    def _method_setting(self, name):
-        """The method's ``DEFAULT_OPTIMIZERS`` entry ``name`` if the run uses its optimizer."""
+    def replace_given(self, **changes):
+        """``replace`` with only the changes that have a value (``None`` keeps the field):
+        command-line flags left unset keep the preset's settings.
+
+        >>> from keras_contrastive.pretraining import PretrainConfig
+        >>> config = PretrainConfig().replace_given(epochs=2, learning_rate=None)
+        >>> config.epochs, config.learning_rate
+        (2, None)
+        """
+        return self.replace(**{k: v for k, v in changes.items() if v is not None})
+
+    def _default(self, name):
+        """Setting ``name`` (``base_learning_rate``, ``weight_decay``,
+        ``warmup_epochs``): the method's ``DEFAULT_OPTIMIZERS`` entry if the run
+        uses the method's optimizer, else the optimizer's protocol default."""
         settings = DEFAULT_OPTIMIZERS.get(self.method, {})
-        if self.optimizer_name != settings.get("optimizer", "sgd"):
-            return None
-        return settings.get(name)
+        if self.optimizer_name == settings.get("optimizer", "sgd") and name in settings:
+            return settings[name]
+        return OPTIMIZER_DEFAULTS.get(self.optimizer_name, OPTIMIZER_DEFAULTS["sgd"])[name]
 
     @property
     def peak_learning_rate(self):
         if self.learning_rate is not None:
             return self.learning_rate
-        base = self._method_setting("base_learning_rate")
-        if base is None:
-            base = {"lars": 0.2, "adamw": 5e-4, "adam": 5e-4}.get(self.optimizer_name, 0.06)
-        return base * self.batch_size / 256
+        return self._default("base_learning_rate") * self.batch_size / 256
 
     @property
     def effective_weight_decay(self):
         """``weight_decay``, or the method's or the optimizer's protocol default."""
-        if self.weight_decay is not None:
-            return self.weight_decay
-        method = self._method_setting("weight_decay")
-        if method is not None:
-            return method
-        return {"lars": 1e-6, "adamw": 0.04, "adam": 0.0}.get(self.optimizer_name, 5e-4)
+        return self.weight_decay if self.weight_decay is not None else self._default(
+            "weight_decay")
 
     @property
     def effective_warmup_epochs(self):
         """``warmup_epochs``, or the method's default (0 for most)."""
-        if self.warmup_epochs is not None:
-            return self.warmup_epochs
-        return self._method_setting("warmup_epochs") or 0
+        return self.warmup_epochs if self.warmup_epochs is not None else self._default(
+            "warmup_epochs")
 
     @property
     def optimizer_name(self):
@@ -438,7 +450,7 @@ def build_augment(config, size, channels):
         grayscale_prob=grayscale, seed=config.seed)
 
 
-OPTIMIZERS = ("sgd", "lars", "adamw", "adam")
+OPTIMIZERS = tuple(OPTIMIZER_DEFAULTS)
 
 
 def build_optimizer(config, steps_per_epoch):

@@ -496,12 +496,9 @@ def config_from_flags(method, flags_values):
     """
     config = preset_config(method, flags_values.preset)
     changes = {name: getattr(flags_values, name)
-               for name in ("dataset", "epochs", "batch_size", "learning_rate", "train_subset")
-               if getattr(flags_values, name) is not None}
-    if flags_values.eval_subset is not None:
-        changes.update(eval_train_subset=flags_values.eval_subset,
-                       eval_test_subset=flags_values.eval_subset)
-    return config.replace(seed=flags_values.seed, **changes)
+               for name in ("dataset", "epochs", "batch_size", "learning_rate", "train_subset")}
+    return config.replace_given(seed=flags_values.seed, eval_train_subset=flags_values.eval_subset,
+                                eval_test_subset=flags_values.eval_subset, **changes)
 
 
 def run(method, flags_values):
