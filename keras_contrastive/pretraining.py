@@ -123,7 +123,8 @@ METHODS = {
 # 0.6882 against 0.7656) and reached 0.7796 and 0.7817 with SGD at lr 0.5,
 # weight decay 1e-5 (solo-learn's CIFAR SimSiam setting) and 1 warm-up epoch;
 # NNCLR rose from 0.8132 to 0.8241 and MoCo v3 from 0.7935 to 0.8179 with
-# them (MoCo-v2 only from 0.7989 to 0.8014: it keeps the shared SGD).
+# them (MoCo-v2 only from 0.7989 to 0.8014: it keeps the shared SGD), SwAV
+# from 0.7631 to 0.8094.
 # ``base_learning_rate`` is per 256 images; the settings apply when the run
 # uses the method's optimizer (another ``optimizer`` gets that one's defaults).
 _HIGH_LR_SGD = {"optimizer": "sgd", "base_learning_rate": 0.5, "weight_decay": 1e-5,
@@ -134,6 +135,7 @@ DEFAULT_OPTIMIZERS = {
     "simsiam": _HIGH_LR_SGD,
     "nnclr": _HIGH_LR_SGD,
     "moco_v3": _HIGH_LR_SGD,
+    "swav": _HIGH_LR_SGD,
     # CPC's unnormalised dot-product scores: under the shared SGD its loss rose
     # from 44 to 126 in the second epoch; the paper trains with Adam at 2e-4
     "cpc": {"optimizer": "adam", "base_learning_rate": 2e-4},
