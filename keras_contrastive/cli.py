@@ -31,7 +31,7 @@ _PRETRAIN_FIELDS = (
 
 
 def _parser():
-    from keras_contrastive.pretraining import METHODS, PRESETS
+    from keras_contrastive.pretraining import METHODS, OPTIMIZERS, PRESETS
 
     parser = argparse.ArgumentParser(
         prog="keras-contrastive",
@@ -53,10 +53,11 @@ def _parser():
     pre.add_argument("--batch-size", type=int)
     pre.add_argument("--width", type=int, help="ResNet-18 width (64 = standard)")
     pre.add_argument("--stem", choices=["cifar", "imagenet"])
-    pre.add_argument("--optimizer", choices=["sgd", "lars"],
-                     help="default: the method's (LARS for vicreg, SGD for the others)")
+    pre.add_argument("--optimizer", choices=list(OPTIMIZERS),
+                     help="default: the method's (pretraining.DEFAULT_OPTIMIZERS; SGD for most)")
     pre.add_argument("--learning-rate", type=float,
-                     help="peak rate (default 0.06*B/256 for SGD, 0.2*B/256 for LARS)")
+                     help="peak rate (default: the method's, else 0.06*B/256 for SGD, "
+                          "0.2*B/256 for LARS, 0.3*B/256 for LARC, 5e-4*B/256 for Adam(W))")
     pre.add_argument("--temperature", type=float)
     pre.add_argument("--projection-dim", type=int)
     pre.add_argument("--anchor", choices=["crop", "original"],

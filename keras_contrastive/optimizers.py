@@ -19,12 +19,17 @@ class LARS(keras.optimizers.Optimizer):
         g <- g + weight_decay * w                  (unless excluded from weight decay)
         r  = eta * ||w|| / ||g||  if ||w|| > 0 and ||g|| > 0, else 1
                                                    (r = 1 if excluded from adaptation)
+        r <- min(r / learning_rate, 1)             (clip=True only: LARC)
         v <- momentum * v + learning_rate * r * g
         w <- w - v                                 (nesterov: w - (momentum * v + lr * r * g))
 
     Weight decay is coupled (added to the gradient before the trust ratio),
     as in the SimCLR and BYOL implementations (``weight_decay`` here is that
-    coefficient, not Keras' decoupled decay).  Variables whose path
+    coefficient, not Keras' decoupled decay).  With ``clip=True`` (LARC, as
+    in NVIDIA Apex and solo-learn's small-data runs) the local rate is
+    ``min(eta * ||w|| / ||g||, learning_rate)``: ``eta`` then bounds each
+    step to a fraction of ``||w||`` and ``learning_rate`` is the ceiling,
+    instead of a multiplier of the trust ratio.  Variables whose path
     contains one of the ``exclude_*`` substrings (by default biases and
     batch-norm ``gamma``/``beta``, as the papers do) get neither.
 
@@ -32,7 +37,8 @@ class LARS(keras.optimizers.Optimizer):
         learning_rate: float or schedule (SimCLR: 0.3 x batch / 256).
         momentum: 0.9.
         weight_decay: coupled L2 coefficient (SimCLR 1e-6, BYOL 1.5e-6).
-        eta: trust coefficient (0.001).
+        eta: trust coefficient (0.001; LARC runs use 0.02).
+        clip: LARC's clipping of the local rate at ``learning_rate``.
         nesterov: Nesterov momentum.
         exclude_from_weight_decay: substrings of variable paths without
             weight decay.
@@ -54,7 +60,7 @@ class LARS(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate=0.3, momentum=0.9, weight_decay=1e-6, eta=0.001,
                  nesterov=False, exclude_from_weight_decay=DEFAULT_EXCLUDE,
-                 exclude_from_layer_adaptation=None, name="lars", **kwargs):
+                 exclude_from_layer_adaptation=None, clip=False, name="lars", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         for arg, value in (("momentum", momentum), ("weight_decay", weight_decay), ("eta", eta)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -65,6 +71,7 @@ class LARS(keras.optimizers.Optimizer):
         self.lars_weight_decay = float(weight_decay)
         self.eta = float(eta)
         self.nesterov = bool(nesterov)
+        self.clip = bool(clip)
         self.exclude_from_weight_decay = tuple(exclude_from_weight_decay or ())
         self.exclude_from_layer_adaptation = tuple(
             self.exclude_from_weight_decay if exclude_from_layer_adaptation is None
@@ -89,6 +96,8 @@ class LARS(keras.optimizers.Optimizer):
                 ops.logical_and(w_norm > 0, g_norm > 0),
                 ops.cast(self.eta, dtype) * w_norm / ops.maximum(g_norm, 1e-30),
                 ops.ones_like(w_norm))
+            if self.clip:
+                ratio = ops.minimum(ratio / ops.maximum(lr, 1e-30), ops.ones_like(ratio))
             lr = lr * ratio
         v = self.velocities[self._get_variable_index(variable)]
         momentum = ops.cast(self.momentum, dtype)
@@ -103,6 +112,7 @@ class LARS(keras.optimizers.Optimizer):
             "weight_decay": self.lars_weight_decay,
             "eta": self.eta,
             "nesterov": self.nesterov,
+            "clip": self.clip,
             "exclude_from_weight_decay": list(self.exclude_from_weight_decay),
             "exclude_from_layer_adaptation": list(self.exclude_from_layer_adaptation),
         })

@@ -144,6 +144,9 @@ DEFAULT_OPTIMIZERS = {
 OPTIMIZER_DEFAULTS = {
     "sgd": {"base_learning_rate": 0.06, "weight_decay": 5e-4, "warmup_epochs": 0},
     "lars": {"base_learning_rate": 0.2, "weight_decay": 1e-6, "warmup_epochs": 0},
+    # LARS with eta 0.02 and the rate clipped (LARC): solo-learn's CIFAR
+    # setting for Barlow Twins, VICReg and DINO (lr 0.3, wd 1e-4)
+    "larc": {"base_learning_rate": 0.3, "weight_decay": 1e-4, "warmup_epochs": 0},
     "adamw": {"base_learning_rate": 5e-4, "weight_decay": 0.04, "warmup_epochs": 0},
     "adam": {"base_learning_rate": 5e-4, "weight_decay": 0.0, "warmup_epochs": 0},
 }
@@ -165,10 +168,11 @@ class PretrainConfig:
         width: ResNet width (16 in the quality protocol, 64 standard).
         stem: ``"cifar"`` or ``"imagenet"``.
         learning_rate: peak rate; default ``0.06 * batch_size / 256`` (SGD),
-            ``0.2 * batch_size / 256`` (LARS), ``5e-4 * batch_size / 256``
+            ``0.2 * batch_size / 256`` (LARS), ``0.3 * batch_size / 256``
+            (LARC), ``5e-4 * batch_size / 256``
             (AdamW, Adam), or the method's (``DEFAULT_OPTIMIZERS``).
         momentum: SGD/LARS momentum.
-        weight_decay: default 5e-4 (SGD), 1e-6 (LARS), 0.04 (AdamW), 0 (Adam),
+        weight_decay: default 5e-4 (SGD), 1e-6 (LARS), 1e-4 (LARC), 0.04 (AdamW), 0 (Adam),
             or the method's.
         warmup_epochs: linear learning-rate warm-up before the cosine decay
             (default 0, or the method's).
@@ -195,7 +199,8 @@ class PretrainConfig:
         eval_train_subset / eval_test_subset: labelled images for kNN/linear.
         knn_k, knn_temperature: kNN protocol.
         seed: global seed.
-        optimizer: ``"sgd"``, ``"lars"``, ``"adamw"`` or ``"adam"`` (default:
+        optimizer: ``"sgd"``, ``"lars"``, ``"larc"`` (LARS with eta 0.02 and
+            the local rate clipped at the learning rate), ``"adamw"`` or ``"adam"`` (default:
             the method's, ``DEFAULT_OPTIMIZERS``; SGD for most).
         key_momentum: MoCo-family key-encoder momentum (0.99, MoCo's CIFAR value).
         augment_on: ``"data"`` (views made in ``tf.data``) or ``"device"``
@@ -457,7 +462,7 @@ OPTIMIZERS = tuple(OPTIMIZER_DEFAULTS)
 
 def build_optimizer(config, steps_per_epoch):
     """SGD (momentum, decoupled weight decay), LARS (biases and BN excluded),
-    AdamW or Adam, with ``warmup_epochs`` of linear warm-up and cosine decay to 0.
+    LARC (LARS with eta 0.02 and the local rate clipped), AdamW or Adam, with ``warmup_epochs`` of linear warm-up and cosine decay to 0.
 
     Example:
 
@@ -474,6 +479,8 @@ def build_optimizer(config, steps_per_epoch):
     decay = config.effective_weight_decay
     if config.optimizer_name == "lars":
         return LARS(schedule, momentum=config.momentum, weight_decay=decay)
+    if config.optimizer_name == "larc":
+        return LARS(schedule, momentum=config.momentum, weight_decay=decay, eta=0.02, clip=True)
     if config.optimizer_name == "adamw":
         return keras.optimizers.AdamW(schedule, weight_decay=decay)
     if config.optimizer_name == "adam":

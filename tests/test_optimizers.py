@@ -7,7 +7,7 @@ from keras_contrastive.optimizers import LARS
 
 
 def numpy_lars(weights, grads_per_step, lr, momentum, weight_decay, eta, nesterov,
-               no_decay, no_adapt):
+               no_decay, no_adapt, clip=False):
     """Steps of LARS on a dict of float64 arrays, one variable at a time."""
     w = {k: v.astype(np.float64).copy() for k, v in weights.items()}
     v = {k: np.zeros_like(x) for k, x in w.items()}
@@ -20,18 +20,23 @@ def numpy_lars(weights, grads_per_step, lr, momentum, weight_decay, eta, nestero
             if name not in no_adapt:
                 wn, gn = np.linalg.norm(w[name]), np.linalg.norm(g)
                 ratio = eta * wn / gn if wn > 0 and gn > 0 else 1.0
+                if clip:  # LARC: the local rate eta * ||w|| / ||g|| capped at lr
+                    ratio = min(ratio / lr, 1.0)
             v[name] = momentum * v[name] + lr * ratio * g
             w[name] -= momentum * v[name] + lr * ratio * g if nesterov else v[name]
     return w
 
 
+@pytest.mark.parametrize("clip", [False, True])
 @pytest.mark.parametrize("nesterov", [False, True])
 @pytest.mark.parametrize("exclude", [("bias",), ()])
-def test_updates_equal_numpy(nesterov, exclude):
+def test_updates_equal_numpy(nesterov, exclude, clip):
     rng = np.random.default_rng(0)
     shapes = {"dense/kernel": (5, 3), "dense/bias": (3,), "zero/kernel": (2, 2)}
     weights = {k: rng.normal(size=s).astype("float32") for k, s in shapes.items()}
     weights["zero/kernel"][:] = 0  # ||w|| = 0: trust ratio 1
+    if clip:  # a large kernel: its local rate eta * ||w|| / ||g|| exceeds lr and is capped
+        weights["dense/kernel"] *= 10
     grads = [{k: rng.normal(size=s).astype("float32") for k, s in shapes.items()}
              for _ in range(3)]
     variables = {}
@@ -40,12 +45,14 @@ def test_updates_equal_numpy(nesterov, exclude):
         with keras.name_scope(layer):
             variables[k] = keras.Variable(value, name=name)
     assert variables["dense/bias"].path == "dense/bias"
-    opt = LARS(learning_rate=0.5, momentum=0.9, weight_decay=1e-2, eta=0.01, nesterov=nesterov,
-               exclude_from_weight_decay=exclude)
+    # eta 0.3 with clip: some variables' local rate is capped at lr, others not
+    eta = 0.3 if clip else 0.01
+    opt = LARS(learning_rate=0.5, momentum=0.9, weight_decay=1e-2, eta=eta, nesterov=nesterov,
+               exclude_from_weight_decay=exclude, clip=clip)
     for step in grads:
         opt.apply_gradients([(step[k], variables[k]) for k in shapes])
     no = {k for k in shapes if any(p in k for p in exclude)}
-    expected = numpy_lars(weights, grads, 0.5, 0.9, 1e-2, 0.01, nesterov, no, no)
+    expected = numpy_lars(weights, grads, 0.5, 0.9, 1e-2, eta, nesterov, no, no, clip)
     for k in shapes:
         np.testing.assert_allclose(variables[k].numpy(), expected[k], rtol=1e-6, atol=1e-6,
                                    err_msg=k)
@@ -66,7 +73,7 @@ def test_adaptation_and_decay_can_be_excluded_separately():
 
 def test_config_round_trip_and_bad_arguments():
     opt = LARS(learning_rate=0.2, momentum=0.8, weight_decay=1.5e-6, eta=0.002, nesterov=True,
-               exclude_from_weight_decay=["bias"])
+               exclude_from_weight_decay=["bias"], clip=True)
     clone = LARS.from_config(opt.get_config())
     assert clone.get_config() == opt.get_config()
     assert keras.optimizers.deserialize(keras.optimizers.serialize(opt)).eta == 0.002
