@@ -161,7 +161,8 @@ def main(argv=None):
         "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
     }
     if args.finetune_fraction:
-        summary.update(finetune_comparison(result.model.encoder, config, args))
+        summary.update(finetune_comparison(
+            result.model.feature_extractor((28, 28, 1)), config, args))
     print(json.dumps(summary), flush=True)
     return 0
 

@@ -55,7 +55,9 @@ METADATA_FILE = "metadata.json"
 
 
 def _resolve_encoder(model_or_encoder):
-    encoder = getattr(model_or_encoder, "encoder", None)
+    # a trained model's representation (CPC: its mean-pooled patch grid), else `.encoder`
+    extractor = getattr(model_or_encoder, "feature_extractor", None)
+    encoder = extractor() if callable(extractor) else getattr(model_or_encoder, "encoder", None)
     if encoder is None:
         encoder = model_or_encoder
     if not isinstance(encoder, keras.layers.Layer):

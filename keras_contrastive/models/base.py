@@ -176,6 +176,13 @@ class ContrastiveModel(keras.Model):
         frozen encoder through it."""
         return images
 
+    def feature_extractor(self, image_shape=None):
+        """The model that maps images to their representation, for
+        evaluation and export: the encoder (CPC: the mean of its patch
+        grid).  ``image_shape`` is ``(H, W, C)``, needed only where the
+        representation depends on it."""
+        return self.encoder
+
     @property
     def feature_dim(self):
         """Size of the encoder's features."""

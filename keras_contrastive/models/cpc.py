@@ -33,6 +33,60 @@ def patch_grid(images, grid, patch_size):
     return tf.reshape(patches, [-1, grid, grid, patch_size, patch_size, channels])
 
 
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class PatchGrid(layers.Layer):
+    """Images ``[B, H, W, C]`` -> their :func:`patch_grid` patches as a batch
+    ``[B * grid * grid, P, P, C]`` (row-major per image), for a patch encoder.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models.cpc import PatchGrid
+    >>> PatchGrid(grid=7, patch_size=6)(np.zeros((2, 28, 28, 1), "float32")).shape
+    TensorShape([98, 6, 6, 1])
+    """
+
+    def __init__(self, grid, patch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.grid, self.patch_size = int(grid), int(patch_size)
+
+    def call(self, images):
+        patches = patch_grid(images, self.grid, self.patch_size)
+        return tf.reshape(patches, [-1, self.patch_size, self.patch_size, patches.shape[-1]])
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.patch_size, self.patch_size, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid, "patch_size": self.patch_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class GridMeanPool(layers.Layer):
+    """Patch vectors ``[B * grid * grid, D]`` -> their mean per image ``[B, D]``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models.cpc import GridMeanPool
+    >>> GridMeanPool(grid=2)(np.arange(16, dtype="float32").reshape(8, 2)).numpy().tolist()
+    [[3.0, 4.0], [11.0, 12.0]]
+    """
+
+    def __init__(self, grid, **kwargs):
+        super().__init__(**kwargs)
+        self.grid = int(grid)
+
+    def call(self, z):
+        return tf.reduce_mean(tf.reshape(z, [-1, self.grid * self.grid, z.shape[-1]]), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid}
+
+
 def _default_patch_size(image_size, grid):
     """Patches of twice the stride covering the image: ``2 * size // (grid + 1)``."""
     return 2 * (image_size // (grid + 1))
@@ -53,6 +107,10 @@ class CPC(ContrastiveModel):
     ``z[row + k, col]`` from ``c[row, col]``, scored against every patch of
     the global batch by :func:`keras_contrastive.losses.cpc_nce`; the loss is
     the mean over ``k``.
+
+    An image's representation is the mean of its grid of patch vectors (the
+    paper's linear evaluation): :meth:`feature_extractor` builds that model,
+    and evaluation and export use it, not the bare patch encoder.
 
     Args:
         encoder: the patch encoder (``(P, P, C)`` or ``(None, None, C)`` inputs).
@@ -87,6 +145,7 @@ class CPC(ContrastiveModel):
                              f"{prediction_steps!r}.")
         context_dim = context_dim or self.feature_dim
         self.keep_config(locals())
+        self._image_shape = None  # the training images' shape, for feature_extractor()
         dim = self.feature_dim
         if context == "gru":
             self.context_network = keras.Sequential(
@@ -107,6 +166,25 @@ class CPC(ContrastiveModel):
             self.predictors.append(predictor)
         self.built = True
 
+    def feature_extractor(self, image_shape=None):
+        """``keras.Model``: images ``image_shape`` -> the mean of their
+        ``grid x grid`` patch vectors (shares the encoder's weights).
+
+        ``image_shape`` defaults to the training views' shape (known after
+        the first batch).
+        """
+        shape = tuple(image_shape) if image_shape is not None else self._image_shape
+        if shape is None or len(shape) != 3 or None in shape[:2]:
+            raise ValueError(
+                "CPC's image features are the mean of its patch grid, so they need the image "
+                f"size: pass image_shape=(height, width, channels) (got {image_shape!r}; "
+                "it defaults to the training images' shape once the model has trained).")
+        patch_size = self.patch_size or _default_patch_size(shape[0], self.grid)
+        inputs = keras.Input(shape)
+        patches = PatchGrid(self.grid, patch_size, name="patch_grid")(inputs)
+        features = GridMeanPool(self.grid, name="grid_mean")(self.encoder(patches))
+        return keras.Model(inputs, features, name=f"{self.encoder.name}_grid_mean")
+
     def contexts(self, z, training=False):
         """``c [B, G, G, context_dim]`` from ``z [B, G, G, D]``, causal in rows."""
         if self.context == "masked_conv":
@@ -118,6 +196,8 @@ class CPC(ContrastiveModel):
 
     def compute_objective(self, views, training):
         images = views["global"][0]
+        if images.shape[1:].is_fully_defined():
+            self._image_shape = tuple(images.shape[1:])
         patch_size = self.patch_size or _default_patch_size(images.shape[1], self.grid)
         patches = patch_grid(images, self.grid, patch_size)
         batch, g = tf.shape(patches)[0], self.grid

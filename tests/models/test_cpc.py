@@ -77,3 +77,44 @@ def test_round_trip_and_bad_arguments(tmp_path, fashion_mnist_train):
         models.CPC(small_cnn((None, None, 1)), context="lstm")
     with pytest.raises(ValueError, match="prediction_steps"):
         models.CPC(small_cnn((None, None, 1)), grid=4, prediction_steps=4)
+
+
+def test_feature_extractor_is_the_mean_of_the_patch_vectors(tmp_path, fashion_mnist_train):
+    """The representation CPC's paper evaluates: each image's 7x7 grid of 6-px
+    patches (stride 3, centred) through the patch encoder, averaged."""
+    images = fashion_mnist_train[0][:3].astype(np.float32) / 255.0
+    model = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2)
+    with pytest.raises(ValueError, match="image_shape"):
+        model.feature_extractor()  # untrained: the image size is not known yet
+    extractor = model.feature_extractor((28, 28, 1))
+    expected = []
+    for image in images:  # slicing by hand, not through patch_grid
+        patches = np.stack([image[2 + 3 * r:8 + 3 * r, 2 + 3 * c:8 + 3 * c]
+                            for r in range(7) for c in range(7)])
+        expected.append(model.encoder(patches).numpy().mean(axis=0))
+    np.testing.assert_allclose(extractor(images).numpy(), np.stack(expected), atol=1e-5)
+    # shares the encoder's weights, and round-trips through .keras
+    path = str(tmp_path / "extractor.keras")
+    extractor.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path)(images), extractor(images),
+                               atol=1e-6)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(tf.data.Dataset.from_tensors(fixed_views(fashion_mnist_train[0][:16])), epochs=1,
+              verbose=0)
+    assert model.feature_extractor().input_shape == (None, 28, 28, 1)  # the training size
+    assert not np.allclose(extractor(images), np.stack(expected), atol=1e-5)  # trained weights
+
+
+def test_export_serves_the_pooled_patch_grid(tmp_path, fashion_mnist_train):
+    from keras_contrastive.export import export_encoder, load_encoder, read_metadata
+
+    images = fashion_mnist_train[0][:16]
+    model = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(tf.data.Dataset.from_tensors(fixed_views(images)), epochs=1, verbose=0)
+    export_encoder(model, str(tmp_path))
+    assert read_metadata(str(tmp_path))["input_shape"] == [28, 28, 1]
+    assert read_metadata(str(tmp_path))["method"] == "CPC"
+    served = load_encoder(str(tmp_path))(images[:4].astype(np.float32) / 255.0)
+    expected = model.feature_extractor()(images[:4].astype(np.float32) / 255.0)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
