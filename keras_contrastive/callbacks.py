@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive.evaluation.knn import knn_accuracy
+from keras_contrastive.models.base import representation_model
 
 __all__ = ["BackupAndRestore", "CollapseError", "CollapseMonitor", "KNNMonitor", "NaNGuard", "NonFiniteLossError"]
 
@@ -17,7 +18,8 @@ class KNNMonitor(keras.callbacks.Callback):
     """Log the weighted-kNN accuracy of the encoder as ``val_knn_acc``.
 
     At the end of every ``every``-th epoch the encoder being trained
-    (``model.encoder``, or the model itself when it has no ``encoder``) embeds
+    (``models.representation_model(model)``: its encoder, CPC's mean-pooled
+    patch grid, or the model itself when it has no ``encoder``) embeds
     ``train`` (the kNN memory) and ``test`` (the queries), and
     ``knn_accuracy`` is written into the epoch logs as ``val_knn_acc``.  It
     therefore appears in the progress bar and ``History`` and can drive
@@ -75,8 +77,7 @@ class KNNMonitor(keras.callbacks.Callback):
         self.batch_size = int(batch_size)
 
     def _encoder(self):
-        encoder = getattr(self.model, "encoder", None)
-        return self.model if encoder is None else encoder
+        return representation_model(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:

@@ -55,11 +55,10 @@ METADATA_FILE = "metadata.json"
 
 
 def _resolve_encoder(model_or_encoder):
+    from keras_contrastive.models import representation_model
+
     # a trained model's representation (CPC: its mean-pooled patch grid), else `.encoder`
-    extractor = getattr(model_or_encoder, "feature_extractor", None)
-    encoder = extractor() if callable(extractor) else getattr(model_or_encoder, "encoder", None)
-    if encoder is None:
-        encoder = model_or_encoder
+    encoder = representation_model(model_or_encoder)
     if not isinstance(encoder, keras.layers.Layer):
         raise TypeError(
             "`model_or_encoder` must be a keras.Model (the encoder) or an object with an `.encoder` "

@@ -1,6 +1,6 @@
 """Self-supervised models: ``keras.Model`` subclasses trained with ``fit``."""
 from keras_contrastive.models.base import (
-    ContrastiveModel, MomentumTargetModel, centred, embedding_std)
+    ContrastiveModel, MomentumTargetModel, centred, embedding_std, representation_model)
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.cpc import CPC
 from keras_contrastive.models.dino import DINO
@@ -21,5 +21,5 @@ __all__ = [
     "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
-    "embedding_std",
+    "embedding_std", "representation_model",
 ]

@@ -550,3 +550,22 @@ class MomentumTargetModel(ContrastiveModel):
 
     def update_state(self, extras):
         self.target.update(self.online, self.optimizer.iterations)
+
+
+def representation_model(model):
+    """What maps images to features for ``model``: a trained model's
+    :meth:`ContrastiveModel.feature_extractor` (the encoder; CPC: its
+    mean-pooled patch grid), else its ``.encoder``, else ``model`` itself.
+
+    Example:
+
+    >>> from keras_contrastive import backbones, models
+    >>> encoder = backbones.resnet18((28, 28, 1), width=4)
+    >>> models.representation_model(models.SimCLR(encoder)) is encoder
+    True
+    """
+    extractor = getattr(model, "feature_extractor", None)
+    if callable(extractor):
+        return extractor()
+    encoder = getattr(model, "encoder", None)
+    return model if encoder is None else encoder
