@@ -54,11 +54,11 @@ PROJECTION_NAME = "projection"
 METADATA_FILE = "metadata.json"
 
 
-def _resolve_encoder(model_or_encoder):
+def _resolve_encoder(model_or_encoder, input_shape=None):
     from keras_contrastive.models import representation_model
 
-    # a trained model's representation (CPC: its mean-pooled patch grid), else `.encoder`
-    encoder = representation_model(model_or_encoder)
+    # a model's representation (CPC: its mean-pooled patch grid), else `.encoder`
+    encoder = representation_model(model_or_encoder, input_shape)
     if not isinstance(encoder, keras.layers.Layer):
         raise TypeError(
             "`model_or_encoder` must be a keras.Model (the encoder) or an object with an `.encoder` "
@@ -172,7 +172,7 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     print(read_metadata(base)["input_shape"])          # [28, 28, 1]
     ```
     """
-    encoder = _resolve_encoder(model_or_encoder)
+    encoder = _resolve_encoder(model_or_encoder, input_shape)
     if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
         raise ValueError(f"`version` must be a non-negative integer, got version={version!r}.")
     if metadata is not None and not isinstance(metadata, dict):

@@ -552,10 +552,11 @@ class MomentumTargetModel(ContrastiveModel):
         self.target.update(self.online, self.optimizer.iterations)
 
 
-def representation_model(model):
+def representation_model(model, image_shape=None):
     """What maps images to features for ``model``: a trained model's
     :meth:`ContrastiveModel.feature_extractor` (the encoder; CPC: its
-    mean-pooled patch grid), else its ``.encoder``, else ``model`` itself.
+    mean-pooled patch grid of ``image_shape`` images), else its
+    ``.encoder``, else ``model`` itself.
 
     Example:
 
@@ -566,6 +567,6 @@ def representation_model(model):
     """
     extractor = getattr(model, "feature_extractor", None)
     if callable(extractor):
-        return extractor()
+        return extractor(image_shape)
     encoder = getattr(model, "encoder", None)
     return model if encoder is None else encoder

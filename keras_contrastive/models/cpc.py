@@ -178,7 +178,8 @@ class CPC(ContrastiveModel):
             raise ValueError(
                 "CPC's image features are the mean of its patch grid, so they need the image "
                 f"size: pass image_shape=(height, width, channels) (got {image_shape!r}; "
-                "it defaults to the training images' shape once the model has trained).")
+                "export_encoder: input_shape=...); it defaults to the training images' shape "
+                "once the model has trained in this process.")
         patch_size = self.patch_size or _default_patch_size(shape[0], self.grid)
         inputs = keras.Input(shape)
         patches = PatchGrid(self.grid, patch_size, name="patch_grid")(inputs)

@@ -118,3 +118,11 @@ def test_export_serves_the_pooled_patch_grid(tmp_path, fashion_mnist_train):
     served = load_encoder(str(tmp_path))(images[:4].astype(np.float32) / 255.0)
     expected = model.feature_extractor()(images[:4].astype(np.float32) / 255.0)
     np.testing.assert_allclose(served, expected, atol=1e-5)
+    # a reloaded model has not seen its training images: the export names the size
+    model.save(str(tmp_path / "cpc.keras"))
+    restored = keras.saving.load_model(str(tmp_path / "cpc.keras"))
+    with pytest.raises(ValueError, match="input_shape"):
+        export_encoder(restored, str(tmp_path / "reloaded"))
+    export_encoder(restored, str(tmp_path / "reloaded"), input_shape=(28, 28, 1))
+    served = load_encoder(str(tmp_path / "reloaded"))(images[:4].astype(np.float32) / 255.0)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
