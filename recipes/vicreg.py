@@ -16,17 +16,17 @@ frozen encoder and its export to ``--export`` (TF Serving layout).
 ``--dry_run`` builds the model and prints the settings without training.
 ``python recipes/vicreg.py --help`` lists every flag.
 
-===============  =================================================  ===================================
+===============  =================================================  ================================================
 setting          --preset paper                                     --preset cpu_small
-===============  =================================================  ===================================
+===============  =================================================  ================================================
 data             imagenet2012                                       fashion_mnist
 backbone         ResNet-50 width 64, imagenet stem                  ResNet-18 width 16, cifar stem
 epochs x batch   1000 x 2048                                        5 x 256
-optimizer        LARS, lr 1.6, wd 1e-06, 10 warm-up epochs, cosine  LARS, lr 0.2, wd 1e-06, cosine
+optimizer        LARS, lr 1.6, wd 1e-06, 10 warm-up epochs, cosine  LARC, lr 0.3, wd 0.0001, 1 warm-up epoch, cosine
 views            224 px crops 0.08-1, jitter 0.5, blur 0.5          native-size crops 0.2-1, jitter 0.5
 model arguments  hidden_dim=8192, projection_dim=8192               protocol (pretraining.METHODS)
 paper's result   73.2 % linear top-1 (ResNet-50, 1000 epochs)       BENCHMARKS.md
-===============  =================================================  ===================================
+===============  =================================================  ================================================
 
 Departures from the paper:
 

@@ -60,12 +60,17 @@ def test_view_strategy_settings_build_a_multi_crop_or_are_refused():
         build_augment(PretrainConfig(min_overlap=0.2), 28, 1)
 
 
-def test_vicreg_trains_with_lars_by_default_and_the_optimizer_can_be_chosen():
+def test_vicreg_trains_with_larc_by_default_and_the_optimizer_can_be_chosen():
     from keras_contrastive.optimizers import LARS
     from keras_contrastive.pretraining import build_optimizer
 
     vicreg = PretrainConfig(method="vicreg")
-    assert isinstance(build_optimizer(vicreg, 10), LARS) and vicreg.peak_learning_rate == 0.2
+    larc = build_optimizer(vicreg, 10)
+    assert isinstance(larc, LARS) and (larc.eta, larc.clip, larc.lars_weight_decay) == (
+        0.02, True, 1e-4)
+    assert (vicreg.peak_learning_rate, vicreg.effective_warmup_epochs) == (0.3, 1)
+    lars = build_optimizer(vicreg.replace(optimizer="lars"), 10)  # the paper's
+    assert (lars.eta, lars.clip, lars.lars_weight_decay) == (0.001, False, 1e-6)
     assert not isinstance(build_optimizer(PretrainConfig(method="simclr"), 10), LARS)
     assert isinstance(build_optimizer(PretrainConfig(optimizer="lars"), 10), LARS)
     with pytest.raises(ValueError, match="must be one of"):
@@ -147,8 +152,8 @@ def test_method_optimizer_defaults_apply_only_to_the_methods_optimizer():
     lars = byol.replace(optimizer="lars")
     assert (lars.peak_learning_rate, lars.effective_weight_decay,
             lars.effective_warmup_epochs) == (0.1, 1e-6, 0)
-    # methods without settings keep the protocol's SGD; VICReg's is LARS
+    # methods without settings keep the protocol's SGD; VICReg's is LARC
     simclr = byol.replace(method="simclr")
     assert (simclr.optimizer_name, simclr.peak_learning_rate, simclr.effective_weight_decay,
             simclr.effective_warmup_epochs) == ("sgd", 0.03, 5e-4, 0)
-    assert byol.replace(method="vicreg").optimizer_name == "lars"
+    assert byol.replace(method="vicreg").optimizer_name == "larc"
