@@ -197,8 +197,9 @@ class CPC(ContrastiveModel):
 
     def compute_objective(self, views, training):
         images = views["global"][0]
-        if images.shape[1:].is_fully_defined():
-            self._image_shape = tuple(images.shape[1:])
+        shape = tuple(images.shape[1:])  # a TensorShape or a NumPy shape
+        if all(isinstance(d, int) for d in shape):
+            self._image_shape = tuple(int(d) for d in shape)
         patch_size = self.patch_size or _default_patch_size(images.shape[1], self.grid)
         patches = patch_grid(images, self.grid, patch_size)
         batch, g = tf.shape(patches)[0], self.grid
