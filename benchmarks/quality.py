@@ -161,8 +161,7 @@ def main(argv=None):
         "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
     }
     if args.finetune_fraction:
-        summary.update(finetune_comparison(
-            result.model.feature_extractor((28, 28, 1)), config, args))
+        summary.update(finetune_comparison(result.model.feature_extractor(), config, args))
     print(json.dumps(summary), flush=True)
     return 0
 

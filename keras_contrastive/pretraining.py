@@ -641,11 +641,12 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         model.compile(optimizer=build_optimizer(config, steps))
 
     metrics = {}
+    # built once: it shares the encoder's weights, so it reads them after training too
+    extractor = model.feature_extractor((size, size, channels))
     if evaluate_random_init:
         log(f"Evaluating the encoder at random init on {len(eval_train[0])}/"
             f"{len(eval_test[0])} labelled images ...")
-        random_init = evaluator(model.feature_extractor((size, size, channels)), eval_train,
-                                eval_test, config)
+        random_init = evaluator(extractor, eval_train, eval_test, config)
         metrics.update({f"random_{k}": v for k, v in random_init.items()})
     log(f"Pretraining {config.method} on {len(pretrain_images)} images of "
         f"{config.dataset}: {config.epochs} epochs of {steps} steps, batch {config.batch_size}")
@@ -664,8 +665,7 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     seconds = time.perf_counter() - start
     pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
     log("Evaluating the pretrained encoder ...")
-    metrics.update(evaluator(model.feature_extractor((size, size, channels)), eval_train,
-                             eval_test, config))
+    metrics.update(evaluator(extractor, eval_train, eval_test, config))
     return PretrainResult(model, history.history, seconds, pairs_per_s, metrics)
 
 
