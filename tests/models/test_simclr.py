@@ -25,7 +25,10 @@ def _model(width=4, **kwargs):
 def test_simclr_loss_falls_and_embeddings_do_not_collapse_on_fashion_mnist(fashion_mnist_train):
     images, _ = fashion_mnist_train
     model = _model(width=8)
-    history = model.fit(_views(images[:1024]), epochs=4, verbose=0).history
+    # 6 epochs, not 4: at 4 the last epoch can bump up (SGD momentum 0.9 over 16 steps an
+    # epoch); CI measured 4.75, 4.44, 4.19, 4.37 on another CPU. Over seeds 0-5 here the loss
+    # at epoch 6 is 3.95-4.06, at least 0.28 under the bound below.
+    history = model.fit(_views(images[:1024]), epochs=6, verbose=0).history
     loss, spread = history["loss"], history["embedding_std"]
     # 2N-1 = 127 candidates: a chance-level loss is log(127) = 4.84
     assert loss[-1] < loss[0] - 0.3, loss
