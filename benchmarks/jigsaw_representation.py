@@ -28,7 +28,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_contrastive.evaluation.protocols import evaluate_encoder  # noqa: E402
-from keras_contrastive.pretraining import PRESETS, evaluate, pretrain  # noqa: E402
+from keras_contrastive.models.cpc import GridMeanPool  # noqa: E402
+from keras_contrastive.pretraining import PRESETS, pretrain  # noqa: E402
 
 
 def tile_model(encoder, mode, shape=(28, 28, 1), grid=3, jitter=1):
@@ -42,13 +43,11 @@ def tile_model(encoder, mode, shape=(28, 28, 1), grid=3, jitter=1):
                  for r in range(grid) for c in range(grid)]
         return tf.reshape(tf.stack(tiles, 1), [-1, tile, tile, shape[-1]])
 
-    def pool(z):
-        z = tf.reshape(z, [-1, grid * grid, dim])
-        return tf.reduce_mean(z, 1) if mode == "mean" else tf.reshape(z, [-1, grid * grid * dim])
-
     inputs = keras.Input(shape)
-    features = encoder(keras.layers.Lambda(cut)(inputs))
-    return keras.Model(inputs, keras.layers.Lambda(pool)(features))
+    features = encoder(keras.layers.Lambda(cut)(inputs))  # [B * 9, D], cell order per image
+    pool = (GridMeanPool(grid) if mode == "mean" else
+            keras.layers.Lambda(lambda z: tf.reshape(z, [-1, grid * grid * dim])))
+    return keras.Model(inputs, pool(features))
 
 
 def evaluator(encoder, train, test, config):
@@ -56,11 +55,9 @@ def evaluator(encoder, train, test, config):
     out = {}
     for name, model in [("whole", encoder), ("tile_mean", tile_model(encoder, "mean")),
                         ("tile_concat", tile_model(encoder, "concat"))]:
-        if name == "tile_concat":
-            metrics = evaluate_encoder(model, train, test, ("knn",), knn_k=config.knn_k,
-                                       knn_temperature=config.knn_temperature, seed=config.seed)
-        else:
-            metrics = evaluate(model, train, test, config)
+        metrics = evaluate_encoder(
+            model, train, test, ("knn",) if name == "tile_concat" else ("knn", "linear"),
+            knn_k=config.knn_k, knn_temperature=config.knn_temperature, seed=config.seed)
         out.update({f"{name}_{k}": round(float(v), 4) for k, v in metrics.items()})
     print(json.dumps(out), flush=True)
     return out
