@@ -9,8 +9,11 @@ encoder and for the same encoder at random init.
 
 In the same run it times a supervised step of the same backbone (+ a linear
 classifier, cross-entropy, same optimizer and batch) so the self-supervised
-throughput can be read against it: one SSL step encodes 2B images, so the
-comparable figure is SSL images/s = 2 * pairs/s.
+throughput can be read against it: one step of a two-view method encodes 2B
+images, so the comparable figure is SSL images/s = 2 * pairs/s.  The summary's
+``ssl_images_per_s`` assumes two views: for LeOCLR (3 views) and multi-crop
+runs (local crops on top) it undercounts the images encoded, so compare their
+``pairs_per_s`` (source images/s) instead.
 
     python benchmarks/quality.py --method simclr --epochs 5 [--train-subset N]
         [--finetune-fraction 0.1 --finetune-epochs 10]
