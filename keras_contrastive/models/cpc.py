@@ -119,6 +119,9 @@ class CPC(ContrastiveModel):
         prediction_steps: how many rows ahead to predict.
         context: ``"gru"`` or ``"masked_conv"``.
         context_dim: width of the context network.
+        image_shape: ``(H, W, C)`` of the images :meth:`feature_extractor`
+            cuts (default: the training views' shape, recorded at the first
+            batch and saved with the model).
 
     Example:
 
@@ -130,11 +133,12 @@ class CPC(ContrastiveModel):
     >>> # model.fit(views)  # 28x28 views -> 7x7 patches of 6x6
     """
 
-    config_fields = ("grid", "patch_size", "prediction_steps", "context", "context_dim")
+    config_fields = ("grid", "patch_size", "prediction_steps", "context", "context_dim",
+                     "image_shape")
     checks_view_size = False  # the encoder sees patches
 
     def __init__(self, encoder, grid=7, patch_size=None, prediction_steps=3, context="gru",
-                 context_dim=None, **kwargs):
+                 context_dim=None, image_shape=None, **kwargs):
         super().__init__(encoder, **kwargs)
         if context not in ("gru", "masked_conv"):
             raise ValueError(f"`context` must be 'gru' or 'masked_conv', got {context!r}.")
@@ -144,8 +148,13 @@ class CPC(ContrastiveModel):
             raise ValueError(f"`prediction_steps` must be an integer in [1, grid), got "
                              f"{prediction_steps!r}.")
         context_dim = context_dim or self.feature_dim
-        self.keep_config(locals())
-        self._image_shape = None  # the training images' shape, for feature_extractor()
+        if image_shape is not None:
+            if (len(image_shape) != 3 or
+                    not all(isinstance(d, int) and d > 0 for d in image_shape)):
+                raise ValueError("`image_shape` must be (height, width, channels) of positive "
+                                 f"integers, got {image_shape!r}.")
+            image_shape = tuple(image_shape)
+        self.keep_config(locals())  # image_shape: for feature_extractor(), set at the first batch
         dim = self.feature_dim
         if context == "gru":
             self.context_network = keras.Sequential(
@@ -170,16 +179,17 @@ class CPC(ContrastiveModel):
         """``keras.Model``: images ``image_shape`` -> the mean of their
         ``grid x grid`` patch vectors (shares the encoder's weights).
 
-        ``image_shape`` defaults to the training views' shape (known after
-        the first batch).
+        ``image_shape`` defaults to the model's ``image_shape``: the
+        training views' shape, known after the first batch and saved with
+        the model.
         """
-        shape = tuple(image_shape) if image_shape is not None else self._image_shape
+        shape = tuple(image_shape) if image_shape is not None else self.image_shape
         if shape is None or len(shape) != 3 or None in shape[:2]:
             raise ValueError(
                 "CPC's image features are the mean of its patch grid, so they need the image "
                 f"size: pass image_shape=(height, width, channels) (got {image_shape!r}; "
                 "export_encoder: input_shape=...); it defaults to the training images' shape "
-                "once the model has trained in this process.")
+                "once the model has trained, or to CPC(image_shape=...).")
         patch_size = self.patch_size or _default_patch_size(shape[0], self.grid)
         inputs = keras.Input(shape)
         patches = PatchGrid(self.grid, patch_size, name="patch_grid")(inputs)
@@ -198,8 +208,8 @@ class CPC(ContrastiveModel):
     def compute_objective(self, views, training):
         images = views["global"][0]
         shape = tuple(images.shape[1:])  # a TensorShape or a NumPy shape
-        if all(isinstance(d, int) for d in shape):
-            self._image_shape = tuple(int(d) for d in shape)
+        if self.image_shape is None and all(isinstance(d, int) for d in shape):
+            self.image_shape = tuple(int(d) for d in shape)
         patch_size = self.patch_size or _default_patch_size(images.shape[1], self.grid)
         patches = patch_grid(images, self.grid, patch_size)
         batch, g = tf.shape(patches)[0], self.grid

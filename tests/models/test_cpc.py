@@ -118,11 +118,20 @@ def test_export_serves_the_pooled_patch_grid(tmp_path, fashion_mnist_train):
     served = load_encoder(str(tmp_path))(images[:4].astype(np.float32) / 255.0)
     expected = model.feature_extractor()(images[:4].astype(np.float32) / 255.0)
     np.testing.assert_allclose(served, expected, atol=1e-5)
-    # a reloaded model has not seen its training images: the export names the size
+    # the training size is saved with the model: a reloaded model exports as it is
     model.save(str(tmp_path / "cpc.keras"))
     restored = keras.saving.load_model(str(tmp_path / "cpc.keras"))
-    with pytest.raises(ValueError, match="input_shape"):
-        export_encoder(restored, str(tmp_path / "reloaded"))
-    export_encoder(restored, str(tmp_path / "reloaded"), input_shape=(28, 28, 1))
+    assert restored.image_shape == (28, 28, 1)
+    export_encoder(restored, str(tmp_path / "reloaded"))
     served = load_encoder(str(tmp_path / "reloaded"))(images[:4].astype(np.float32) / 255.0)
     np.testing.assert_allclose(served, expected, atol=1e-5)
+    # a model that never trained and was not told the size: the export asks for it
+    untrained = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2)
+    with pytest.raises(ValueError, match="input_shape"):
+        export_encoder(untrained, str(tmp_path / "untrained"))
+    export_encoder(untrained, str(tmp_path / "untrained"), input_shape=(28, 28, 1))
+    told = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2,
+                      image_shape=(28, 28, 1))
+    assert told.feature_extractor().input_shape == (None, 28, 28, 1)
+    with pytest.raises(ValueError, match="image_shape"):
+        models.CPC(small_cnn((None, None, 1)), image_shape=(28, 28))
