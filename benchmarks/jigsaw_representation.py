@@ -30,18 +30,17 @@ import tensorflow as tf  # noqa: E402
 from keras_contrastive.evaluation.protocols import evaluate_encoder  # noqa: E402
 from keras_contrastive.models.cpc import GridMeanPool  # noqa: E402
 from keras_contrastive.pretraining import PRESETS, pretrain  # noqa: E402
+from keras_contrastive.views.pretext import jigsaw_tiles  # noqa: E402
 
 
 def tile_model(encoder, mode, shape=(28, 28, 1), grid=3, jitter=1):
     """Images -> the mean (``mode="mean"``) or concatenation of their tile features."""
-    cell = shape[0] // grid
-    tile = cell - jitter
+    tile = shape[0] // grid - jitter
     dim = encoder.output_shape[-1]
 
-    def cut(x):
-        tiles = [x[:, r * cell:r * cell + tile, c * cell:c * cell + tile]
-                 for r in range(grid) for c in range(grid)]
-        return tf.reshape(tf.stack(tiles, 1), [-1, tile, tile, shape[-1]])
+    def cut(x):  # each cell's tile at offset 0: the training cut without its random jitter
+        tiles = jigsaw_tiles(x, grid=grid, jitter=jitter, offset=0)
+        return tf.reshape(tiles, [-1, tile, tile, shape[-1]])
 
     inputs = keras.Input(shape)
     features = encoder(keras.layers.Lambda(cut)(inputs))  # [B * 9, D], cell order per image

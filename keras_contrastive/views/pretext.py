@@ -65,12 +65,14 @@ def maximal_hamming_permutations(count, tiles=9, seed=0):
     return every[chosen].astype(np.int32)
 
 
-def jigsaw_tiles(images, grid=3, jitter=1, seed=None):
+def jigsaw_tiles(images, grid=3, jitter=1, seed=None, offset=None):
     """Cuts each image into ``grid x grid`` cells and takes a tile from each.
 
     Each tile is ``cell - jitter`` pixels wide, at a random offset in
     ``[0, jitter]`` inside its cell (per image and tile), so that tiles do not
-    share edges (the shortcut the paper's gaps remove).
+    share edges (the shortcut the paper's gaps remove).  ``offset``, an
+    integer in ``[0, jitter]``, fixes that offset for every tile instead (a
+    deterministic cut, for evaluating the tile encoder).
 
     Returns:
         ``[B, grid*grid, tile, tile, C]`` in row-major cell order.
@@ -81,6 +83,9 @@ def jigsaw_tiles(images, grid=3, jitter=1, seed=None):
     >>> from keras_contrastive.views.pretext import jigsaw_tiles
     >>> jigsaw_tiles(np.zeros((2, 27, 27, 1), "float32"), jitter=2).shape
     TensorShape([2, 9, 7, 7, 1])
+    >>> image = np.arange(36, dtype="float32").reshape(1, 6, 6, 1)
+    >>> jigsaw_tiles(image, grid=2, jitter=1, offset=1)[0, 1, :, :, 0].numpy().tolist()
+    [[10.0, 11.0], [16.0, 17.0]]
     """
     images = tf.convert_to_tensor(images)
     height, width = images.shape[1], images.shape[2]
@@ -90,10 +95,16 @@ def jigsaw_tiles(images, grid=3, jitter=1, seed=None):
         raise ValueError(f"jigsaw_tiles: {height}x{width} images give {cell}-px cells, too "
                          f"small for jitter={jitter}.")
     batch = tf.shape(images)[0]
-    offsets = tf.random.stateless_uniform(
-        [batch, grid * grid, 2], seed=[seed or 0, 1], maxval=jitter + 1, dtype=tf.int32
-    ) if seed is not None else tf.random.uniform([batch, grid * grid, 2], maxval=jitter + 1,
-                                                 dtype=tf.int32)
+    if offset is not None:
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= jitter:
+            raise ValueError(f"jigsaw_tiles: `offset` must be an integer in [0, jitter={jitter}], "
+                             f"got {offset!r}.")
+        offsets = tf.fill([batch, grid * grid, 2], offset)
+    elif seed is not None:
+        offsets = tf.random.stateless_uniform(
+            [batch, grid * grid, 2], seed=[seed, 1], maxval=jitter + 1, dtype=tf.int32)
+    else:
+        offsets = tf.random.uniform([batch, grid * grid, 2], maxval=jitter + 1, dtype=tf.int32)
     tiles = []
     steps = tf.range(tile)
     for index in range(grid * grid):

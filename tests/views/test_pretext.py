@@ -55,6 +55,19 @@ def test_jittered_tiles_stay_inside_their_cells():
         assert np.all(tiles[:, index] == index)
 
 
+def test_a_fixed_offset_cuts_every_tile_at_that_offset(fashion_mnist_train):
+    images = fashion_mnist_train[0][:4].astype(np.float32)  # 28x28: 9-px cells
+    for offset in (0, 2):
+        tiles = pretext.jigsaw_tiles(images, jitter=2, offset=offset).numpy()
+        for index in range(9):
+            row, col = divmod(index, 3)
+            top, left = 9 * row + offset, 9 * col + offset
+            np.testing.assert_array_equal(tiles[:, index], images[:, top:top + 7, left:left + 7])
+    for bad in (3, -1, 1.0):
+        with pytest.raises(ValueError, match="offset"):
+            pretext.jigsaw_tiles(images, jitter=2, offset=bad)
+
+
 def test_central_mask_and_lab_reference_colours():
     mask = pretext.central_mask(28, 28, 0.5).numpy()
     assert mask.sum() == 14 * 14 and mask[7:21, 7:21].all()
