@@ -35,12 +35,11 @@ from keras_contrastive.views.pretext import jigsaw_tiles  # noqa: E402
 
 def tile_model(encoder, mode, shape=(28, 28, 1), grid=3, jitter=1):
     """Images -> the mean (``mode="mean"``) or concatenation of their tile features."""
-    tile = shape[0] // grid - jitter
     dim = encoder.output_shape[-1]
 
     def cut(x):  # each cell's tile at offset 0: the training cut without its random jitter
-        tiles = jigsaw_tiles(x, grid=grid, jitter=jitter, offset=0)
-        return tf.reshape(tiles, [-1, tile, tile, shape[-1]])
+        tiles = jigsaw_tiles(x, grid=grid, jitter=jitter, offset=0)  # [B, 9, t, t, C]
+        return tf.reshape(tiles, [-1, *tiles.shape[2:]])
 
     inputs = keras.Input(shape)
     features = encoder(keras.layers.Lambda(cut)(inputs))  # [B * 9, D], cell order per image

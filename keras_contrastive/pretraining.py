@@ -146,15 +146,15 @@ DEFAULT_OPTIMIZERS = {
     "cpc": {"optimizer": "adam", "base_learning_rate": 2e-4},
 }
 # each optimizer's protocol settings where neither the run nor the method
-# sets them; "lars" holds the trust-ratio arguments of the LARS optimizers
+# sets them; "trust_ratio" holds the LARS optimizers' trust-ratio arguments
 OPTIMIZER_DEFAULTS = {
     "sgd": {"base_learning_rate": 0.06, "weight_decay": 5e-4, "warmup_epochs": 0},
     "lars": {"base_learning_rate": 0.2, "weight_decay": 1e-6, "warmup_epochs": 0,
-             "lars": {"eta": 0.001, "clip": False}},
+             "trust_ratio": {"eta": 0.001, "clip": False}},
     # LARS with eta 0.02 and the rate clipped (LARC): solo-learn's CIFAR
     # setting for Barlow Twins, VICReg and DINO (lr 0.3, wd 1e-4)
     "larc": {"base_learning_rate": 0.3, "weight_decay": 1e-4, "warmup_epochs": 0,
-             "lars": {"eta": 0.02, "clip": True}},
+             "trust_ratio": {"eta": 0.02, "clip": True}},
     "adamw": {"base_learning_rate": 5e-4, "weight_decay": 0.04, "warmup_epochs": 0},
     "adam": {"base_learning_rate": 5e-4, "weight_decay": 0.0, "warmup_epochs": 0},
 }
@@ -485,7 +485,7 @@ def build_optimizer(config, steps_per_epoch):
     warmup = min(config.effective_warmup_epochs * steps_per_epoch, total - 1)
     schedule = warmup_cosine(config.peak_learning_rate, total, warmup)
     decay = config.effective_weight_decay
-    trust_ratio = OPTIMIZER_DEFAULTS[config.optimizer_name].get("lars")
+    trust_ratio = OPTIMIZER_DEFAULTS[config.optimizer_name].get("trust_ratio")
     if trust_ratio is not None:  # LARS or LARC
         return LARS(schedule, momentum=config.momentum, weight_decay=decay, **trust_ratio)
     if config.optimizer_name == "adamw":
