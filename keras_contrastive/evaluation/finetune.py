@@ -141,6 +141,12 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
             learning_rate, steps), momentum=0.9, nesterov=True),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
+    # metrics, loss and optimizer slots built here, not inside the first trace
+    # (variables created there make tf.function trace the whole step twice)
+    # (Keras' own pre-build, which it runs only under a distribution strategy)
+    symbolic_build = getattr(model, "_symbolic_build", None)
+    if symbolic_build is not None:
+        symbolic_build(data_batch=(as_float(images[:1]), labels[:1]))
     data = tf.data.Dataset.from_tensor_slices((as_float(images[subset]), labels[subset]))
     data = set_autotune(data.shuffle(len(subset), seed=seed).batch(batch_size).prefetch(2))
     model.fit(data, epochs=epochs, verbose=verbose)

@@ -322,19 +322,28 @@ class ContrastiveModel(keras.Model):
         return logs
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """keras#20585: before the first step, Keras' TF trainer pulls a batch
-        and reduces it across replicas eagerly to learn its shapes, which
-        fails under MultiWorkerMirroredStrategy (a dict of PerReplica views
-        cannot be reduced across workers).  A ``ContrastiveModel`` is built in
-        ``__init__``, so only the optimizer's slots remain to be created."""
-        if not distribute.is_multi_worker(self.distribute_strategy):
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        """Builds the optimizer's slots before the first step is traced.
+
+        Without a strategy, Keras defers this to the trace of the train step;
+        the slots are then variables created inside a ``tf.function``, and
+        TensorFlow traces the whole step a second time (twice the tracing
+        time of every ``fit``; ``tests/test_pretraining.py`` counts the traces).
+
+        keras#20585: under MultiWorkerMirroredStrategy, Keras' own build pulls
+        a batch and reduces it across replicas eagerly to learn its shapes,
+        which fails (a dict of PerReplica views cannot be reduced across
+        workers).  A ``ContrastiveModel`` is built in ``__init__``, so only
+        the optimizer's slots remain to be created there too."""
         unbuilt = [layer.name for layer in self._flatten_layers() if not layer.built]
-        if unbuilt:
-            raise ValueError(f"{type(self).__name__} has unbuilt layers {unbuilt}: build them in "
-                             "__init__ (multi-worker training cannot build from a batch).")
-        with self.distribute_strategy.scope():
-            if self.optimizer is not None and not self.optimizer.built:
+        if distribute.is_multi_worker(self.distribute_strategy):
+            if unbuilt:
+                raise ValueError(f"{type(self).__name__} has unbuilt layers {unbuilt}: build "
+                                 "them in __init__ (multi-worker training cannot build from a "
+                                 "batch).")
+        else:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        if not unbuilt and self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
 
     def _unpack(self, data):

@@ -68,3 +68,19 @@ def test_finetuning_beats_the_frozen_encoder_and_leaves_the_original_alone(
         np.testing.assert_array_equal(a, b)
     changed = tuned["model"].layers[1].get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(before, changed))
+
+
+def test_finetuning_traces_its_train_step_once(fashion_mnist_train, monkeypatch):
+    """Metrics, loss and optimizer slots are built before the trace: a variable
+    created inside it makes tf.function trace the whole step a second time."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traces = []
+    real = TensorFlowTrainer.train_step
+    monkeypatch.setattr(TensorFlowTrainer, "train_step",
+                        lambda self, data: traces.append(1) or real(self, data))
+    images, labels = (a[:64] for a in fashion_mnist_train)
+    result = finetune(small_cnn(), (images, labels), (images, labels), label_fraction=0.5,
+                      epochs=1, batch_size=16)
+    assert len(traces) == 1
+    assert int(result["model"].optimizer.iterations.numpy()) == 2
