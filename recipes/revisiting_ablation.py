@@ -46,17 +46,25 @@ def rows(lower_momentum):
             ("+ A+", {"method": "moco_v2", **a_plus}), ("+ kNN", {"method": "knn_moco", **a_plus})]
 
 
+ROW_NAMES = [name for name, _ in rows(FLAGS["lower_momentum"].default)]
+
+
+def _wanted(value):
+    """The row names --rows asks for (all of them for 'all')."""
+    return set(ROW_NAMES) if value == "all" else {r.strip() for r in value.split(",")}
+
+
+flags.register_validator("rows", lambda value: _wanted(value) <= set(ROW_NAMES),
+                         message=f"--rows takes 'all' or a comma-separated list of {ROW_NAMES}")
+
+
 def main(argv):
     del argv
     from keras_contrastive.pretraining import pretrain
 
     base = recipes.comparison_config(FLAGS)
     every_row = rows(FLAGS.lower_momentum)
-    names = [name for name, _ in every_row]
-    wanted = set(names) if FLAGS.rows == "all" else {r.strip() for r in FLAGS.rows.split(",")}
-    if wanted - set(names):
-        raise ValueError(f"--rows: unknown row(s) {sorted(wanted - set(names))}; the rows are "
-                         f"{names}.")
+    wanted = _wanted(FLAGS.rows)
     table = ["| row | kNN acc | linear acc | view pairs/s |", "|---|---|---|---|"]
     results = []
     random_init = None
