@@ -101,5 +101,6 @@ def main():
     print("|---|---|---|---|")
     print("\n".join(rows))
 
+
 if __name__ == "__main__":
     main()

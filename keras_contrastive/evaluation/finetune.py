@@ -141,9 +141,8 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
             learning_rate, steps), momentum=0.9, nesterov=True),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
-    # metrics, loss and optimizer slots built here, not inside the first trace
-    # (variables created there make tf.function trace the whole step twice)
-    # (Keras' own pre-build, which it runs only under a distribution strategy)
+    # Keras' own pre-build (it runs it only under a strategy): metrics, loss and
+    # slots created inside the first trace would make it trace the step twice
     symbolic_build = getattr(model, "_symbolic_build", None)
     if symbolic_build is not None:
         symbolic_build(data_batch=(as_float(images[:1]), labels[:1]))
