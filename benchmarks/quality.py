@@ -18,7 +18,7 @@ runs (local crops on top) it undercounts the images encoded, so compare their
     python benchmarks/quality.py --method simclr --epochs 5 [--train-subset N]
         [--finetune-fraction 0.1 --finetune-epochs 10]
         [--optimizer sgd --learning-rate 0.5 --weight-decay 1e-5 --warmup-epochs 1
-         --option momentum=0.99 ...]
+         --option momentum=0.99 ...] [--resume DIR [--backup-steps N]]
 
 The optimizer flags and ``--option KEY=VALUE`` (a model constructor
 argument, the value read as JSON when it parses, else as a string) change the
@@ -30,6 +30,13 @@ With ``--finetune-fraction`` it also runs the semi-supervised protocol
 label fraction, random-resized-crop + flip, SGD + cosine) twice with the same
 settings: from the pretrained encoder and from the same architecture at random
 init.
+
+With ``--resume DIR`` a long run survives being stopped: it is backed up
+to DIR each epoch (or every ``--backup-steps N`` steps) and, started again
+with the same flags, resumes from the backup (``callbacks.BackupAndRestore``;
+the optimizer state, queues and EMA targets included).  A resumed run's
+``pretrain_seconds``, throughput and loss history cover only the epochs it
+trained itself, and its summary says ``"resumed": true``.
 
 The last line printed is a JSON object with keys ``method``, ``epochs``,
 ``pairs_per_s``, ``knn_acc``, ``linear_acc`` (and the random-init and
@@ -134,7 +141,13 @@ def main(argv=None):
     parser.add_argument("--warmup-epochs", type=int, default=None)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model constructor argument (repeatable), e.g. momentum=0.99")
+    parser.add_argument("--resume", metavar="DIR", default=None,
+                        help="back the run up to DIR and resume from the backup DIR holds")
+    parser.add_argument("--backup-steps", type=int, default=None, metavar="N",
+                        help="with --resume: back up every N steps instead of each epoch")
     args = parser.parse_args(argv)
+    if args.backup_steps is not None and (args.backup_steps < 1 or not args.resume):
+        parser.error("--backup-steps must be a positive number of steps and needs --resume")
     config = PRESETS["quality"].replace(
         method=args.method, epochs=args.epochs, train_subset=args.train_subset, seed=args.seed,
         model_options=parse_options(args.option, parser)).replace_given(
@@ -142,9 +155,15 @@ def main(argv=None):
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs)
     supervised = supervised_images_per_s(config)
     print(f"supervised step: {supervised:.0f} images/s", flush=True)
-    from keras_contrastive.callbacks import NaNGuard
+    from keras_contrastive.callbacks import BackupAndRestore, NaNGuard
 
-    result = pretrain(config, verbose=2, callbacks=[NaNGuard()])  # stop at the first NaN
+    callbacks = [NaNGuard()]  # stop at the first NaN
+    resumed = bool(args.resume) and os.path.isdir(args.resume) and bool(os.listdir(args.resume))
+    if args.resume:  # first, so a step's backup is written before the guard stops the run
+        callbacks.insert(0, BackupAndRestore(args.resume, save_freq=args.backup_steps or "epoch"))
+    if resumed:
+        print(f"resuming from the backup in {args.resume}", flush=True)
+    result = pretrain(config, verbose=2, callbacks=callbacks)
     ssl_images = 2 * result.pairs_per_s
     summary = {
         "method": config.method,
@@ -160,6 +179,7 @@ def main(argv=None):
         "weight_decay": config.effective_weight_decay,
         "warmup_epochs": config.effective_warmup_epochs,
         "model_options": config.model_options,
+        "resumed": resumed,
         **{k: round(v, 4) for k, v in result.metrics.items()},
         "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
     }
