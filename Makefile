@@ -24,10 +24,12 @@ demo: data
 	$(PY) -m keras_contrastive pretrain --method simclr --dataset fashion_mnist \
 	    --preset demo --export saved_models/simclr_fashion_mnist --overwrite
 
-# JOBS pytest processes (pytest-xdist); JOBS=1 runs the suite in one process
+# JOBS pytest processes (pytest-xdist); JOBS=1 runs the suite in one process;
+# DURATIONS slowest tests listed at the end (DURATIONS=0: every test)
 JOBS ?= 2
+DURATIONS ?= 5
 test: data
-	$(PY) -m pytest -q --durations=5 -n $(JOBS) tests
+	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) tests
 
 benchmark: data
 	$(PY) benchmarks/quality.py --method simclr --epochs 5
