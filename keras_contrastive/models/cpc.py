@@ -1,10 +1,29 @@
 """Contrastive Predictive Coding for images (van den Oord et al. 2018; Henaff et al. 2020)."""
+import numbers
+
 import keras
 import tensorflow as tf
 from keras import layers
 
 from keras_contrastive.losses.cpc import cpc_nce
 from keras_contrastive.models.base import ContrastiveModel, centred
+
+
+def _image_shape(shape):
+    """``shape`` as a tuple of three positive Python ints, or a ValueError.
+
+    NumPy integers pass (an exported input shape may carry them); ``None``
+    and booleans do not: the patch grid needs the full image size.
+    """
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3 or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                 and d > 0 for d in dims):
+        raise ValueError("`image_shape` must be (height, width, channels) of positive "
+                         f"integers, got {shape!r}.")
+    return tuple(int(d) for d in dims)
 
 
 def patch_grid(images, grid, patch_size):
@@ -149,11 +168,7 @@ class CPC(ContrastiveModel):
                              f"{prediction_steps!r}.")
         context_dim = context_dim or self.feature_dim
         if image_shape is not None:
-            if (len(image_shape) != 3 or
-                    not all(isinstance(d, int) and d > 0 for d in image_shape)):
-                raise ValueError("`image_shape` must be (height, width, channels) of positive "
-                                 f"integers, got {image_shape!r}.")
-            image_shape = tuple(image_shape)
+            image_shape = _image_shape(image_shape)
         self.keep_config(locals())  # image_shape: for feature_extractor(), set at the first batch
         dim = self.feature_dim
         if context == "gru":
@@ -183,13 +198,15 @@ class CPC(ContrastiveModel):
         training views' shape, known after the first batch and saved with
         the model.
         """
-        shape = tuple(image_shape) if image_shape is not None else self.image_shape
-        if shape is None or len(shape) != 3 or None in shape[:2]:
+        try:
+            shape = _image_shape(image_shape if image_shape is not None else self.image_shape)
+        except ValueError:
             raise ValueError(
                 "CPC's image features are the mean of its patch grid, so they need the image "
-                f"size: pass image_shape=(height, width, channels) (got {image_shape!r}; "
-                "export_encoder: input_shape=...); it defaults to the training images' shape "
-                "once the model has trained, or to CPC(image_shape=...).")
+                "size: pass image_shape=(height, width, channels) of positive integers (got "
+                f"{image_shape!r}; export_encoder: input_shape=...); it defaults to the "
+                "training images' shape once the model has trained, or to "
+                "CPC(image_shape=...).") from None
         patch_size = self.patch_size or _default_patch_size(shape[0], self.grid)
         inputs = keras.Input(shape)
         patches = PatchGrid(self.grid, patch_size, name="patch_grid")(inputs)

@@ -135,3 +135,22 @@ def test_export_serves_the_pooled_patch_grid(tmp_path, fashion_mnist_train):
     assert told.feature_extractor().input_shape == (None, 28, 28, 1)
     with pytest.raises(ValueError, match="image_shape"):
         models.CPC(small_cnn((None, None, 1)), image_shape=(28, 28))
+
+
+def test_image_shape_is_checked_the_same_way_in_both_places():
+    """The constructor and feature_extractor accept the same shapes (NumPy
+    integers too, as an exported input shape may carry) and refuse the same
+    ones, each with an error naming the argument."""
+    shape = tuple(np.array([28, 28, 1]))  # NumPy int64s
+    told = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2,
+                      image_shape=shape)
+    assert told.image_shape == (28, 28, 1) and all(type(d) is int for d in told.image_shape)
+    assert told.get_config()["image_shape"] == (28, 28, 1)
+    untrained = models.CPC(small_cnn((None, None, 1)), grid=7, patch_size=6, prediction_steps=2)
+    assert untrained.feature_extractor(shape).input_shape == (None, 28, 28, 1)
+    for bad in [(None, None, 1), (28, 28, None), (28, 28), (28, 0, 1), (28.0, 28, 1),
+                (True, 28, 1), 28]:
+        with pytest.raises(ValueError, match="image_shape"):
+            models.CPC(small_cnn((None, None, 1)), image_shape=bad)
+        with pytest.raises(ValueError, match="image_shape"):
+            untrained.feature_extractor(bad)
