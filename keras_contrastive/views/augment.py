@@ -4,7 +4,7 @@ import numbers
 import keras
 
 from keras_contrastive.views.random_apply import RandomApply
-from keras_contrastive.views.random_resized_crop import RandomResizedCrop
+from keras_contrastive.views.random_resized_crop import RandomResizedCrop, _is_positive_int
 
 # Largest strength every Keras jitter factor accepts: brightness and contrast
 # factors 0.8 * strength must stay <= 1.
@@ -51,17 +51,12 @@ class _Solarization(keras.layers.Solarization):
 
 
 def _image_size(image_size):
-    def positive_int(v):
-        return (
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-        )
-
-    if positive_int(image_size):
+    if _is_positive_int(image_size):
         return int(image_size), int(image_size)
     if (
         isinstance(image_size, (tuple, list))
         and len(image_size) == 2
-        and all(positive_int(v) for v in image_size)
+        and all(_is_positive_int(v) for v in image_size)
     ):
         return int(image_size[0]), int(image_size[1])
     raise ValueError(
