@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive._checks import is_positive_int
 from keras_contrastive.evaluation.knn import knn_accuracy
 from keras_contrastive.models.base import representation_model
 
@@ -61,13 +62,13 @@ class KNNMonitor(keras.callbacks.Callback):
 
     def __init__(self, train, test, k=200, temperature=0.1, every=1, batch_size=512):
         super().__init__()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        if not is_positive_int(k):
             raise ValueError(f"`k` must be a positive integer, got k={k!r}.")
         if not np.isscalar(temperature) or isinstance(temperature, bool) or not temperature > 0:
             raise ValueError(f"`temperature` must be a positive number, got temperature={temperature!r}.")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        if not is_positive_int(every):
             raise ValueError(f"`every` must be a positive integer, got every={every!r}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_positive_int(batch_size):
             raise ValueError(f"`batch_size` must be a positive integer, got batch_size={batch_size!r}.")
         self.train = train
         self.test = test

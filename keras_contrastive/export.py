@@ -42,6 +42,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive._checks import is_int
+
 __all__ = ["SavedEncoderLayer", "export_encoder", "load_encoder", "read_metadata"]
 
 SIGNATURE_NAME = "serving_default"
@@ -173,7 +175,7 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     ```
     """
     encoder = _resolve_encoder(model_or_encoder, input_shape)
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+    if not is_int(version) or version < 0:
         raise ValueError(f"`version` must be a non-negative integer, got version={version!r}.")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"`metadata` must be a dict, got {type(metadata).__name__}.")

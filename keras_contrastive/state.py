@@ -17,9 +17,9 @@ Example:
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from keras_contrastive._checks import is_positive_int
 from keras_contrastive import distribute
 
 
@@ -59,7 +59,7 @@ class FeatureQueue(keras.layers.Layer):
     def __init__(self, size, dim, seed=None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("size", size), ("dim", dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_positive_int(value):
                 raise ValueError(f"`{name}` must be a positive integer, got {name}={value!r}.")
         self.size = int(size)
         self.dim = int(dim)

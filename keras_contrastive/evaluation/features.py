@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive._checks import is_positive_int
 from keras_contrastive.data.arrays import set_autotune, to_unit_float
 
 __all__ = ["extract_features"]
@@ -199,7 +200,7 @@ def extract_features(encoder, data, batch_size=512):
     assert features.shape == (10, 784) and labels.dtype == np.int64
     ```
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if not is_positive_int(batch_size):
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     batch_size = int(batch_size)
     input_shape = _encoder_input_shape(encoder)

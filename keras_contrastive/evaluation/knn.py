@@ -15,6 +15,7 @@ cannot overflow at low temperatures.
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive._checks import is_positive_int
 from keras_contrastive.evaluation.features import check_labels, extract_features
 
 __all__ = ["knn_predict", "knn_accuracy"]
@@ -72,11 +73,11 @@ def knn_predict(train_features, train_labels, query_features, k=200, temperature
             "`train_features` and `query_features` must have the same feature dimension; got "
             f"shapes {train_features.shape} and {query_features.shape}."
         )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_positive_int(k):
         raise ValueError(f"`k` must be a positive integer, got {k!r}.")
     if not np.isscalar(temperature) or not temperature > 0:
         raise ValueError(f"`temperature` must be a positive number, got {temperature!r}.")
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+    if not is_positive_int(top_k):
         raise ValueError(f"`top_k` must be a positive integer, got top_k={top_k!r}.")
     min_classes = int(train_labels.max()) + 1
     if num_classes is None:

@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from keras_contrastive._checks import is_positive_int
 from keras_contrastive.evaluation.features import check_labels, extract_features, labelled_arrays
 
 __all__ = ["linear_probe", "linear_probe_from_features"]
@@ -126,7 +127,7 @@ def linear_probe_from_features(
         raise ValueError(
             f"`l2_grid` must be a non-empty sequence of positive inverse regularisation strengths C; got {l2_grid!r}."
         )
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+    if not is_positive_int(max_iter):
         raise ValueError(f"`max_iter` must be a positive integer, got {max_iter!r}.")
 
     val_accuracies = {}

@@ -3,9 +3,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from keras_contrastive._checks import is_positive_int
 from keras_contrastive.losses.cpc import cpc_nce
 from keras_contrastive.models.base import ContrastiveModel, centred
-from keras_contrastive.views.random_resized_crop import _is_positive_int
 
 
 def _image_shape(shape):
@@ -18,7 +18,7 @@ def _image_shape(shape):
         dims = tuple(shape)
     except TypeError:
         dims = ()
-    if len(dims) != 3 or not all(_is_positive_int(d) for d in dims):
+    if len(dims) != 3 or not all(is_positive_int(d) for d in dims):
         raise ValueError("`image_shape` must be (height, width, channels) of positive "
                          f"integers, got {shape!r}.")
     return tuple(int(d) for d in dims)

@@ -4,7 +4,8 @@ import numbers
 import keras
 
 from keras_contrastive.views.random_apply import RandomApply
-from keras_contrastive.views.random_resized_crop import RandomResizedCrop, _is_positive_int
+from keras_contrastive._checks import is_int, is_positive_int
+from keras_contrastive.views.random_resized_crop import RandomResizedCrop
 
 # Largest strength every Keras jitter factor accepts: brightness and contrast
 # factors 0.8 * strength must stay <= 1.
@@ -51,12 +52,12 @@ class _Solarization(keras.layers.Solarization):
 
 
 def _image_size(image_size):
-    if _is_positive_int(image_size):
+    if is_positive_int(image_size):
         return int(image_size), int(image_size)
     if (
         isinstance(image_size, (tuple, list))
         and len(image_size) == 2
-        and all(_is_positive_int(v) for v in image_size)
+        and all(is_positive_int(v) for v in image_size)
     ):
         return int(image_size[0]), int(image_size[1])
     raise ValueError(
@@ -179,9 +180,7 @@ def simclr_augment(
     solarize_prob = _probability(solarize_prob, "solarize_prob")
     if not isinstance(flip, bool):
         raise ValueError(f"`flip` must be a bool. Received: flip={flip!r}")
-    if seed is not None and (
-        not isinstance(seed, numbers.Integral) or isinstance(seed, bool)
-    ):
+    if seed is not None and not is_int(seed):
         raise ValueError(f"`seed` must be None or an integer. Received: seed={seed!r}")
 
     def seed_for(index):

@@ -1,16 +1,11 @@
 """`make_views`: a dataset of images -> a dataset of batched random views."""
-import numbers
 
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import is_int
 from keras_contrastive.data.arrays import set_autotune, to_unit_float
-
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _image_of(element):
@@ -96,7 +91,7 @@ class ViewMaker(keras.layers.Layer):
         if original_augment is not None and not callable(original_augment):
             raise ValueError(
                 f"`original_augment` must be callable. Received: {original_augment!r}")
-        if not _is_int(num_views) or num_views < 2:
+        if not is_int(num_views) or num_views < 2:
             raise ValueError(
                 "`num_views` must be an integer >= 2 (a contrastive objective "
                 f"needs at least a pair of views). Received: num_views={num_views!r}"
@@ -278,17 +273,17 @@ def make_views(
         maker = ViewMaker(augment, num_views=num_views, original_augment=original_augment)
     if augment_on not in ("data", "device"):
         raise ValueError(f"`augment_on` must be 'data' or 'device', got {augment_on!r}.")
-    if not _is_int(batch_size) or batch_size <= 0:
+    if not is_int(batch_size) or batch_size <= 0:
         raise ValueError(
             "`batch_size` must be a positive integer. "
             f"Received: batch_size={batch_size!r}"
         )
-    if not _is_int(shuffle_buffer) or shuffle_buffer < 0:
+    if not is_int(shuffle_buffer) or shuffle_buffer < 0:
         raise ValueError(
             "`shuffle_buffer` must be an integer >= 0. "
             f"Received: shuffle_buffer={shuffle_buffer!r}"
         )
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_int(seed):
         raise ValueError(f"`seed` must be None or an integer. Received: seed={seed!r}")
 
     spec = _image_of(dataset.element_spec)
@@ -319,7 +314,7 @@ def make_views(
 
     img_h, img_w = spec.shape[0], spec.shape[1]
     channels = getattr(maker.augment, "channels", None)  # MultiCrop, StrongerAugment, ...
-    if _is_int(channels) and spec.shape[-1] is not None and channels != spec.shape[-1]:
+    if is_int(channels) and spec.shape[-1] is not None and channels != spec.shape[-1]:
         raise ValueError(
             f"make_views: the images have {spec.shape[-1]} channel(s) but `augment` "
             f"({type(maker.augment).__name__}) was built for channels={channels}.")

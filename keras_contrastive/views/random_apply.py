@@ -4,6 +4,8 @@ import numbers
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import is_int
+
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
 class RandomApply(keras.layers.Layer):
@@ -55,9 +57,7 @@ class RandomApply(keras.layers.Layer):
             raise ValueError(
                 f"`rate` must be a number in [0, 1]. Received: rate={rate!r}"
             )
-        if seed is not None and (
-            not isinstance(seed, numbers.Integral) or isinstance(seed, bool)
-        ):
+        if seed is not None and not is_int(seed):
             raise ValueError(
                 f"`seed` must be None or an integer. Received: seed={seed!r}"
             )

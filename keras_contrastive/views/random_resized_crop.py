@@ -5,15 +5,9 @@ import numbers
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import is_int, is_positive_int
+
 _INTERPOLATIONS = ("bilinear", "nearest")
-
-
-def _is_positive_int(value):
-    return (
-        isinstance(value, numbers.Integral)
-        and not isinstance(value, bool)
-        and value > 0
-    )
 
 
 def _as_pair(value, name):
@@ -129,11 +123,11 @@ class RandomResizedCrop(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not _is_positive_int(height):
+        if not is_positive_int(height):
             raise ValueError(
                 f"`height` must be a positive integer. Received: height={height!r}"
             )
-        if not _is_positive_int(width):
+        if not is_positive_int(width):
             raise ValueError(
                 f"`width` must be a positive integer. Received: width={width!r}"
             )
@@ -154,9 +148,7 @@ class RandomResizedCrop(keras.layers.Layer):
                 f"`interpolation` must be one of {_INTERPOLATIONS}. "
                 f"Received: interpolation={interpolation!r}"
             )
-        if seed is not None and (
-            not isinstance(seed, numbers.Integral) or isinstance(seed, bool)
-        ):
+        if seed is not None and not is_int(seed):
             raise ValueError(
                 f"`seed` must be None or an integer. Received: seed={seed!r}"
             )
