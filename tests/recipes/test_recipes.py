@@ -164,7 +164,7 @@ def test_revisiting_ablation_names_its_rows_when_one_is_unknown():
 def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
     out = tmp_path / "leoclr_vs_moco.md"
     _run("leoclr_vs_moco.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
-         "--width=4", "--eval_subset=300", f"--out={out}")
+         "--width=4", "--eval_subset=300", "--key_momentum=0.999", f"--out={out}")
     lines = out.read_text().splitlines()
     assert lines[0].startswith("| method | kNN acc | linear acc | centre crop | random crop")
     rows = {line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:7]]
@@ -175,6 +175,8 @@ def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
         assert drop == pytest.approx(centre - random_crop, abs=2e-4)
     records = [json.loads(line) for line in lines[5:]]
     assert [r["method"] for r in records] == ["moco_v2", "leoclr"]
+    # both rows trained at the requested key momentum (equal settings)
+    assert [r["key_momentum"] for r in records] == [pytest.approx(0.999)] * 2
 
 
 def test_semantic_mask_retrieval_prints_both_tables_and_plots_the_sweep(tmp_path):
