@@ -19,8 +19,8 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_contrastive._checks import is_positive_int
 from keras_contrastive import distribute
+from keras_contrastive._checks import is_positive_int
 
 
 def _unit_rows_initializer(seed):

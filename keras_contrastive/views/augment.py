@@ -3,8 +3,8 @@ import numbers
 
 import keras
 
-from keras_contrastive.views.random_apply import RandomApply
 from keras_contrastive._checks import is_int, is_positive_int
+from keras_contrastive.views.random_apply import RandomApply
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
 
 # Largest strength every Keras jitter factor accepts: brightness and contrast
