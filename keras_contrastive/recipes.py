@@ -31,7 +31,7 @@ import dataclasses
 import os
 import sys
 
-from keras_contrastive.pretraining import METHODS, PRESETS, PretrainConfig
+from keras_contrastive.pretraining import PRESETS, PretrainConfig
 
 PRESET_NAMES = ("cpu_small", "paper")
 STRATEGIES = ("default", "mirrored", "multi_worker")
