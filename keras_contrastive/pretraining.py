@@ -344,10 +344,8 @@ def load_labelled(dataset, split, image_size=None):
     >>> images.shape, labels.shape
     ((10000, 28, 28, 1), (10000,))
     """
-    if dataset == "fashion_mnist":
-        return kc_data.load_fashion_mnist_arrays(split)
-    if dataset == "fashion_mnist_tinted":  # the colour toy (colorization)
-        return kc_data.load_tinted_fashion_mnist_arrays(split)
+    if dataset in kc_data.NAMED_ARRAYS:
+        return kc_data.load_named_arrays(dataset, split)
     if os.path.isdir(dataset):
         split_dir = os.path.join(dataset, split)
         root = split_dir if os.path.isdir(split_dir) else dataset

@@ -10,6 +10,8 @@ pairs with int64 scalar labels when labels exist:
   sub-folders; unreadable files are skipped, counted and reported.
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
 * `from_arrays`: NumPy arrays.
+* `NAMED_ARRAYS` / `load_named_arrays`: the data sets known by name (the
+  CLI's ``--dataset``), each a function ``split -> (images, labels)``.
 * `set_autotune`: tf.data's autotuning model off (the library's training
   pipelines) or on for a whole pipeline.
 * `synthetic_street_masks` / `street_mask_splits`: semantic masks of
@@ -48,7 +50,30 @@ _EXPORTS = {
     "GLYPH_NAMES": "textures",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS) + ["NAMED_ARRAYS", "load_named_arrays"]
+
+# Data sets known by name (``pretrain --dataset NAME``): each maps a split
+# ("train" / "test") to ``(images, labels)`` NumPy arrays (uint8 images
+# ``[N, H, W, C]``, int64 labels).  A module of this package registers its
+# own names here; folders and TFDS names are resolved by the caller.
+NAMED_ARRAYS = {
+    "fashion_mnist": lambda split: __getattr__("load_fashion_mnist_arrays")(split),
+    # the colour toy (colorization)
+    "fashion_mnist_tinted": lambda split: __getattr__("load_tinted_fashion_mnist_arrays")(split),
+}
+
+
+def load_named_arrays(name, split):
+    """``(images, labels)`` of a data set known by name (``NAMED_ARRAYS``).
+
+    >>> from keras_contrastive.data import load_named_arrays
+    >>> images, labels = load_named_arrays("fashion_mnist", "test")
+    >>> images.shape, labels.dtype
+    ((10000, 28, 28, 1), dtype('int64'))
+    """
+    if name not in NAMED_ARRAYS:
+        raise ValueError(f"unknown data set name {name!r}; known: {sorted(NAMED_ARRAYS)}.")
+    return NAMED_ARRAYS[name](split)
 
 
 def __getattr__(name):
