@@ -10,6 +10,10 @@ pairs with int64 scalar labels when labels exist:
   sub-folders; unreadable files are skipped, counted and reported.
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
 * `from_arrays`: NumPy arrays.
+* `fashion_scenes`: colour scenes of 1-4 real Fashion-MNIST garments over
+  textured or cluttered backgrounds, with masks, boxes and an object-centric
+  twin; `long_tailed_indices` / `uniform_indices` (Pareto class sizes);
+  `plot_scenes`.
 * `NAMED_ARRAYS` / `load_named_arrays`: the data sets known by name (the
   CLI's ``--dataset``), each a function ``split -> (images, labels)``.
 * `set_autotune`: tf.data's autotuning model off (the library's training
@@ -48,6 +52,14 @@ _EXPORTS = {
     "TEXTURE_NAMES": "textures",
     "glyph_scenes": "textures",
     "GLYPH_NAMES": "textures",
+    "fashion_scenes": "scenes",
+    "Scenes": "scenes",
+    "SCENE_CLASSES": "scenes",
+    "SCENE_DATASETS": "scenes",
+    "long_tailed_indices": "scenes",
+    "uniform_indices": "scenes",
+    "scene_arrays": "scenes",
+    "plot_scenes": "scenes",
 }
 
 __all__ = sorted(_EXPORTS) + ["NAMED_ARRAYS", "load_named_arrays"]
@@ -61,6 +73,11 @@ NAMED_ARRAYS = {
     # the colour toy (colorization)
     "fashion_mnist_tinted": lambda split: __getattr__("load_tinted_fashion_mnist_arrays")(split),
 }
+# the scene-centric data sets (scenes.SCENE_DATASETS: fashion_scenes, fashion_objects, ...)
+NAMED_ARRAYS.update({
+    name: (lambda split, name=name: __getattr__("scene_arrays")(name, split))
+    for name in ("fashion_scenes", "fashion_objects", "fashion_scenes_uniform",
+                 "fashion_scenes_lt", "fashion_objects_uniform", "fashion_objects_lt")})
 
 
 def load_named_arrays(name, split):

@@ -1,6 +1,6 @@
 """Evaluation protocols: kNN, linear probe (L-BFGS or SGD), label-fraction
-fine-tuning, Recall@N, the random-crop test, segment retrieval and class
-activation maps.
+fine-tuning, Recall@N, the random-crop test, segment retrieval, segmentation
+transfer (mIoU of a head on the frozen feature map) and class activation maps.
 
 All functions take labelled data as a ``tf.data.Dataset`` of ``(image, label)``
 (batched or unbatched, uint8 or float images) or a tuple ``(images, labels)``
@@ -14,7 +14,9 @@ from keras_contrastive.evaluation.finetune import crop_flip, finetune, label_fra
 from keras_contrastive.evaluation.knn import knn_accuracy, knn_metrics, knn_predict
 from keras_contrastive.evaluation.linear_probe import (
     linear_probe, linear_probe_from_features, probe_classifier)
+from keras_contrastive.evaluation.masks import mean_iou
 from keras_contrastive.evaluation.retrieval import recall_at_n
+from keras_contrastive.evaluation.segmentation import SEGMENTATION_HEADS, segmentation_transfer
 from keras_contrastive.evaluation.protocols import PROTOCOLS, evaluate_encoder
 from keras_contrastive.evaluation.robustness import random_crop_test
 
@@ -41,4 +43,7 @@ __all__ = [
     "linear_probe_from_features",
     "probe_classifier",
     "random_crop_test",
+    "mean_iou",
+    "segmentation_transfer",
+    "SEGMENTATION_HEADS",
 ]

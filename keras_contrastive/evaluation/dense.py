@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_contrastive import plotting
 from keras_contrastive.evaluation.features import _inference_function
+from keras_contrastive.evaluation.masks import check_mask_pairs, mean_iou
 
 __all__ = ["dense_encoder", "dense_features", "segment_retrieval", "class_activation_maps",
            "pointing_game", "plot_class_activation_maps", "plot_segments"]
@@ -120,17 +121,6 @@ def _regions(features, k_clusters, seed):
     return maps, descriptors, np.asarray(owners)
 
 
-def _check_masks(name, images, masks):
-    images, masks = np.asarray(images), np.asarray(masks)
-    if images.ndim != 4 or masks.ndim != 3 or len(images) != len(masks) or len(images) == 0:
-        raise ValueError(
-            f"`{name}` must be (images [N, H, W, C], masks [N, H, W]) with the same N > 0; got "
-            f"shapes {images.shape} and {masks.shape}.")
-    if masks.dtype.kind not in "iu":
-        raise ValueError(f"`{name}` masks must hold integer class ids; got dtype {masks.dtype}.")
-    return images, masks.astype(np.int64)
-
-
 def segment_retrieval(encoder, train, val, k_clusters=15, num_classes=None, ignore_index=255,
                       seed=0, batch_size=256):
     """Semantic segment retrieval ("Revisiting...", appendix A.7): mIoU without training.
@@ -176,8 +166,8 @@ def segment_retrieval(encoder, train, val, k_clusters=15, num_classes=None, igno
     >>> result["predictions"].shape, 0.0 <= result["miou"] <= 1.0
     ((8, 16, 16), True)
     """
-    train_images, train_masks = _check_masks("train", *train)
-    val_images, val_masks = _check_masks("val", *val)
+    train_images, train_masks = check_mask_pairs("train", *train)
+    val_images, val_masks = check_mask_pairs("val", *val)
     if k_clusters < 1:
         raise ValueError(f"`k_clusters` must be >= 1, got {k_clusters!r}.")
     valid = np.concatenate([train_masks[train_masks != ignore_index],
@@ -212,14 +202,9 @@ def segment_retrieval(encoder, train, val, k_clusters=15, num_classes=None, igno
                             for i in range(len(val_images))])
     predictions = _upsample_nearest(predictions, height, width)
 
-    keep = val_masks != ignore_index
-    confusion = np.bincount(val_masks[keep] * classes + predictions[keep],
-                            minlength=classes * classes).reshape(classes, classes)
-    true_positive = np.diag(confusion).astype(np.float64)
-    union = confusion.sum(0) + confusion.sum(1) - true_positive
-    iou = np.where(union > 0, true_positive / np.maximum(union, 1), np.nan)
-    return {"miou": float(np.nanmean(iou)), "pixel_acc": float(true_positive.sum() / keep.sum()),
-            "iou": iou, "predictions": predictions.astype(np.int64)}
+    result = mean_iou(val_masks, predictions, classes, ignore_index)
+    result["predictions"] = predictions.astype(np.int64)
+    return result
 
 
 def class_activation_maps(encoder, classifier, images, class_ids=None, batch_size=256):
