@@ -172,6 +172,7 @@ def run_arms(base, arms, seeds, evaluator, records_path, verbose=2, log=print):
         raise ValueError(f"arm names must be unique, got {names}.")
     records = read_records(records_path)
     done = {(r["arm"], r["seed"]): r for r in records}
+    plan = []  # every run's settings, checked against the records before any training
     for seed in seeds:
         for arm in arms:
             config = base.replace(**arm.changes, seed=seed)
@@ -182,25 +183,28 @@ def run_arms(base, arms, seeds, evaluator, records_path, verbose=2, log=print):
                 if changed:
                     raise ValueError(
                         f"{records_path} holds arm {arm.name!r} seed {seed} run with other "
-                        f"settings ({', '.join(f'{k}: {old.get(k)!r} -> {settings[k]!r}' for k in changed)}); "
-                        "use another records file.")
-                log(f"--- {arm.name}, seed {seed}: done already (resumed)")
-                continue
-            log(f"\n=== {arm.name}, seed {seed}")
-            start = time.perf_counter()
-            result = pretrain(config, verbose=verbose, evaluator=evaluator, log=log)
-            history = {k: [float(v) for v in values] for k, values in result.history.items()}
-            record = {"arm": arm.name, "seed": seed, **result.metrics,
-                      "seconds": time.perf_counter() - start, "train_seconds": result.seconds,
-                      "pairs_per_s": result.pairs_per_s, "loss": history.get("loss"),
-                      "embedding_std": history.get("embedding_std"), "config": settings}
-            records.append(record)
-            if records_path:
-                os.makedirs(os.path.dirname(os.path.abspath(records_path)), exist_ok=True)
-                with open(records_path, "a") as file:
-                    file.write(json.dumps(record) + "\n")
-            log(f"{arm.name}, seed {seed}: " + ", ".join(
-                f"{k} {v:.4f}" for k, v in result.metrics.items()))
+                        "settings (" + ", ".join(f"{k}: {old.get(k)!r} -> {settings[k]!r}"
+                                                 for k in changed) + "); use another file.")
+            plan.append((seed, arm, config, settings))
+    for seed, arm, config, settings in plan:
+        if (arm.name, seed) in done:
+            log(f"--- {arm.name}, seed {seed}: done already (resumed)")
+            continue
+        log(f"\n=== {arm.name}, seed {seed}")
+        start = time.perf_counter()
+        result = pretrain(config, verbose=verbose, evaluator=evaluator, log=log)
+        history = {k: [float(v) for v in values] for k, values in result.history.items()}
+        record = {"arm": arm.name, "seed": seed, **result.metrics,
+                  "seconds": time.perf_counter() - start, "train_seconds": result.seconds,
+                  "pairs_per_s": result.pairs_per_s, "loss": history.get("loss"),
+                  "embedding_std": history.get("embedding_std"), "config": settings}
+        records.append(record)
+        if records_path:
+            os.makedirs(os.path.dirname(os.path.abspath(records_path)), exist_ok=True)
+            with open(records_path, "a") as file:
+                file.write(json.dumps(record) + "\n")
+        log(f"{arm.name}, seed {seed}: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in result.metrics.items()))
     return records
 
 

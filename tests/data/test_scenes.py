@@ -1,5 +1,7 @@
 """Scene-centric images of real Fashion-MNIST garments: masks, boxes, labels, the object-centric
 twin and the long-tailed subsampler."""
+import os
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,26 @@ def test_named_scene_data_sets_are_known_to_the_data_layer():
 def test_bad_scene_arguments_are_refused_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fashion_scenes(**{"split": "test", "n": 2, **kwargs})
+
+
+def test_named_scenes_are_cached_on_disk_and_a_broken_cache_is_drawn_again(tmp_path, monkeypatch):
+    from keras_contrastive.data import scenes as scenes_module
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(scenes_module, "SCENE_SIZES", {"train": 40, "test": 20})
+    scenes_module._named_scenes.cache_clear()
+    try:
+        first = scenes_module.scene_arrays("fashion_scenes", "test", masks=True)
+        path = scenes_module._cache_path("fashion_scenes", "test")
+        assert path.startswith(str(tmp_path)) and os.path.exists(path)
+        scenes_module._named_scenes.cache_clear()
+        with open(path, "r+b") as file:  # a file cut short by a kill
+            file.truncate(100)
+        again = scenes_module.scene_arrays("fashion_scenes", "test", masks=True)
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        scenes_module._named_scenes.cache_clear()
+        cached = scenes_module.scene_arrays("fashion_scenes", "test", masks=True)
+        assert all(np.array_equal(a, b) for a, b in zip(first, cached))
+        assert len(first[0]) == 20
+    finally:
+        scenes_module._named_scenes.cache_clear()

@@ -1,0 +1,97 @@
+"""The scene-centric comparison recipes: arms x seeds, resumable records, tables whose numbers
+are the records', and a baseline measured in the same run."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_contrastive.data import scene_arrays
+from keras_contrastive.evaluation import mean_iou
+from keras_contrastive.pretraining import build_augment, build_model, encoder_input_shape
+from keras_contrastive.seeded_comparison import EXPERIMENTS, summarise, verdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+TINY = ["--seeds=0,1", "--epochs=1", "--train_subset=256", "--batch_size=64", "--width=4",
+        "--eval_train=100", "--eval_test=100", "--segmentation_train=200",
+        "--segmentation_epochs=15"]
+
+
+def test_every_experiment_has_a_recipe_and_its_arms_build():
+    from keras_contrastive.pretraining import PRESETS
+
+    base = PRESETS["quality"].replace(dataset="fashion_scenes", width=4)
+    for name, experiment in EXPERIMENTS.items():
+        assert os.path.isfile(os.path.join(ROOT, "recipes", f"scenes_{name}.py")), name
+        arm_names = {arm.name for arm in experiment["arms"]}
+        for claim in experiment["claims"]:
+            assert {claim.better, claim.worse} <= arm_names, claim
+            assert claim.metric in experiment["metrics"], claim
+        for arm in experiment["arms"]:
+            config = base.replace(**arm.changes)
+            build_augment(config, 48, 3)
+            build_model(config, encoder_input_shape(config, 48, 3))
+
+
+def test_scene_recipe_runs_arms_by_seeds_resumes_and_reports_what_it_recorded(tmp_path):
+    records_path, out = tmp_path / "records.jsonl", tmp_path / "table.md"
+    command = [sys.executable, os.path.join(ROOT, "recipes", "scenes_leoclr.py"), *TINY,
+               "--arms=MoCo-v2,LeOCLR", f"--records={records_path}", f"--out={out}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=ENV)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    records = [json.loads(line) for line in records_path.read_text().splitlines()]
+    assert [(r["arm"], r["seed"]) for r in records] == [
+        ("MoCo-v2", 0), ("LeOCLR", 0), ("MoCo-v2", 1), ("LeOCLR", 1)]
+    # each seed is scored against its own random-init encoder: the two seeds' differ
+    assert records[0]["random_seg_miou"] != records[2]["random_seg_miou"]
+    # the baseline measured here: a random-init feature map segments better than the floor
+    # of predicting background everywhere on the same test scenes
+    masks = scene_arrays("fashion_scenes", "test", masks=True)[2][:100]
+    floor = mean_iou(masks, np.zeros_like(masks), num_classes=11)["miou"]
+    assert all(r["random_seg_miou"] > floor for r in records), (floor, records)
+    # the table is the records' mean ± sd, the verdict the records' comparison
+    text = out.read_text()
+    summary = summarise(records, ["seg_miou"])
+    for arm in ("MoCo-v2", "LeOCLR"):
+        cell = f"{summary[arm]['seg_miou']['mean']:.4f} ± {summary[arm]['seg_miou']['sd']:.4f}"
+        assert cell in text, (cell, text)
+    knn = verdict(records, "LeOCLR", "MoCo-v2", "knn_acc")
+    assert f"| LeOCLR > MoCo-v2 (kNN) | knn_acc | {knn['difference']:+.4f} |" in text
+    assert "not measured" in text  # the end-to-end arms were not run
+    # a second run resumes: nothing is trained again
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900, env=ENV)
+    assert again.returncode == 0 and "Pretraining" not in again.stdout
+    assert len(records_path.read_text().splitlines()) == 4
+    # and other settings against the same records are refused, naming the field
+    other = subprocess.run([*command, "--epochs=2"], capture_output=True, text=True,
+                           timeout=900, env=ENV)
+    assert other.returncode != 0 and "epochs" in other.stdout + other.stderr
+
+
+def test_unknown_arm_is_refused_before_any_training(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "recipes", "scenes_iou.py"),
+                             "--arms=IoU <= 0.9", f"--records={tmp_path / 'r.jsonl'}"],
+                            capture_output=True, text=True, timeout=300, env=ENV)
+    assert result.returncode != 0
+    assert "unknown ['IoU <= 0.9']" in result.stdout + result.stderr
+    assert "Pretraining" not in result.stdout
+
+
+@pytest.mark.parametrize("values, expected", [
+    (([0.5, 0.52, 0.51], [0.4, 0.41, 0.39]), "reproduced"),
+    (([0.4, 0.41, 0.39], [0.5, 0.52, 0.51]), "contradicted"),
+    (([0.5, 0.3, 0.7], [0.45, 0.5, 0.55]), "inconclusive")])
+def test_verdicts_call_a_difference_only_beyond_the_spread(values, expected):
+    records = [{"arm": arm, "seed": s, "m": v} for arm, vs in zip("AB", values)
+               for s, v in enumerate(vs)]
+    assert verdict(records, "A", "B", "m")["verdict"] == expected
+    on_par = {"reproduced": "reproduced (better)", "contradicted": "contradicted",
+              "inconclusive": "reproduced (on par)"}[expected]
+    assert verdict(records, "A", "B", "m", kind="not_worse")["verdict"] == on_par
+    # a cost (lower is better) flips the direction
+    flipped = {"reproduced": "contradicted", "contradicted": "reproduced",
+               "inconclusive": "inconclusive"}[expected]
+    assert verdict(records, "A", "B", "m", lower_is_better=True)["verdict"] == flipped
