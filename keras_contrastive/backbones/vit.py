@@ -1,4 +1,9 @@
-"""A small Vision Transformer (Dosovitskiy et al. 2021) with a CLS-token output, for DINO."""
+"""A small Vision Transformer (Dosovitskiy et al. 2021) with a CLS-token output, for DINO.
+
+``backbones.spatial_encoder`` of a ViT gives its patch tokens (no CLS token);
+``vit_stages`` splits it into the patch embedding and the Transformer, so a
+masked method (MAE) can encode a subset of the patches.
+"""
 import dataclasses
 
 import keras
@@ -157,6 +162,10 @@ def vit(input_shape, patch_size=4, dim=192, depth=12, num_heads=3, mlp_ratio=4, 
     Inputs are float images in [0, 1], ``[B, H, W, C]``; the spatial size may be
     left ``None`` (multi-crop: local crops of another size get resized
     position embeddings) but ``input_shape``'s own size sets the learned grid.
+
+    Its spatial features (``backbones.spatial_encoder``) are the patch tokens
+    ``[B, h*w, dim]`` after the final LayerNorm, without the CLS token;
+    ``vit_stages`` gives the patch embedding and the Transformer as two models.
 
     Args:
         input_shape: ``(H, W, C)`` of the global views; ``H`` and ``W`` must
