@@ -26,7 +26,8 @@ import dataclasses
 
 import keras
 
-from keras_contrastive.backbones.vit import ClassTokenOutput, ClassTokenPositionEmbedding, PatchTokens
+from keras_contrastive.backbones.vit import (
+    ClassTokenOutput, ClassTokenPositionEmbedding, PatchTokens)
 
 _MAP_POOLING = {keras.layers.GlobalAveragePooling2D: "mean", keras.layers.GlobalMaxPooling2D: "max"}
 _TOKEN_POOLING = {ClassTokenOutput: "class_token", keras.layers.GlobalAveragePooling1D: "mean"}
@@ -74,7 +75,8 @@ def _final_pooling(encoder):
             f"spatial features need a Keras functional or Sequential encoder; got "
             f"{type(encoder).__name__}. An exported SavedModel (export.load_encoder) has no "
             "feature map: load the .keras model saved by `pretrain --save-model` instead.")
-    pools = [layer for layer in layers if isinstance(layer, tuple(_MAP_POOLING) + tuple(_TOKEN_POOLING))]
+    kinds = tuple(_MAP_POOLING) + tuple(_TOKEN_POOLING)
+    pools = [layer for layer in layers if isinstance(layer, kinds)]
     if not pools and any(isinstance(layer, keras.layers.TFSMLayer) for layer in layers):
         raise ValueError(
             f"encoder {encoder.name!r} is an exported SavedModel (export.load_encoder), which has "
@@ -172,5 +174,6 @@ def spatial_layout(encoder, image_shape=None):
     grid = None
     if None not in image_shape:
         shape = spatial.compute_output_spec(keras.KerasTensor((1,) + image_shape)).shape
-        grid = tuple(shape[1:3]) if kind == "feature_map" else _token_grid(shape[1], *image_shape[:2])
+        grid = (tuple(shape[1:3]) if kind == "feature_map"
+                else _token_grid(shape[1], *image_shape[:2]))
     return SpatialLayout(kind, grid, spatial.output.shape[-1], pooling)

@@ -220,12 +220,20 @@ class ViTStages:
     method embeds the images, keeps the CLS token and the visible patch tokens
     (the positions are already added, so any subset in any order is fine),
     and runs ``transformer`` on them; its patch outputs are
-    ``transformer(...)[:, num_prefix_tokens:]``.
+    ``transformer(...)[:, num_prefix_tokens:]``.  A method that replaces
+    masked patches by a learned mask token before the positions are added
+    (iBOT, BEiT) calls the two halves of ``embed`` itself:
+    ``position_embed(where(mask, mask_token, patch_embed(images)))``.
 
     Attributes:
         embed: ``keras.Model``: float images ``[B, H, W, C]`` in [0, 1] ->
             tokens ``[B, 1 + h*w, D]`` (the CLS token, then the patch tokens in
             row-major order, position embeddings added).
+        patch_embed: ``keras.Model``: images -> the patch embeddings
+            ``[B, h, w, D]`` (no positions, no CLS token).
+        position_embed: the encoder's :class:`ClassTokenPositionEmbedding`
+            layer: ``[B, h, w, D]`` -> ``[B, 1 + h*w, D]``;
+            ``embed(x) == position_embed(patch_embed(x))``.
         transformer: ``keras.Model``: tokens ``[B, T, D]``, any ``T`` ->
             ``[B, T, D]`` (the Transformer blocks and the final LayerNorm).
         num_prefix_tokens: tokens before the patch tokens (1: the CLS token).
@@ -249,6 +257,8 @@ class ViTStages:
     """
 
     embed: keras.Model
+    patch_embed: keras.Model
+    position_embed: keras.layers.Layer
     transformer: keras.Model
     num_prefix_tokens: int
     grid: int
@@ -277,10 +287,12 @@ def vit_stages(encoder):
     ((None, None, 16), (None, None, 16), 4)
     """
     names = {layer.name for layer in getattr(encoder, "layers", ())}
-    if not isinstance(encoder, keras.Model) or not {"tokens", "norm", "cls"} <= names:
+    if (not isinstance(encoder, keras.Model)
+            or not {"patch_embedding", "tokens", "norm", "cls"} <= names):
         raise ValueError(
-            "`encoder` must be a ViT built by keras_contrastive.backbones.vit (layers 'tokens', "
-            f"'norm' and 'cls'), got {getattr(encoder, 'name', encoder)!r}.")
+            "`encoder` must be a ViT built by keras_contrastive.backbones.vit (layers "
+            "'patch_embedding', 'tokens', 'norm' and 'cls'), got "
+            f"{getattr(encoder, 'name', encoder)!r}.")
     tokens = encoder.get_layer("tokens")
     embed = keras.Model(encoder.inputs[0], tokens.output, name=f"{encoder.name}_embed")
     dim = tokens.output.shape[-1]
@@ -297,6 +309,9 @@ def vit_stages(encoder):
         index += 1
     x = encoder.get_layer("norm")(x)
     transformer = keras.Model(inputs, x, name=f"{encoder.name}_transformer")
-    return ViTStages(embed=embed, transformer=transformer,
+    patch_embed = keras.Model(encoder.inputs[0], encoder.get_layer("patch_embedding").output,
+                              name=f"{encoder.name}_patch_embed")
+    return ViTStages(embed=embed, patch_embed=patch_embed, position_embed=tokens,
+                     transformer=transformer,
                      num_prefix_tokens=encoder.get_layer("cls").num_prefix_tokens,
                      grid=tokens.grid)

@@ -76,3 +76,14 @@ def test_resnet_backbone_gives_its_last_feature_map():
     np.testing.assert_allclose(encoder(x).numpy(), maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
     assert backbones.spatial_layout(encoder) == SpatialLayout("feature_map", (4, 4), 32, "mean")
     _check_shared(encoder, backbone, lambda t: t)
+
+
+def test_a_wrapped_dinov2_round_trips_through_a_keras_file(tmp_path):
+    keras.utils.set_random_seed(0)
+    encoder = backbones.as_encoder(_dinov2())
+    encoder.save(tmp_path / "dinov2.keras")
+    restored = keras.saving.load_model(tmp_path / "dinov2.keras")
+    x = _images()
+    np.testing.assert_allclose(restored(x).numpy(), encoder(x).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(backbones.spatial_encoder(restored)(x).numpy(),
+                               backbones.spatial_encoder(encoder)(x).numpy(), rtol=1e-5, atol=1e-6)

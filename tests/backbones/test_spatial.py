@@ -78,6 +78,10 @@ def test_vit_patch_tokens_are_the_transformer_outputs_after_the_cls_token():
     x = _images(size=28, channels=1)
     tokens = stages.transformer(stages.embed(x)).numpy()
     assert tokens.shape == (2, 17, 16)
+    patches = stages.patch_embed(x)
+    assert patches.shape == (2, 4, 4, 16)
+    np.testing.assert_allclose(stages.position_embed(patches).numpy(), stages.embed(x).numpy(),
+                               rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(tokens[:, 0], encoder(x).numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(spatial(x).numpy(), tokens[:, 1:], rtol=1e-5, atol=1e-5)
     norm = keras.Model(encoder.inputs[0], encoder.get_layer("norm").output)
