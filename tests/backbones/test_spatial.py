@@ -179,3 +179,23 @@ def test_encoders_without_spatial_features_and_bad_arguments_are_refused_by_name
         SpatialLayout("map", None, 8, "mean")
     with pytest.raises(ValueError, match="image_shape"):
         backbones.spatial_layout(backbones.small_cnn((8, 8, 1)), image_shape=(8, 8))
+
+
+@pytest.mark.parametrize("build", [lambda: backbones.small_cnn((16, 16, 1), filters=(4, 8), strides=(1, 2)),
+                                   lambda: backbones.vit((16, 16, 1), patch_size=4, dim=8,
+                                                         depth=1, num_heads=2)])
+def test_a_loss_on_spatial_features_trains_the_encoders_own_variables(build):
+    """A dense method differentiates through spatial_encoder(self.encoder): the gradient
+    reaches the variables the encoder (and so export and evaluation) uses."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    encoder = build()
+    spatial = backbones.spatial_encoder(encoder)
+    x = tf.constant(_images(size=16, channels=1))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(spatial(x, training=True)))
+    gradients = tape.gradient(loss, encoder.trainable_variables)
+    reached = [g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients]
+    kernels = [len(v.shape) == 4 for v in encoder.trainable_variables]
+    assert any(reached) and all(r for r, k in zip(reached, kernels) if k)
