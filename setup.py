@@ -31,6 +31,9 @@ setup(
     extras_require={
         "test": ["pytest", "pytest-xdist"],
         "plots": ["matplotlib"],
+        # backbones.as_encoder of keras-hub ViT / ResNet / DINOv2 backbones; not in "test": it
+        # pulls tensorflow-text (60 MB) and a dozen download clients the tests never use
+        "hub": ["keras-hub>=0.32"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:run"]},
     license="Apache-2.0",

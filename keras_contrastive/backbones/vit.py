@@ -1,4 +1,11 @@
-"""A small Vision Transformer (Dosovitskiy et al. 2021) with a CLS-token output, for DINO."""
+"""A small Vision Transformer (Dosovitskiy et al. 2021) with a CLS-token output, for DINO.
+
+``backbones.spatial_encoder`` of a ViT gives its patch tokens (no CLS token);
+``vit_stages`` splits it into the patch embedding and the Transformer, so a
+masked method (MAE) can encode a subset of the patches.
+"""
+import dataclasses
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -67,6 +74,15 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
 class ClassTokenOutput(keras.layers.Layer):
     """Tokens ``[B, T, D]`` -> the CLS token's features ``[B, D]``.
 
+    The tokens are ``num_prefix_tokens`` leading tokens (the CLS token first,
+    then any register tokens, as in DINOv2) followed by the patch tokens;
+    ``num_prefix_tokens`` does not change the output, it tells
+    :func:`keras_contrastive.backbones.spatial_encoder` how many tokens to
+    drop to get the patch tokens.
+
+    Args:
+        num_prefix_tokens: tokens before the patch tokens (>= 1; 1: the CLS token only).
+
     Example:
 
     >>> import numpy as np
@@ -75,11 +91,57 @@ class ClassTokenOutput(keras.layers.Layer):
     [[0.0, 1.0, 2.0, 3.0]]
     """
 
+    def __init__(self, num_prefix_tokens=1, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_prefix_tokens, int) or num_prefix_tokens < 1:
+            raise ValueError("`num_prefix_tokens` must be an integer >= 1, got "
+                             f"num_prefix_tokens={num_prefix_tokens!r}.")
+        self.num_prefix_tokens = num_prefix_tokens
+
     def call(self, tokens):
         return tokens[:, 0]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "num_prefix_tokens": self.num_prefix_tokens}
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class PatchTokens(keras.layers.Layer):
+    """Tokens ``[B, T, D]`` -> the patch tokens ``[B, T - num_prefix_tokens, D]``:
+    the CLS (and register) tokens dropped, the patches kept in row-major order.
+
+    Args:
+        num_prefix_tokens: leading tokens to drop (0 keeps every token).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.backbones.vit import PatchTokens
+    >>> tokens = np.arange(12, dtype="float32").reshape(1, 3, 4)
+    >>> PatchTokens(num_prefix_tokens=1)(tokens).numpy()[0, :, 0].tolist()
+    [4.0, 8.0]
+    """
+
+    def __init__(self, num_prefix_tokens=1, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_prefix_tokens, int) or num_prefix_tokens < 0:
+            raise ValueError("`num_prefix_tokens` must be an integer >= 0, got "
+                             f"num_prefix_tokens={num_prefix_tokens!r}.")
+        self.num_prefix_tokens = num_prefix_tokens
+
+    def call(self, tokens):
+        return tokens[:, self.num_prefix_tokens:]
+
+    def compute_output_shape(self, input_shape):
+        count = input_shape[1]
+        return (input_shape[0], None if count is None else count - self.num_prefix_tokens,
+                input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "num_prefix_tokens": self.num_prefix_tokens}
 
 
 def _block(x, dim, num_heads, mlp_ratio, index):
@@ -100,6 +162,10 @@ def vit(input_shape, patch_size=4, dim=192, depth=12, num_heads=3, mlp_ratio=4, 
     Inputs are float images in [0, 1], ``[B, H, W, C]``; the spatial size may be
     left ``None`` (multi-crop: local crops of another size get resized
     position embeddings) but ``input_shape``'s own size sets the learned grid.
+
+    Its spatial features (``backbones.spatial_encoder``) are the patch tokens
+    ``[B, h*w, dim]`` after the final LayerNorm, without the CLS token;
+    ``vit_stages`` gives the patch embedding and the Transformer as two models.
 
     Args:
         input_shape: ``(H, W, C)`` of the global views; ``H`` and ``W`` must
@@ -142,3 +208,110 @@ def vit_tiny(input_shape, patch_size=4, **kwargs):
     """
     return vit(input_shape, patch_size=patch_size, **{"dim": 192, "depth": 12, "num_heads": 3,
                                                       **kwargs}, name="vit_tiny")
+
+
+@dataclasses.dataclass(frozen=True)
+class ViTStages:
+    """The two stages of a :func:`vit` encoder, sharing its weights, for methods
+    that run the Transformer on some of the tokens (MAE encodes the visible
+    patches only; I-JEPA's context encoder a block of them).
+
+    ``encoder(images)`` equals ``transformer(embed(images))[:, 0]``.  A masked
+    method embeds the images, keeps the CLS token and the visible patch tokens
+    (the positions are already added, so any subset in any order is fine),
+    and runs ``transformer`` on them; its patch outputs are
+    ``transformer(...)[:, num_prefix_tokens:]``.  A method that replaces
+    masked patches by a learned mask token before the positions are added
+    (iBOT, BEiT) calls the two halves of ``embed`` itself:
+    ``position_embed(where(mask, mask_token, patch_embed(images)))``.
+
+    Attributes:
+        embed: ``keras.Model``: float images ``[B, H, W, C]`` in [0, 1] ->
+            tokens ``[B, 1 + h*w, D]`` (the CLS token, then the patch tokens in
+            row-major order, position embeddings added).
+        patch_embed: ``keras.Model``: images -> the patch embeddings
+            ``[B, h, w, D]`` (no positions, no CLS token).
+        position_embed: the encoder's :class:`ClassTokenPositionEmbedding`
+            layer: ``[B, h, w, D]`` -> ``[B, 1 + h*w, D]``;
+            ``embed(x) == position_embed(patch_embed(x))``.
+        transformer: ``keras.Model``: tokens ``[B, T, D]``, any ``T`` ->
+            ``[B, T, D]`` (the Transformer blocks and the final LayerNorm).
+        num_prefix_tokens: tokens before the patch tokens (1: the CLS token).
+        grid: patches per side at the encoder's ``input_shape``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive import backbones
+    >>> encoder = backbones.vit((28, 28, 1), patch_size=7, dim=16, depth=1, num_heads=2)
+    >>> stages = backbones.vit_stages(encoder)
+    >>> images = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
+    >>> tokens = stages.embed(images).numpy()
+    >>> tokens.shape
+    (2, 17, 16)
+    >>> visible = np.concatenate([tokens[:, :1], tokens[:, 1:][:, [0, 5, 9, 14]]], axis=1)
+    >>> stages.transformer(visible).shape  # MAE: the CLS token and 4 visible patches
+    TensorShape([2, 5, 16])
+    >>> np.allclose(stages.transformer(tokens)[:, 0], encoder(images), atol=1e-5)
+    True
+    """
+
+    embed: keras.Model
+    patch_embed: keras.Model
+    position_embed: keras.layers.Layer
+    transformer: keras.Model
+    num_prefix_tokens: int
+    grid: int
+
+
+def vit_stages(encoder):
+    """Splits a :func:`vit` encoder into ``embed`` (images -> tokens) and
+    ``transformer`` (tokens -> tokens), two models sharing its weights; see
+    :class:`ViTStages`.
+
+    Works on the encoder a :func:`vit` / :func:`vit_tiny` call returns and on
+    the same model loaded from a ``.keras`` file.
+
+    Args:
+        encoder: a :func:`vit` encoder.
+
+    Returns:
+        A :class:`ViTStages`.
+
+    Example:
+
+    >>> from keras_contrastive import backbones
+    >>> stages = backbones.vit_stages(backbones.vit((32, 32, 3), patch_size=8, dim=16, depth=2,
+    ...                                             num_heads=2))
+    >>> stages.embed.output_shape, stages.transformer.input_shape, stages.grid
+    ((None, None, 16), (None, None, 16), 4)
+    """
+    names = {layer.name for layer in getattr(encoder, "layers", ())}
+    if (not isinstance(encoder, keras.Model)
+            or not {"patch_embedding", "tokens", "norm", "cls"} <= names):
+        raise ValueError(
+            "`encoder` must be a ViT built by keras_contrastive.backbones.vit (layers "
+            "'patch_embedding', 'tokens', 'norm' and 'cls'), got "
+            f"{getattr(encoder, 'name', encoder)!r}.")
+    tokens = encoder.get_layer("tokens")
+    embed = keras.Model(encoder.inputs[0], tokens.output, name=f"{encoder.name}_embed")
+    dim = tokens.output.shape[-1]
+    x = inputs = keras.Input((None, dim), name="tokens")
+    index = 0
+    while f"block{index}_norm1" in names:  # the blocks of `_block`, called again: shared weights
+        block = f"block{index}"
+        y = encoder.get_layer(f"{block}_norm1")(x)
+        y = encoder.get_layer(f"{block}_attention")(y, y)
+        x = encoder.get_layer(f"{block}_add1")([x, y])
+        y = encoder.get_layer(f"{block}_norm2")(x)
+        y = encoder.get_layer(f"{block}_mlp2")(encoder.get_layer(f"{block}_mlp1")(y))
+        x = encoder.get_layer(f"{block}_add2")([x, y])
+        index += 1
+    x = encoder.get_layer("norm")(x)
+    transformer = keras.Model(inputs, x, name=f"{encoder.name}_transformer")
+    patch_embed = keras.Model(encoder.inputs[0], encoder.get_layer("patch_embedding").output,
+                              name=f"{encoder.name}_patch_embed")
+    return ViTStages(embed=embed, patch_embed=patch_embed, position_embed=tokens,
+                     transformer=transformer,
+                     num_prefix_tokens=encoder.get_layer("cls").num_prefix_tokens,
+                     grid=tokens.grid)

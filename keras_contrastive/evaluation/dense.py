@@ -1,6 +1,7 @@
 """Dense evaluation: what the encoder's feature map (before global pooling) knows.
 
-* ``dense_encoder``: the encoder up to its final global pooling.
+* ``dense_encoder``: the encoder up to its final global pooling
+  (``backbones.spatial_encoder``, for convolutional encoders).
 * ``segment_retrieval``: "Revisiting..." A.7 -- K-means regions per image,
   region descriptors labelled by their nearest training region, mIoU.
 * ``class_activation_maps`` (Zhou et al., 2016; "Revisiting..." Fig. 6):
@@ -13,39 +14,20 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive import plotting
+from keras_contrastive.backbones import spatial_encoder, spatial_layout
 from keras_contrastive.evaluation.features import _inference_function
 from keras_contrastive.evaluation.masks import check_mask_pairs, mean_iou
 
 __all__ = ["dense_encoder", "dense_features", "segment_retrieval", "class_activation_maps",
            "pointing_game", "plot_class_activation_maps", "plot_segments"]
 
-_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
-
-
-def _final_pooling(encoder):
-    layers = getattr(encoder, "layers", None)
-    if not layers or not hasattr(encoder, "inputs"):
-        raise ValueError(
-            f"dense evaluation needs a Keras functional or Sequential encoder; got "
-            f"{type(encoder).__name__}. An exported SavedModel (export.load_encoder) has no "
-            "feature map: load the .keras model saved by `pretrain --save-model` instead.")
-    pools = [layer for layer in layers if isinstance(layer, _POOLING)]
-    if not pools and any(isinstance(layer, keras.layers.TFSMLayer) for layer in layers):
-        raise ValueError(
-            f"encoder {encoder.name!r} is an exported SavedModel (export.load_encoder), which has "
-            "no feature map: load the .keras model saved by `pretrain --save-model` instead.")
-    if not pools:
-        raise ValueError(
-            f"encoder {encoder.name!r} has no GlobalAveragePooling2D/GlobalMaxPooling2D layer: "
-            "dense evaluation needs a convolutional encoder that ends in global pooling "
-            "(a ViT's output is its CLS token).")
-    return pools[-1]
-
 
 def dense_encoder(encoder):
     """The encoder without its final global pooling: images -> ``[B, h, w, D]``.
 
-    The model shares the encoder's layers and weights (no copy).
+    ``backbones.spatial_encoder`` for encoders whose spatial features are a
+    feature map; a token encoder (a ViT) is refused by name.  The model shares
+    the encoder's layers and weights (no copy).
 
     Example:
 
@@ -54,11 +36,13 @@ def dense_encoder(encoder):
     >>> dense_encoder(backbones.resnet18((28, 28, 1), width=4)).output_shape
     (None, 4, 4, 32)
     """
-    return _cut_before(encoder, _final_pooling(encoder))
-
-
-def _cut_before(encoder, pool):
-    return keras.Model(encoder.inputs, pool.input, name=f"{encoder.name}_dense")
+    dense = spatial_encoder(encoder)
+    if len(dense.output.shape) != 4:
+        raise ValueError(
+            f"encoder {encoder.name!r} gives patch tokens, not a feature map (a ViT's output is "
+            "its CLS token): dense evaluation needs a convolutional encoder that ends in global "
+            "pooling. backbones.spatial_encoder gives its patch tokens.")
+    return dense
 
 
 def dense_features(encoder, images, batch_size=256):
@@ -239,14 +223,14 @@ def class_activation_maps(encoder, classifier, images, class_ids=None, batch_siz
     >>> result["maps"].shape, result["scores"].shape
     ((2, 8, 8), (2, 3))
     """
-    pool = _final_pooling(encoder)
-    if not isinstance(pool, keras.layers.GlobalAveragePooling2D) or encoder.layers[-1] is not pool:
+    layout = spatial_layout(encoder)
+    if layout.kind != "feature_map" or layout.pooling != "mean":
         raise ValueError(
             "class_activation_maps needs an encoder whose last layer is GlobalAveragePooling2D "
             f"(the pooled features must be the mean of the feature map); {encoder.name!r} ends in "
             f"{type(encoder.layers[-1]).__name__}.")
     images = np.asarray(images)
-    features = dense_features(_cut_before(encoder, pool), images, batch_size)
+    features = dense_features(spatial_encoder(encoder), images, batch_size)
     n, h, w, depth = features.shape
 
     def apply(x):

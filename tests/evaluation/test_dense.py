@@ -134,6 +134,19 @@ def test_dense_encoder_shares_the_encoders_weights():
                                rtol=1e-5, atol=1e-6)
 
 
+def test_dense_encoder_is_the_spatial_encoder_of_feature_map_encoders_and_refuses_a_vit():
+    keras.utils.set_random_seed(0)
+    wrapped = backbones.as_encoder(backbones.resnet18((SIZE, SIZE, 1), width=4))  # pooled inside
+    images = np.random.default_rng(0).random((2, SIZE, SIZE, 1)).astype("float32")
+    dense = dense_encoder(wrapped)
+    assert dense.output_shape == (None, 4, 4, 32)
+    np.testing.assert_allclose(dense(images).numpy(),
+                               backbones.spatial_encoder(wrapped)(images).numpy(), atol=1e-6)
+    vit = backbones.vit((SIZE, SIZE, 1), patch_size=8, dim=8, depth=1, num_heads=2)
+    with pytest.raises(ValueError, match="'vit' gives patch tokens, not a feature map"):
+        dense_encoder(vit)
+
+
 # --- class activation maps ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
