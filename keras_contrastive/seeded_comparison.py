@@ -452,6 +452,8 @@ def define_scene_flags(flag_values=None):
     flags.DEFINE_string("records", None, "JSON lines of every (arm, seed): resumed if present",
                         **fv)
     flags.DEFINE_string("out", None, "write the tables (markdown) here", **fv)
+    flags.DEFINE_bool("report_only", False, "print the tables of --records without training",
+                      **fv)
 
 
 def scene_base_config(flag_values):
@@ -489,9 +491,18 @@ def run_experiment(name, flag_values, log=print):
     evaluator = scene_evaluator(flag_values.eval_train, flag_values.eval_test,
                                 flag_values.segmentation_train, flag_values.segmentation_epochs,
                                 random_crop="random_crop_acc" in experiment["metrics"])
-    records = run_arms(scene_base_config(flag_values), arms, seeds, evaluator,
-                       flag_values.records, log=log)
-    tables = (f"## {experiment['doc']}\n\n"
+    if flag_values.report_only:
+        if not read_records(flag_values.records):
+            raise ValueError(f"--report_only: no records in {flag_values.records!r}.")
+        names = {arm.name for arm in arms}
+        records = [r for r in read_records(flag_values.records)
+                   if r["arm"] in names and r["seed"] in seeds]
+    else:
+        records = run_arms(scene_base_config(flag_values), arms, seeds, evaluator,
+                           flag_values.records, log=log)
+    done = sorted({(r["arm"], r["seed"]) for r in records}, key=str)
+    tables = (f"## {experiment['doc']}\n\n{len(done)} runs: "
+              + ", ".join(f"{arm} seed {seed}" for arm, seed in done) + "\n\n"
               f"{format_summary(summarise(records, experiment['metrics']), experiment['metrics'])}"
               f"\n\n{format_verdicts(records, experiment['claims'])}\n")
     log("\n" + tables)

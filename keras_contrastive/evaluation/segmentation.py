@@ -33,7 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive._checks import is_positive_int
-from keras_contrastive.evaluation.dense import dense_encoder, dense_features
+from keras_contrastive.backbones import spatial_encoder, spatial_layout
+from keras_contrastive.evaluation.dense import dense_features
 from keras_contrastive.evaluation.masks import check_mask_pairs, mean_iou
 
 __all__ = ["segmentation_transfer", "SEGMENTATION_HEADS"]
@@ -74,15 +75,30 @@ class _MaskedCrossEntropy(keras.losses.Loss):
         return tf.reduce_sum(losses * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)
 
 
+def _feature_maps(encoder, images):
+    """``[N, h, w, D]`` frozen spatial features: a feature map, or a ViT's patch tokens on their
+    grid (``backbones.spatial_encoder`` / ``spatial_layout``)."""
+    if len(encoder.output_shape) == 4:  # already a feature-map model
+        return dense_features(encoder, images)
+    layout = spatial_layout(encoder, images.shape[1:])
+    network = spatial_encoder(encoder)
+    if layout.kind == "feature_map":
+        return dense_features(network, images)
+    scale = 1.0 / 255.0 if images.dtype == np.uint8 else 1.0
+    tokens = network.predict(images.astype(np.float32) * scale, batch_size=256, verbose=0)
+    return tokens.reshape(len(images), *layout.grid, -1).astype(np.float32)
+
+
 def segmentation_transfer(encoder, train, test, num_classes=None, head="linear", epochs=20,
                           batch_size=64, learning_rate=None, ignore_index=255, seed=0,
                           verbose=0):
     """mIoU of a segmentation head trained on the frozen encoder's feature map.
 
     Args:
-        encoder: a functional/Sequential Keras encoder ending in global
-            pooling (its feature map is the input of that pooling), or a
-            model that outputs the feature map ``[B, h, w, D]`` itself.
+        encoder: an encoder with spatial features (``backbones.spatial_encoder``:
+            a convolutional encoder's feature map before its global pooling,
+            or a ViT's patch tokens, laid out on their grid), or a model that
+            outputs the feature map ``[B, h, w, D]`` itself.
         train, test: ``(images, masks)``: images ``[N, H, W, C]`` (uint8 or
             float in [0, 1]) and integer masks ``[N, H, W]``.
         num_classes: classes of the masks (default: the largest id + 1).
@@ -113,9 +129,8 @@ def segmentation_transfer(encoder, train, test, num_classes=None, head="linear",
         initial=0))) + 1
     if valid.max() >= num_classes:
         raise ValueError(f"masks hold class {int(valid.max())} but num_classes={num_classes}.")
-    network = encoder if len(encoder.output_shape) == 4 else dense_encoder(encoder)
-    train_features = dense_features(network, train_images)
-    test_features = dense_features(network, test_images)
+    train_features = _feature_maps(encoder, train_images)
+    test_features = _feature_maps(encoder, test_images)
     mean = train_features.mean(axis=(0, 1, 2))
     variance = train_features.var(axis=(0, 1, 2)) + 1e-6
     keras.utils.set_random_seed(seed)

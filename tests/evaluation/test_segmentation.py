@@ -87,3 +87,12 @@ def test_bad_segmentation_arguments_are_refused_by_name(scenes, kwargs, match):
     with pytest.raises(ValueError, match=match):
         segmentation_transfer(_constant_encoder(), (train.images[:4], train.masks[:4]),
                               (test.images[:4], test.masks[:4]), **kwargs)
+
+
+def test_a_vits_patch_tokens_are_segmented_on_their_grid(scenes):
+    train, test = scenes
+    keras.utils.set_random_seed(0)
+    vit = backbones.vit((SIZE, SIZE, 3), patch_size=8, dim=32, depth=1, num_heads=2)
+    result = segmentation_transfer(vit, (train.images[:64], train.masks[:64]),
+                                   (test.images[:16], test.masks[:16]), num_classes=11, epochs=1)
+    assert result["predictions"].shape == (16, SIZE, SIZE)

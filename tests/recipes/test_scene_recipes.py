@@ -65,6 +65,9 @@ def test_scene_recipe_runs_arms_by_seeds_resumes_and_reports_what_it_recorded(tm
     again = subprocess.run(command, capture_output=True, text=True, timeout=900, env=ENV)
     assert again.returncode == 0 and "Pretraining" not in again.stdout
     assert len(records_path.read_text().splitlines()) == 4
+    report = subprocess.run([*command, "--report_only"], capture_output=True, text=True,
+                            timeout=900, env=ENV)
+    assert report.returncode == 0 and "4 runs" in report.stdout, report.stdout[-2000:]
     # and other settings against the same records are refused, naming the field
     other = subprocess.run([*command, "--epochs=2"], capture_output=True, text=True,
                            timeout=900, env=ENV)
