@@ -80,7 +80,7 @@ class Claim:
 
 def scene_evaluator(train_images=2000, test_images=1000, segmentation_images=1000,
                     segmentation_epochs=20, knn_k=50, scenes="fashion_scenes",
-                    random_crop=True):
+                    random_crop=True, pointing_game=False, segment_retrieval=False):
     """An evaluator for ``pretraining.pretrain``: every arm is scored on the same scenes.
 
     kNN (``knn_k`` neighbours) and the L-BFGS linear probe on the main
@@ -93,7 +93,13 @@ def scene_evaluator(train_images=2000, test_images=1000, segmentation_images=100
     labelled arrays ``pretrain`` passes (those of the pretraining data set),
     so object-centric and long-tailed arms are scored like the others.
     ``scenes``: a name of ``data.SCENE_DATASETS`` or a pair of
-    ``data.Scenes`` ``(train, test)``.
+    ``data.Scenes`` ``(train, test)``.  ``pointing_game``: the class
+    activation maps of the linear probe for each test scene's true class,
+    scored by whether they peak on the main garment's box (``pointing_game``;
+    chance is the box's share of the image, ``pointing_chance``).
+    ``segment_retrieval``: "Revisiting..." A.7 on the scenes' masks without
+    training (``segret_miou``; K-means, k = 8, on 200 training / 200 test
+    scenes).
 
     Example:
 
@@ -103,23 +109,23 @@ def scene_evaluator(train_images=2000, test_images=1000, segmentation_images=100
     >>> from keras_contrastive.seeded_comparison import scene_evaluator
     >>> scenes = (fashion_scenes("train", 200), fashion_scenes("test", 100))
     >>> evaluate = scene_evaluator(200, 100, 100, segmentation_epochs=1, scenes=scenes,
-    ...                            random_crop=False)
+    ...                            random_crop=False, pointing_game=True)
     >>> metrics = evaluate(backbones.resnet18((48, 48, 3), width=4), None, None, PretrainConfig())
-    >>> sorted(metrics)
-    ['knn_acc', 'knn_top5_acc', 'linear_acc', 'seg_miou', 'seg_pixel_acc']
+    >>> sorted(metrics)  # doctest: +NORMALIZE_WHITESPACE
+    ['knn_acc', 'knn_top5_acc', 'linear_acc', 'pointing_chance', 'pointing_game', 'seg_miou',
+     'seg_pixel_acc']
     """
-    from keras_contrastive.data.scenes import scene_arrays
+    from keras_contrastive.data.scenes import named_scenes
 
     def evaluate(encoder, train, test, config):
+        from keras_contrastive import evaluation
         from keras_contrastive.evaluation import evaluate_encoder, segmentation_transfer
 
         del train, test  # the pretraining data set's own labels: not the protocol's
-        if isinstance(scenes, str):
-            images, labels, masks = scene_arrays(scenes, "train", masks=True)
-            test_all = scene_arrays(scenes, "test", masks=True)
-        else:
-            images, labels, masks = scenes[0].images, scenes[0].labels, scenes[0].masks
-            test_all = scenes[1].images, scenes[1].labels, scenes[1].masks
+        train_scenes, test_scenes = ((named_scenes(scenes, "train"), named_scenes(scenes, "test"))
+                                     if isinstance(scenes, str) else scenes)
+        images, labels, masks = train_scenes.images, train_scenes.labels, train_scenes.masks
+        test_all = test_scenes.images, test_scenes.labels, test_scenes.masks
         protocols = ("knn", "linear") + (("random_crop",) if random_crop else ())
         metrics = evaluate_encoder(
             encoder, (images[:train_images], labels[:train_images]),
@@ -131,6 +137,27 @@ def scene_evaluator(train_images=2000, test_images=1000, segmentation_images=100
             (test_all[0][:test_images], test_all[2][:test_images]), num_classes=11,
             epochs=segmentation_epochs, seed=config.seed)
         metrics.update(seg_miou=segmentation["miou"], seg_pixel_acc=segmentation["pixel_acc"])
+        if pointing_game:
+            test_pairs = (test_all[0][:test_images], test_all[1][:test_images])
+            train_features, train_labels = evaluation.extract_features(
+                encoder, (images[:train_images], labels[:train_images]))
+            test_features, test_labels = evaluation.extract_features(encoder, test_pairs)
+            probe = evaluation.linear_probe_from_features(
+                train_features, train_labels, test_features, test_labels, seed=config.seed,
+                return_details=True)
+            maps = evaluation.class_activation_maps(
+                encoder, evaluation.probe_classifier(probe), test_pairs[0],
+                class_ids=test_pairs[1])["maps"]
+            boxes = test_scenes.main_boxes()[:test_images]
+            metrics["pointing_game"] = evaluation.pointing_game(maps, boxes, tolerance=0)
+            metrics["pointing_chance"] = float(np.mean(boxes[:, 2] * boxes[:, 3])
+                                               / np.prod(maps.shape[1:]))
+        if segment_retrieval:
+            retrieval = evaluation.segment_retrieval(
+                encoder, (images[:200], masks[:200]),
+                (test_all[0][:200], test_all[2][:200]), k_clusters=8, num_classes=11,
+                seed=config.seed)
+            metrics["segret_miou"] = retrieval["miou"]
         return metrics
 
     return evaluate
@@ -282,6 +309,7 @@ def verdict(records, better, worse, metric, kind="better", lower_is_better=False
 
 
 _TITLES = {"knn_acc": "kNN", "linear_acc": "linear", "seg_miou": "seg mIoU",
+           "segret_miou": "segment retrieval mIoU", "pointing_game": "CAM pointing",
            "center_crop_acc": "whole image", "random_crop_acc": "random crop", "drop": "drop"}
 
 
@@ -383,7 +411,8 @@ EXPERIMENTS = {
                    for a, b in (("MoCo", "+ MC"), ("+ MC", "+ CC"), ("+ CC", "+ m"),
                                 ("+ m", "+ A+"), ("+ A+", "+ kNN"), ("MoCo", "+ kNN"))
                    for m in ("seg_miou", "linear_acc")],
-        "metrics": ["knn_acc", "linear_acc", "seg_miou"]},
+        # segment retrieval (A.7) and where the CAMs point (Fig. 6) beside the transfer
+        "metrics": ["knn_acc", "linear_acc", "seg_miou", "segret_miou", "pointing_game"]},
     # 3. Tables 1-3: object- vs scene-centric, uniform vs long-tailed pretraining data
     "data_bias": {
         "doc": "object- vs scene-centric and uniform vs long-tailed pretraining (MoCo-v2)",
@@ -490,7 +519,9 @@ def run_experiment(name, flag_values, log=print):
         raise ValueError(f"--seeds takes integers, got {flag_values.seeds}.") from None
     evaluator = scene_evaluator(flag_values.eval_train, flag_values.eval_test,
                                 flag_values.segmentation_train, flag_values.segmentation_epochs,
-                                random_crop="random_crop_acc" in experiment["metrics"])
+                                random_crop="random_crop_acc" in experiment["metrics"],
+                                pointing_game="pointing_game" in experiment["metrics"],
+                                segment_retrieval="segret_miou" in experiment["metrics"])
     if flag_values.report_only:
         if not read_records(flag_values.records):
             raise ValueError(f"--report_only: no records in {flag_values.records!r}.")

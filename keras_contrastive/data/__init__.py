@@ -59,6 +59,7 @@ _EXPORTS = {
     "long_tailed_indices": "scenes",
     "uniform_indices": "scenes",
     "scene_arrays": "scenes",
+    "named_scenes": "scenes",
     "plot_scenes": "scenes",
 }
 

@@ -54,7 +54,7 @@ import numpy as np
 from keras_contrastive._checks import is_int, is_positive_int
 
 __all__ = ["SCENE_CLASSES", "Scenes", "fashion_scenes", "long_tailed_indices", "uniform_indices",
-           "scene_arrays", "plot_scenes"]
+           "named_scenes", "scene_arrays", "plot_scenes"]
 
 # mask ids: 0 = background, 1 + Fashion-MNIST class
 SCENE_CLASSES = ("background", "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -447,6 +447,21 @@ def _draw_named_scenes(name, split):
     return fashion_scenes(split, SCENE_SIZES[split], seed=0, **options)
 
 
+def named_scenes(name, split):
+    """The :class:`Scenes` of a named scene data set (``SCENE_DATASETS``), cached.
+
+    Example:
+
+    >>> from keras_contrastive.data import named_scenes
+    >>> named_scenes("fashion_scenes", "test").images.shape
+    (2000, 48, 48, 3)
+    """
+    if name not in SCENE_DATASETS:
+        raise ValueError(f"unknown scene data set {name!r}; choose one of "
+                         f"{sorted(SCENE_DATASETS)}.")
+    return _named_scenes(name, split)
+
+
 def scene_arrays(name, split, masks=False):
     """``(images, labels)`` (and ``masks`` if asked) of a named scene data set (``SCENE_DATASETS``).
 
@@ -456,10 +471,7 @@ def scene_arrays(name, split, masks=False):
     >>> sorted(SCENE_DATASETS)[:2]
     ['fashion_objects', 'fashion_objects_lt']
     """
-    if name not in SCENE_DATASETS:
-        raise ValueError(f"unknown scene data set {name!r}; choose one of "
-                         f"{sorted(SCENE_DATASETS)}.")
-    scenes = _named_scenes(name, split)
+    scenes = named_scenes(name, split)
     if masks:
         return scenes.images, scenes.labels, scenes.masks
     return scenes.images, scenes.labels

@@ -7,7 +7,9 @@ from sklearn.metrics import jaccard_score
 
 from keras_contrastive import backbones
 from keras_contrastive.data import fashion_scenes
-from keras_contrastive.evaluation import mean_iou, segmentation_transfer
+from keras_contrastive.evaluation import (
+    class_activation_maps, extract_features, linear_probe_from_features, mean_iou,
+    pointing_game, probe_classifier, segmentation_transfer)
 
 SIZE = 32
 
@@ -67,13 +69,17 @@ def test_constant_encoder_scores_the_floor_of_predicting_background_everywhere(s
     assert result["miou"] == pytest.approx(floor["miou"])
 
 
-def test_supervised_encoder_beats_random_init_beats_the_floor(scenes):
+@pytest.fixture(scope="module")
+def supervised():
+    return _supervised_encoder()
+
+
+def test_supervised_encoder_beats_random_init_beats_the_floor(scenes, supervised):
     train, test = scenes
     seg_train, seg_test = (train.images[:300], train.masks[:300]), (test.images, test.masks)
     floor = mean_iou(test.masks, np.zeros_like(test.masks), num_classes=11)["miou"]
     random_init = segmentation_transfer(_cnn(0), seg_train, seg_test, num_classes=11, epochs=10)
-    supervised = segmentation_transfer(_supervised_encoder(), seg_train, seg_test,
-                                       num_classes=11, epochs=10)
+    supervised = segmentation_transfer(supervised, seg_train, seg_test, num_classes=11, epochs=10)
     # measured over seeds 0-2: random init 0.095-0.113, supervised 0.134-0.139
     assert random_init["miou"] > floor + 0.02, (random_init["miou"], floor)
     assert supervised["miou"] > random_init["miou"] + 0.01, (supervised["miou"],
@@ -96,3 +102,21 @@ def test_a_vits_patch_tokens_are_segmented_on_their_grid(scenes):
     result = segmentation_transfer(vit, (train.images[:64], train.masks[:64]),
                                    (test.images[:16], test.masks[:16]), num_classes=11, epochs=1)
     assert result["predictions"].shape == (16, SIZE, SIZE)
+
+
+def _pointing(encoder, train, test):
+    train_features, train_labels = extract_features(encoder, (train.images, train.labels))
+    test_features, test_labels = extract_features(encoder, (test.images, test.labels))
+    probe = linear_probe_from_features(train_features, train_labels, test_features, test_labels,
+                                       return_details=True)
+    maps = class_activation_maps(encoder, probe_classifier(probe), test.images,
+                                 class_ids=test.labels)["maps"]
+    return pointing_game(maps, test.main_boxes(), tolerance=0)
+
+
+def test_cams_of_a_supervised_encoder_point_at_the_main_garment_more_than_random_inits(
+        scenes, supervised):
+    """The CAM pointing game on scenes: the probe's map for the true class peaks inside the main
+    garment's box (measured over seeds 0-1: random init 0.28-0.40, supervised 0.53-0.65)."""
+    train, test = scenes
+    assert _pointing(supervised, train, test) > _pointing(_cnn(0), train, test) + 0.05
