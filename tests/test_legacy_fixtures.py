@@ -37,8 +37,6 @@ def test_legacy_keras_file_loads_with_its_state_and_features(name, recorded):
     np.testing.assert_allclose(
         model.encoder(recorded[f"{name}/encoder_inputs"], training=False),
         recorded[f"{name}/encoder_outputs"], atol=1e-5)
-    if name == "colorization":
-        return  # its feature_extractor still takes L / 100, not images (issue 27)
     images = recorded[f"{name}/images"]
     # the representation of images: the encoder's output on what it was trained
     # to read (CPC: the grid mean of its patches; Colorization: L / 100)
