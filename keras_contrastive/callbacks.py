@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from keras_contrastive._checks import is_positive_int
 from keras_contrastive.evaluation.knn import knn_accuracy
-from keras_contrastive.models.base import representation_model
 
 __all__ = ["BackupAndRestore", "CollapseError", "CollapseMonitor", "KNNMonitor", "NaNGuard", "NonFiniteLossError"]
 
@@ -19,8 +18,10 @@ class KNNMonitor(keras.callbacks.Callback):
     """Log the weighted-kNN accuracy of the encoder as ``val_knn_acc``.
 
     At the end of every ``every``-th epoch the encoder being trained
-    (``models.representation_model(model)``: its encoder, CPC's mean-pooled
-    patch grid, or the model itself when it has no ``encoder``) embeds
+    (``model.feature_extractor()`` for a ``ContrastiveModel``: its
+    encoder, CPC's mean-pooled patch grid, Colorization's encoder of the
+    lightness; for any other Keras model its ``encoder`` attribute, or the
+    model itself) embeds
     ``train`` (the kNN memory) and ``test`` (the queries), and
     ``knn_accuracy`` is written into the epoch logs as ``val_knn_acc``.  It
     therefore appears in the progress bar and ``History`` and can drive
@@ -77,8 +78,20 @@ class KNNMonitor(keras.callbacks.Callback):
         self.every = int(every)
         self.batch_size = int(batch_size)
 
+    def set_model(self, model):
+        super().set_model(model)
+        self._extractor = None
+
     def _encoder(self):
-        return representation_model(self.model)
+        if getattr(self, "_extractor", None) is None:  # built once per fit: shares the weights
+            self._extractor = self._representation()
+        return self._extractor
+
+    def _representation(self):
+        extractor = getattr(self.model, "feature_extractor", None)
+        if callable(extractor):  # a ContrastiveModel: its representation
+            return extractor()
+        return getattr(self.model, "encoder", self.model)  # any other Keras model
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:

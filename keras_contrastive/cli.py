@@ -220,7 +220,9 @@ def _load_encoder(path):
 
     if os.path.isfile(path) and path.endswith(".keras"):
         model = keras.models.load_model(path)
-        return getattr(model, "encoder", model)
+        # a saved method's representation (CPC: the grid mean), or a saved encoder
+        extractor = getattr(model, "feature_extractor", None)
+        return extractor() if callable(extractor) else model
     return load_encoder(path)
 
 

@@ -57,14 +57,22 @@ METADATA_FILE = "metadata.json"
 
 
 def _resolve_encoder(model_or_encoder, input_shape=None):
-    from keras_contrastive.models import representation_model
-
-    # a model's representation (CPC: its mean-pooled patch grid), else `.encoder`
-    encoder = representation_model(model_or_encoder, input_shape)
+    """What the export serves: a model's ``feature_extractor(input_shape)``
+    (its representation, input transforms included: CPC's patch-grid mean,
+    Colorization's lightness), a ``keras.Model`` encoder itself, or the
+    ``.encoder`` of an object that holds one and has no ``feature_extractor``."""
+    extractor = getattr(model_or_encoder, "feature_extractor", None)
+    if callable(extractor):
+        encoder = extractor(input_shape)
+    elif isinstance(model_or_encoder, keras.Model):
+        encoder = model_or_encoder
+    else:
+        encoder = getattr(model_or_encoder, "encoder", None)
     if not isinstance(encoder, keras.layers.Layer):
         raise TypeError(
-            "`model_or_encoder` must be a keras.Model (the encoder) or an object with an `.encoder` "
-            f"keras.Model attribute; got {type(model_or_encoder).__name__}."
+            "`model_or_encoder` must be a model with a feature_extractor (a ContrastiveModel), a "
+            "keras.Model (the encoder) or an object with an `.encoder` keras.Model attribute; "
+            f"got {type(model_or_encoder).__name__}."
         )
     return encoder
 
@@ -137,9 +145,11 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     server watching ``path`` never sees a half-written version.
 
     Args:
-        model_or_encoder: a trained model with an ``.encoder`` attribute (such
-            as a ``ContrastiveModel``; its encoder is exported) or the encoder
-            ``keras.Model`` itself.
+        model_or_encoder: a trained ``ContrastiveModel`` (its
+            ``feature_extractor(input_shape)`` is exported: the encoder, CPC's
+            patch-grid mean, Colorization's encoder of the RGB images'
+            lightness), the encoder ``keras.Model`` itself, or an object with
+            an ``.encoder`` ``keras.Model`` attribute.
         path: base directory of the servable (created if missing).
         version: non-negative integer version; the SavedModel goes to
             ``path/<version>``.

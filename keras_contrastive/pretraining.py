@@ -523,17 +523,6 @@ class _EpochTimer(keras.callbacks.Callback):
         self.epoch_seconds.append(time.perf_counter() - self._start)
 
 
-def _encoder_view(model, arrays, batch_size=1024):
-    """Labelled uint8 images as the model's encoder reads them
-    (``ContrastiveModel.encoder_inputs``: Colorization's lightness)."""
-    images, labels = arrays
-    if type(model).encoder_inputs is models.ContrastiveModel.encoder_inputs:
-        return arrays
-    parts = [model.encoder_inputs(tf.constant(images[i:i + batch_size], tf.float32) / 255.0)
-             for i in range(0, len(images), batch_size)]
-    return np.concatenate([np.asarray(p) for p in parts]), labels
-
-
 def _subset(arrays, n):
     images, labels = arrays
     return (images[:n], labels[:n]) if n else (images, labels)
@@ -630,7 +619,6 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         augment_on=config.augment_on,
     )
     model.check_views(view_batches)  # refuse unusable views before any evaluation
-    eval_train, eval_test = _encoder_view(model, eval_train), _encoder_view(model, eval_test)
     if distribute.is_multi_worker(strategy):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (

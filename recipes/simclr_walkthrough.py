@@ -74,9 +74,10 @@ def main(argv):
     model.fit(pairs, epochs=FLAGS.epochs,
               callbacks=[KNNMonitor(memory, (test_images[:2000], test_labels[:2000]))])
 
-    # 4. frozen-feature evaluation
-    knn = evaluation.knn_accuracy(model.encoder, memory, queries)
-    linear = evaluation.linear_probe(model.encoder, memory, queries)
+    # 4. frozen-feature evaluation of the representation (for SimCLR: the encoder)
+    features = model.feature_extractor()
+    knn = evaluation.knn_accuracy(features, memory, queries)
+    linear = evaluation.linear_probe(features, memory, queries)
     print(f"keras-contrastive {kc.__version__} SimCLR: kNN acc {knn:.4f}, linear acc {linear:.4f}")
 
     # 5. export for TF Serving / fine-tuning (export.load_encoder reads it back)

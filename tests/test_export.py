@@ -142,7 +142,7 @@ def test_projection_output_and_metadata(fashion_mnist_train, tmp_path):
     from keras_contrastive.export import read_metadata
 
     model = models.SimCLR(tiny_encoder(), projection_dim=8, hidden_dim=16)
-    path = model.export_encoder(tmp_path, include_projection=True, metadata={
+    path = export_encoder(model, tmp_path, include_projection=True, metadata={
         "training_data": "fashion_mnist[:64]", "metrics": {"knn_acc": np.float32(0.5)}})
     x = fashion_mnist_train[0][:8].astype("float32") / 255.0
     outputs = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))

@@ -97,7 +97,8 @@ def test_vicreg_trains_with_larc_by_default_and_the_optimizer_can_be_chosen():
 
 
 def test_colorization_trains_on_the_tinted_toy_and_is_evaluated_on_lightness():
-    """The encoder reads L/100 of the RGB views, so evaluation feeds it the same."""
+    """The encoder reads L/100 of the RGB views; evaluation gets the RGB images and
+    the model's feature_extractor, which computes that lightness inside."""
     from keras_contrastive.data import load_fashion_mnist_arrays, load_tinted_fashion_mnist_arrays
 
     tinted, labels = load_tinted_fashion_mnist_arrays("test")
@@ -114,18 +115,19 @@ def test_colorization_trains_on_the_tinted_toy_and_is_evaluated_on_lightness():
                             eval_test_subset=20)
     seen = {}
 
-    def evaluator(encoder, train, test, cfg):
-        seen["train"], seen["test"] = train[0], test[0]
+    def evaluator(extractor, train, test, cfg):
+        seen["extractor"], seen["train"], seen["test"] = extractor, train[0], test[0]
         return {"evaluated": 1.0}
 
-    pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None,
-             evaluator=evaluator)
-    assert seen["train"].shape == (40, 28, 28, 1) and seen["test"].shape == (20, 28, 28, 1)
-    assert 0.0 <= seen["train"].min() and seen["train"].max() <= 1.0 + 1e-5
+    result = pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None,
+                      evaluator=evaluator)
+    assert seen["train"].shape == (40, 28, 28, 3)
+    np.testing.assert_array_equal(seen["test"], tinted[:20])  # the RGB images themselves
     from keras_contrastive.views.pretext import rgb_to_lab
 
-    expected = rgb_to_lab(tinted[:20].astype(np.float32) / 255.0)[..., :1] / 100.0
-    np.testing.assert_allclose(seen["test"], expected, atol=1e-5)
+    rgb = tinted[:20].astype(np.float32) / 255.0
+    expected = result.model.encoder(rgb_to_lab(rgb)[..., :1] / 100.0, training=False)
+    np.testing.assert_allclose(seen["extractor"](rgb, training=False), expected, atol=1e-5)
 
 
 def test_model_options_override_the_protocol_and_unknown_ones_are_named():

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from keras_contrastive import plotting
 from keras_contrastive.backbones import spatial_encoder, spatial_layout
-from keras_contrastive.evaluation.features import _inference_function
+from keras_contrastive.evaluation.features import inference_function
 from keras_contrastive.evaluation.masks import check_mask_pairs, mean_iou
 
 __all__ = ["dense_encoder", "dense_features", "segment_retrieval", "class_activation_maps",
@@ -59,7 +59,7 @@ def dense_features(encoder, images, batch_size=256):
     (3, 4, 4, 32)
     """
     network = encoder if len(encoder.output_shape) == 4 else dense_encoder(encoder)
-    embed = _inference_function(network)  # extract_features' compiled, cached inference
+    embed = inference_function(network)  # extract_features' compiled, cached inference
     images = np.asarray(images)
     chunks = [embed(tf.constant(images[i:i + batch_size])).numpy()
               for i in range(0, len(images), batch_size)]

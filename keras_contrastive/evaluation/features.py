@@ -24,7 +24,21 @@ __all__ = ["extract_features"]
 _INFERENCE_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
-def _inference_function(encoder):
+def inference_function(encoder):
+    """``encoder``'s compiled inference: a ``tf.function`` of a batch of images
+    (uint8, or float in [0, 1]) -> the encoder's outputs with
+    ``training=False``.  One per encoder, cached, so repeated evaluation
+    traces the network once.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_contrastive.evaluation.features import inference_function
+    >>> encoder = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten()])
+    >>> embed = inference_function(encoder)
+    >>> embed is inference_function(encoder), embed(np.full((1, 4, 4, 1), 255, np.uint8)).shape
+    (True, TensorShape([1, 16]))
+    """
     try:
         return _INFERENCE_FUNCTIONS[encoder]
     except (KeyError, TypeError):
@@ -204,7 +218,7 @@ def extract_features(encoder, data, batch_size=512):
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     batch_size = int(batch_size)
     input_shape = _encoder_input_shape(encoder)
-    embed = _inference_function(encoder)
+    embed = inference_function(encoder)
 
     feature_batches, label_batches = [], []
     checked_range = False

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import at_least_float32
+from keras_contrastive._numerics import at_least_float32
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)

@@ -1,7 +1,8 @@
 """DINO (Caron et al. 2021): cross-entropy between a centred, sharpened teacher and the student."""
 import tensorflow as tf
 
-from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
+from keras_contrastive._checks import check_temperature
+from keras_contrastive._numerics import at_least_float32
 
 
 def dino(student_logits, teacher_logits, center, student_temperature=0.1,

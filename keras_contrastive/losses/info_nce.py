@@ -2,7 +2,8 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
+from keras_contrastive._checks import check_temperature
+from keras_contrastive._numerics import at_least_float32
 
 _MASK = -1e9  # logit of an excluded negative
 

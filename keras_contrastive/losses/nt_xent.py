@@ -3,21 +3,8 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-
-
-def check_temperature(temperature):
-    """Raises ``ValueError`` unless ``temperature`` is a positive number."""
-    if isinstance(temperature, (int, float)) and not temperature > 0:
-        raise ValueError(
-            f"`temperature` must be > 0, got temperature={temperature!r}."
-        )
-
-
-def at_least_float32(x):
-    """``x`` as a tensor in float32, or float64 if it is float64: the precision every
-    loss computes in (float16/bfloat16 inputs are upcast under mixed precision)."""
-    x = tf.convert_to_tensor(x)
-    return tf.cast(x, tf.float64 if x.dtype == tf.float64 else tf.float32)
+from keras_contrastive._checks import check_temperature
+from keras_contrastive._numerics import at_least_float32
 
 
 _MASK = -1e9  # logit given to an anchor's similarity with itself

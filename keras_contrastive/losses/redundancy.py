@@ -2,18 +2,13 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import at_least_float32
+from keras_contrastive._checks import check_non_negative
+from keras_contrastive._numerics import at_least_float32
 
 
 def _global_float(z):
     """``z`` in at least float32, gathered over replicas (differentiably)."""
     return distribute.all_gather(at_least_float32(z))
-
-
-def _check_positive(**values):
-    for name, value in values.items():
-        if isinstance(value, (int, float)) and not value >= 0:
-            raise ValueError(f"`{name}` must be >= 0, got {name}={value!r}.")
 
 
 def _off_diagonal_sum_of_squares(matrix):
@@ -64,7 +59,7 @@ def barlow_twins(z_a, z_b, lambda_=5e-3, epsilon=1e-5):
     >>> float(barlow_twins(z, z)) < float(barlow_twins(z, z[::-1]))
     True
     """
-    _check_positive(lambda_=lambda_, epsilon=epsilon)
+    check_non_negative(lambda_=lambda_, epsilon=epsilon)
     z_a, z_b = _global_float(z_a), _global_float(z_b)
     return _barlow_twins(z_a, z_b, tf.cast(lambda_, z_a.dtype), tf.cast(epsilon, z_a.dtype))
 
@@ -107,7 +102,7 @@ def vicreg_terms(z_a, z_b, epsilon=1e-4):
     >>> [round(float(t), 3) for t in vicreg_terms(z, z)][0]  # identical views
     0.0
     """
-    _check_positive(epsilon=epsilon)
+    check_non_negative(epsilon=epsilon)
     z_a, z_b = _global_float(z_a), _global_float(z_b)
     return _vicreg_terms(z_a, z_b, tf.cast(epsilon, z_a.dtype))
 
@@ -137,6 +132,6 @@ def vicreg(z_a, z_b, sim_weight=25.0, var_weight=25.0, cov_weight=1.0, epsilon=1
     >>> float(vicreg(z, z)) < float(vicreg(z, z[::-1]))
     True
     """
-    _check_positive(sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight)
+    check_non_negative(sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight)
     invariance, variance, covariance = vicreg_terms(z_a, z_b, epsilon)
     return sim_weight * invariance + var_weight * variance + cov_weight * covariance

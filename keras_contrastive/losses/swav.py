@@ -2,14 +2,8 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
-
-
-def _check_sinkhorn(epsilon, iterations):
-    if isinstance(epsilon, (int, float)) and not epsilon > 0:
-        raise ValueError(f"`epsilon` must be > 0, got epsilon={epsilon!r}.")
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-        raise ValueError(f"`iterations` must be an integer >= 1, got iterations={iterations!r}.")
+from keras_contrastive._checks import check_sinkhorn, check_temperature
+from keras_contrastive._numerics import at_least_float32
 
 
 def sinkhorn(scores, epsilon=0.05, iterations=3):
@@ -44,7 +38,7 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     >>> np.allclose(codes.numpy().sum(axis=1), 1.0)
     True
     """
-    _check_sinkhorn(epsilon, iterations)
+    check_sinkhorn(epsilon, iterations)
     scores = tf.stop_gradient(at_least_float32(scores))
     dtype = scores.dtype
     # log Q^T, [n, K]; every normalisation is a log-sum-exp subtraction

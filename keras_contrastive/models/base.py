@@ -1,15 +1,15 @@
 """The base class every self-supervised method subclasses."""
+import warnings
+
 import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive.losses.nt_xent import at_least_float32
+from keras_contrastive._numerics import at_least_float32
+from keras_contrastive.models._fit_mechanics import FitMechanics
 from keras_contrastive.state import MomentumEncoder
+from keras_contrastive.views import spec as view_spec
 from keras_contrastive.views.pipeline import ViewMaker
-
-VIEW_KEYS = ("global", "local", "original", "labels")
-# what make_views(augment_on="device") yields: the model makes the views
-DEVICE_KEYS = ("images", "labels")
 
 
 def embedding_std(embeddings):
@@ -60,13 +60,7 @@ def check_anchor(anchor):
     return anchor
 
 
-def _missing_original_message(name):
-    return (f"{name} needs views['original'] (the whole image, resized, not cropped): build "
-            "views with make_views(..., original_augment=simclr_augment(size, crop_scale=None, "
-            "...)).")
-
-
-class ContrastiveModel(keras.Model):
+class ContrastiveModel(FitMechanics):
     """Holds the training template once; a method fills in its objective.
 
     ``train_step`` unpacks the dict of views, computes the method's loss on
@@ -89,7 +83,11 @@ class ContrastiveModel(keras.Model):
     training), ``plan_training(total_steps, steps_per_epoch)`` (schedules over the run),
     ``filter_gradients(gradients, variables)`` (e.g. freeze a layer for a while).
 
-    ``model(images)`` and ``model.encoder`` give the backbone's features.
+    ``model.feature_extractor(image_shape)`` is an image's representation
+    (what evaluation, export and the CLI use); ``model(images)`` runs the
+    encoder.  View checking lives in :mod:`keras_contrastive.views.spec`,
+    exact resume and multi-worker ``fit`` in ``FitMechanics``
+    (``models/_fit_mechanics.py``).
 
     Example (a method in a few lines: cosine alignment of two views, which
     would collapse, but shows the contract):
@@ -139,9 +137,6 @@ class ContrastiveModel(keras.Model):
         self.encoder = encoder
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.std_tracker = keras.metrics.Mean(name="embedding_std")
-        # batches of the current epoch trained before an interruption, which a
-        # resumed ``fit`` consumes without training (callbacks.BackupAndRestore)
-        self.resume_skip_batches = 0
 
     #: ``"original"`` when the method's anchor is ``views["original"]``, the
     #: whole image resized (LeOCLR), instead of a random crop.
@@ -167,20 +162,26 @@ class ContrastiveModel(keras.Model):
     def original_view(self, views):
         """``views["original"]``, or a ``ValueError`` that says how to build it."""
         if "original" not in views:
-            raise ValueError(_missing_original_message(type(self).__name__))
+            raise ValueError(view_spec.missing_original_message(type(self).__name__))
         return views["original"]
 
-    def encoder_inputs(self, images):
-        """What the encoder reads of float images in [0, 1]: the images
-        themselves (Colorization: their lightness).  Evaluation feeds the
-        frozen encoder through it."""
-        return images
-
     def feature_extractor(self, image_shape=None):
-        """The model that maps images to their representation, for
-        evaluation and export: the encoder (CPC: the mean of its patch
-        grid).  ``image_shape`` is ``(H, W, C)``, needed only where the
-        representation depends on it."""
+        """The one answer to "what are an image's features": a ``keras.Model``
+        from float images in [0, 1] ``[B, H, W, C]`` to ``[B, D]``, any input
+        transform included.  Evaluation, export, the callbacks, ``pretrain``
+        and the CLI use it and nothing else.
+
+        The encoder for most methods; CPC: the mean of its patch grid;
+        Colorization: the encoder of the images' lightness.  ``image_shape``
+        is ``(H, W, C)``, needed only where the representation depends on it.
+
+        Example:
+
+        >>> from keras_contrastive import backbones, models
+        >>> encoder = backbones.small_cnn((28, 28, 1))
+        >>> models.SimCLR(encoder).feature_extractor() is encoder
+        True
+        """
         return self.encoder
 
     @property
@@ -194,20 +195,6 @@ class ContrastiveModel(keras.Model):
 
     def call(self, images, training=False):
         return self.encoder(images, training=training)
-
-    def export_encoder(self, path, version=1, overwrite=False, include_projection=False,
-                       metadata=None):
-        """Exports the encoder for TF Serving: ``keras_contrastive.export.export_encoder(self, ...)``.
-
-        Writes ``path/<version>/`` with the ``serving_default``,
-        ``serve_uint8`` and ``serve_bytes`` signatures and ``metadata.json``
-        (``"method"`` is this model's class); ``include_projection=True``
-        adds the ``"projection"`` output.  Returns the version directory.
-        """
-        from keras_contrastive.export import export_encoder
-
-        return export_encoder(self, path, version=version, overwrite=overwrite,
-                              include_projection=include_projection, metadata=metadata)
 
     # -- what a method writes -------------------------------------------------
     def compute_objective(self, views, training):
@@ -288,75 +275,22 @@ class ContrastiveModel(keras.Model):
         loss, extras = self.compute_objective(views, training=False)
         return self._record(loss, extras)
 
-    def make_train_function(self, force=False):
-        """Keras' train function, preceded by the skipping of the batches a
-        resumed run had trained before it was interrupted
-        (``resume_skip_batches``, set by ``callbacks.BackupAndRestore``): they
-        are read from the iterator and dropped, so the run goes on with the
-        batch that followed the backup, as an uninterrupted run would."""
-        if self.train_function is not None and not force:
-            return self.train_function
-        super().make_train_function(force)
-        train_batches = self.train_function
-
-        def train_function(iterator):
-            if self.resume_skip_batches <= 0:
-                return train_batches(iterator)
-            for _ in range(self.steps_per_execution):
-                next(iterator)
-            self.resume_skip_batches -= self.steps_per_execution
-            return {}
-
-        self.train_function = train_function
-        return train_function
-
     def _record(self, loss, extras):
         self.loss_tracker.update_state(loss)
         self.std_tracker.update_state(embedding_std(extras["embeddings"]))
-        logs = {m.name: m.result() for m in self.metrics}
-        if distribute.is_multi_worker(self.distribute_strategy):
-            # keras#20585: under MultiWorkerMirroredStrategy Keras reduces the
-            # step's logs with strategy.reduce("MEAN", v, axis=0), which a
-            # scalar lacks; [1]-shaped logs reduce to the same scalar mean
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Builds the optimizer's slots before the first step is traced.
-
-        Without a strategy, Keras defers this to the trace of the train step;
-        the slots are then variables created inside a ``tf.function``, and
-        TensorFlow traces the whole step a second time (twice the tracing
-        time of every ``fit``; ``tests/test_pretraining.py`` counts the traces).
-
-        keras#20585: under MultiWorkerMirroredStrategy, Keras' own build pulls
-        a batch and reduces it across replicas eagerly to learn its shapes,
-        which fails (a dict of PerReplica views cannot be reduced across
-        workers).  A ``ContrastiveModel`` is built in ``__init__``, so only
-        the optimizer's slots remain to be created there too."""
-        unbuilt = [layer.name for layer in self._flatten_layers() if not layer.built]
-        if distribute.is_multi_worker(self.distribute_strategy):
-            if unbuilt:
-                raise ValueError(f"{type(self).__name__} has unbuilt layers {unbuilt}: build "
-                                 "them in __init__ (multi-worker training cannot build from a "
-                                 "batch).")
-        else:
-            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        if not unbuilt and self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
+        return self.multi_worker_logs({m.name: m.result() for m in self.metrics})
 
     def _unpack(self, data):
         if isinstance(data, dict) and "images" in data and "global" not in data:
             if self.device_views is None:
-                raise ValueError(_no_device_views_message(type(self).__name__))
+                raise ValueError(view_spec.no_device_views_message(type(self).__name__))
             views = dict(self.device_views(data["images"], training=True))
             if "labels" in data:
                 views["labels"] = data["labels"]
             return views
         if isinstance(data, dict) and "global" in data:
             return data
-        raise ValueError(_views_expected_message(data))
+        raise ValueError(view_spec.views_expected_message(data))
 
     # -- input checks before anything is traced ----------------------------------
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -384,121 +318,12 @@ class ContrastiveModel(keras.Model):
     def check_views(self, dataset):
         """Validates a views dataset before training; raises ``ValueError``.
 
-        Checks what can be known without running it: the element structure
-        (a dict with a ``"global"`` tuple of view batches, not
-        ``(images, labels)``), image rank and channels against the encoder,
-        a static batch size divisible by the replica count, and emptiness.
+        :func:`keras_contrastive.views.spec.check_views` against what this
+        method declares it reads (``needs_original_view``, ``needs_labels``,
+        ``reads_local_views``, ``checks_view_size``, the encoder's input,
+        ``check_global_batch``).  A method with more to check overrides it.
         """
-        if not isinstance(dataset, tf.data.Dataset):
-            return  # distributed datasets and generators are checked at trace time
-        spec = dataset.element_spec
-        if isinstance(spec, dict) and "images" in spec and "global" not in spec:
-            spec = self._device_view_spec(spec)
-        if not (isinstance(spec, dict) and "global" in spec):
-            raise ValueError(_views_expected_message(spec))
-        unknown = sorted(set(spec) - set(VIEW_KEYS))
-        if unknown:
-            raise ValueError(f"unknown view keys {unknown}; expected some of {VIEW_KEYS}.")
-        if self.needs_original_view and "original" not in spec:
-            raise ValueError(_missing_original_message(type(self).__name__))
-        if self.needs_labels:
-            _check_labels_spec(type(self).__name__, spec)
-        if "local" in spec and not self.reads_local_views:
-            raise ValueError(
-                f"{type(self).__name__} does not use multi-crop local views (views['local']): "
-                "they would be computed and ignored. Use MultiCrop(num_local=0), or a method "
-                "that reads them (MoCo, KNNMoCo, SwAV, DINO).")
-        global_views = spec["global"]
-        if not isinstance(global_views, (tuple, list)) or len(global_views) < 2:
-            raise ValueError(
-                "views['global'] must be a tuple of at least 2 view batches, got "
-                f"{global_views}."
-            )
-        expected = tuple(self.encoder.input_shape[1:])
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        for key in sorted(set(spec) - {"labels"}):
-            views = spec[key] if isinstance(spec[key], (tuple, list)) else (spec[key],)
-            for index, view in enumerate(views):
-                name = f"views[{key!r}][{index}]"
-                shape = tuple(view.shape)
-                if len(shape) != 4:
-                    raise ValueError(
-                        f"{name} must be a batch of images [batch, height, width, "
-                        f"channels], got shape {shape}."
-                    )
-                if not view.dtype.is_floating:
-                    raise ValueError(
-                        f"{name} is {view.dtype.name}: views must be float images in [0, 1] "
-                        "(make_views converts uint8 images with x / 255).")
-                if (self.checks_view_size and expected[-1] is not None
-                        and shape[-1] != expected[-1]):
-                    raise ValueError(
-                        f"{name} has {shape[-1]} channels but the encoder takes "
-                        f"{expected[-1]} (encoder input shape {expected})."
-                    )
-                if (self.checks_view_size and key == "global" and None not in expected[:2]
-                        and shape[1:3] != expected[:2]):
-                    if None not in shape[1:3]:
-                        raise ValueError(
-                            f"{name} is {shape[1]}x{shape[2]} but the encoder takes "
-                            f"{expected[0]}x{expected[1]} images."
-                        )
-                if shape[0] is not None and shape[0] % replicas:
-                    raise ValueError(
-                        f"the batch size {shape[0]} cannot be split evenly across "
-                        f"{replicas} replicas; use a multiple of {replicas}."
-                    )
-                if key == "global" and index == 0 and shape[0] is not None:
-                    self.check_global_batch(shape[0])
-        if dataset.cardinality() == 0:
-            raise ValueError("the views dataset is empty (0 batches).")
-
-    def _device_view_spec(self, spec):
-        """The spec of the views ``device_views`` makes of ``spec["images"]``:
-        found by making the views of 2 blank images, so an augmentation that
-        does not fit the images fails here, before training."""
-        name = type(self).__name__
-        unknown = sorted(set(spec) - set(DEVICE_KEYS))
-        if unknown:
-            raise ValueError(f"unknown keys {unknown} beside 'images'; expected some of "
-                             f"{DEVICE_KEYS}.")
-        if self.device_views is None:
-            raise ValueError(_no_device_views_message(name))
-        images = spec["images"]
-        if images.shape.rank != 4 or None in images.shape[1:]:
-            raise ValueError(f"views['images'] must be batches of images [batch, H, W, C] of a "
-                             f"known size, got {images}.")
-        if not images.dtype.is_floating:
-            raise ValueError(f"views['images'] is {images.dtype.name}: images must be float in "
-                             "[0, 1] (make_views converts uint8 images with x / 255).")
-        try:
-            made = self.device_views(tf.zeros([2] + images.shape[1:], images.dtype))
-        except (ValueError, TypeError, tf.errors.OpError) as error:
-            raise ValueError(f"{name}.device_views cannot make views of images "
-                             f"{images.shape.as_list()}: {error}") from error
-        views = tf.nest.map_structure(
-            lambda v: tf.TensorSpec([images.shape[0]] + v.shape[1:], v.dtype), made)
-        return {**views, **({"labels": spec["labels"]} if "labels" in spec else {})}
-
-
-def _no_device_views_message(name):
-    return (f"the data yields batches of images ({{'images': ...}}, from make_views(..., "
-            f"augment_on='device')) but {name} has no device_views to make views of them: "
-            f"build it with {name}(..., device_views=views.ViewMaker(augment)).")
-
-
-def _check_labels_spec(name, spec):
-    if "labels" not in spec:
-        raise ValueError(
-            f"{name} trains on labelled views: views['labels'] is missing. Build them with "
-            "keras_contrastive.views.make_views(labelled_dataset, augment, labels=True), "
-            "where the dataset yields (image, label) pairs.")
-    labels, first = spec["labels"], spec["global"][0]
-    if not (labels.dtype.is_integer and labels.shape.rank == 1):
-        raise ValueError(f"views['labels'] must be integer class labels [batch], got {labels}.")
-    if None not in (labels.shape[0], first.shape[0]) and labels.shape[0] != first.shape[0]:
-        raise ValueError(f"views['labels'] has {labels.shape[0]} labels for batches of "
-                         f"{first.shape[0]} views.")
+        view_spec.check_views(dataset, self)
 
 
 def _run_length(x, args, kwargs):
@@ -511,20 +336,6 @@ def _run_length(x, args, kwargs):
     if not steps:
         return None, None
     return int(epochs) * int(steps), int(steps)
-
-
-def _views_expected_message(spec):
-    if isinstance(spec, (tuple, list)) and len(spec) == 2:
-        return (
-            "labels passed where views are expected: the dataset yields "
-            "(images, labels) pairs. Self-supervised models train on views: "
-            "keras_contrastive.views.make_views(dataset, augment) builds them "
-            "(labels are dropped)."
-        )
-    return (
-        "expected a dict of views {'global': (view_1, view_2, ...)} as made by "
-        f"keras_contrastive.views.make_views, got {spec}."
-    )
 
 
 class MomentumTargetModel(ContrastiveModel):
@@ -562,20 +373,21 @@ class MomentumTargetModel(ContrastiveModel):
 
 
 def representation_model(model, image_shape=None):
-    """What maps images to features for ``model``: a trained model's
-    :meth:`ContrastiveModel.feature_extractor` (the encoder; CPC: its
-    mean-pooled patch grid of ``image_shape`` images), else its
-    ``.encoder``, else ``model`` itself.
+    """Deprecated: call ``model.feature_extractor(image_shape)``.
+
+    Kept for code written against earlier versions; it warns and returns
+    :meth:`ContrastiveModel.feature_extractor`.
 
     Example:
 
+    >>> import warnings
     >>> from keras_contrastive import backbones, models
-    >>> encoder = backbones.resnet18((28, 28, 1), width=4)
-    >>> models.representation_model(models.SimCLR(encoder)) is encoder
+    >>> encoder = backbones.small_cnn((28, 28, 1))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     models.representation_model(models.SimCLR(encoder)) is encoder
     True
     """
-    extractor = getattr(model, "feature_extractor", None)
-    if callable(extractor):
-        return extractor(image_shape)
-    encoder = getattr(model, "encoder", None)
-    return model if encoder is None else encoder
+    warnings.warn("models.representation_model(model, shape) is deprecated: call "
+                  "model.feature_extractor(shape).", DeprecationWarning, stacklevel=2)
+    return model.feature_extractor(image_shape)

@@ -3,9 +3,9 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import dino_head
 from keras_contrastive.losses.dino import dino
-from keras_contrastive.losses.nt_xent import check_temperature
 from keras_contrastive.models.base import MomentumTargetModel
 
 

@@ -2,9 +2,9 @@
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.info_nce import info_nce
-from keras_contrastive.losses.nt_xent import check_temperature
 from keras_contrastive.models.base import ContrastiveModel
 from keras_contrastive.state import FeatureQueue, MomentumEncoder
 

@@ -2,9 +2,9 @@
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import prediction_head, projection_head
 from keras_contrastive.losses.info_nce import batch_info_nce
-from keras_contrastive.losses.nt_xent import check_temperature
 from keras_contrastive.models.base import MomentumTargetModel
 
 

@@ -164,6 +164,27 @@ def _check_rgb(channels):
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
+class Lightness(layers.Layer):
+    """RGB images in [0, 1] ``[B, H, W, 3]`` -> their CIE Lab lightness
+    ``L / 100`` ``[B, H, W, 1]`` (in [0, 1]): what Colorization's encoder reads.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models.pretext import Lightness
+    >>> Lightness()(np.ones((1, 2, 2, 3), "float32")).numpy().round(4).ravel().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def call(self, images):
+        _check_rgb(images.shape[-1])
+        return pretext.rgb_to_lab(images)[..., :1] / 100.0
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
 class Colorization(_Reconstruction):
     """Colorization (after Zhang et al. 2016): predict an image's chroma from its lightness.
 
@@ -173,7 +194,9 @@ class Colorization(_Reconstruction):
     decoder regresses ``(a, b) / 110`` with a mean squared error (the
     regression variant; the paper's classification over quantised ``ab``
     bins with class rebalancing is not implemented).  Grayscale (1-channel)
-    views are refused: they carry no colour to predict.
+    views are refused: they carry no colour to predict.  An image's
+    representation (:meth:`feature_extractor`, used by evaluation and
+    export) takes RGB images and computes their lightness inside.
 
     Example:
 
@@ -199,10 +222,23 @@ class Colorization(_Reconstruction):
         if isinstance(dataset, tf.data.Dataset):
             _check_rgb(dataset.element_spec["global"][0].shape[-1])
 
-    def encoder_inputs(self, images):
-        """The lightness ``L / 100`` of RGB images in [0, 1]."""
-        _check_rgb(images.shape[-1])
-        return pretext.rgb_to_lab(images)[..., :1] / 100.0
+    def feature_extractor(self, image_shape=None):
+        """``keras.Model``: RGB images in [0, 1] -> the encoder's features of
+        their lightness ``L / 100`` (:class:`Lightness`, then the encoder,
+        sharing its weights): what the encoder was trained to read.
+
+        ``image_shape`` is ``(H, W, 3)``; it defaults to the encoder's input
+        size with 3 channels.
+        """
+        height, width = self.encoder.input_shape[1:3]
+        shape = (height, width, 3) if image_shape is None else tuple(image_shape)
+        if len(shape) != 3:
+            raise ValueError(f"`image_shape` must be (height, width, 3), got "
+                             f"image_shape={image_shape!r}.")
+        _check_rgb(shape[-1])
+        inputs = keras.Input(shape)
+        features = self.encoder(Lightness(name="lightness")(inputs))
+        return keras.Model(inputs, features, name=f"{self.encoder.name}_of_lightness")
 
     def compute_objective(self, views, training):
         images = self._images(views)

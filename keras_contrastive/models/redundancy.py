@@ -2,8 +2,9 @@
 the statistics of the global batch of projections (redundancy reduction)."""
 import keras
 
+from keras_contrastive._checks import check_non_negative
 from keras_contrastive.heads import projection_head
-from keras_contrastive.losses.redundancy import _check_positive, barlow_twins, vicreg
+from keras_contrastive.losses.redundancy import barlow_twins, vicreg
 from keras_contrastive.models.base import ContrastiveModel, centred
 
 
@@ -72,7 +73,7 @@ class BarlowTwins(_TwoViewStatistics):
 
     def __init__(self, encoder, projection_dim=8192, hidden_dim=8192, num_hidden_layers=2,
                  lambda_=5e-3, synchronized_bn=False, **kwargs):
-        _check_positive(lambda_=lambda_)
+        check_non_negative(lambda_=lambda_)
         super().__init__(encoder, projection_dim, hidden_dim, num_hidden_layers,
                          synchronized_bn, **kwargs)
         self.keep_config(locals())
@@ -115,7 +116,7 @@ class VICReg(_TwoViewStatistics):
     def __init__(self, encoder, projection_dim=8192, hidden_dim=8192, num_hidden_layers=2,
                  sim_weight=25.0, var_weight=25.0, cov_weight=1.0, epsilon=1e-4,
                  synchronized_bn=False, **kwargs):
-        _check_positive(sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight,
+        check_non_negative(sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight,
                         epsilon=epsilon)
         super().__init__(encoder, projection_dim, hidden_dim, num_hidden_layers,
                          synchronized_bn, **kwargs)

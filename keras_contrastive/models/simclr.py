@@ -2,8 +2,9 @@
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
-from keras_contrastive.losses.nt_xent import check_temperature, nt_xent
+from keras_contrastive.losses.nt_xent import nt_xent
 from keras_contrastive.models.base import ContrastiveModel, check_anchor
 
 

@@ -2,10 +2,11 @@
 import keras
 import tensorflow as tf
 
+from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
-from keras_contrastive.losses.nt_xent import check_temperature
 from keras_contrastive.losses.supcon import supcon
-from keras_contrastive.models.base import ContrastiveModel, _check_labels_spec
+from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.views.spec import check_labels_spec
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -54,7 +55,7 @@ class SupCon(ContrastiveModel):
 
     def compute_objective(self, views, training):
         if "labels" not in views:
-            _check_labels_spec(type(self).__name__, views)
+            check_labels_spec(type(self).__name__, views)
         crops = list(views["global"])
         features = self.encoder(tf.concat(crops, axis=0), training=training)
         projections = self.projector(features, training=training)

@@ -3,9 +3,10 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive._checks import check_sinkhorn, check_temperature
+from keras_contrastive._numerics import at_least_float32
 from keras_contrastive.heads import projection_head
-from keras_contrastive.losses.nt_xent import at_least_float32, check_temperature
-from keras_contrastive.losses.swav import _check_sinkhorn, sinkhorn, swapped_prediction
+from keras_contrastive.losses.swav import sinkhorn, swapped_prediction
 from keras_contrastive.models.base import ContrastiveModel
 from keras_contrastive.state import FeatureQueue
 
@@ -64,7 +65,7 @@ class SwAV(ContrastiveModel):
                  freeze_prototypes_epochs=1, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
         check_temperature(temperature)
-        _check_sinkhorn(epsilon, sinkhorn_iterations)
+        check_sinkhorn(epsilon, sinkhorn_iterations)
         for name, value, low in (("num_prototypes", num_prototypes, 1),
                                  ("queue_length", queue_length, 0),
                                  ("freeze_prototypes_epochs", freeze_prototypes_epochs, 0)):
