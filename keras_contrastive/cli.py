@@ -191,7 +191,7 @@ def _load_encoder(path):
 
 def _evaluate(args):
     from keras_contrastive.evaluation import evaluate_encoder
-    from keras_contrastive.pretraining import load_labelled
+    from keras_contrastive.pretraining import open_splits
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = sorted(set(protocols) - set(EVALUATION_PROTOCOLS))
@@ -200,10 +200,9 @@ def _evaluate(args):
                          f"{args.protocols!r}.")
     encoder = _load_encoder(args.encoder)
     size = encoder.input_shape[1] if encoder.input_shape[1] else None
-    train = load_labelled(args.dataset, "train", size)
-    test = load_labelled(args.dataset, "test", size)
-    train = tuple(a[: args.train_subset] for a in train)
-    test = tuple(a[: args.test_subset] for a in test)
+    # only the subsets are read (a folder or a TFDS split may not fit in memory)
+    train, test = open_splits(args.dataset, image_size=size)
+    train, test = train.arrays(args.train_subset), test.arrays(args.test_subset)
     figures = evaluate_encoder(encoder, train, test, protocols, knn_k=args.knn_k, seed=args.seed,
                                label_fraction=args.label_fraction, epochs=args.epochs,
                                cam_path=args.cam_out, log=print)
@@ -225,10 +224,10 @@ def _views(args):
 
 
 def _plot_views(config, path):
-    from keras_contrastive.pretraining import build_augment, load_labelled
+    from keras_contrastive.pretraining import build_augment, open_split
     from keras_contrastive.views import plot_views
 
-    images = load_labelled(config.dataset, "test", config.image_size)[0][:8]
+    images = open_split(config.dataset, "test", config.image_size).arrays(8)[0]
     size = config.image_size or images.shape[1]
     plot_views(images, build_augment(config, size, images.shape[-1]), n=8, path=path)
     print(f"views of 8 test images written to {path}")
