@@ -178,3 +178,28 @@ def test_method_optimizer_defaults_apply_only_to_the_methods_optimizer():
     assert (simclr.optimizer_name, simclr.peak_learning_rate, simclr.effective_weight_decay,
             simclr.effective_warmup_epochs) == ("sgd", 0.03, 5e-4, 0)
     assert byol.replace(method="vicreg").optimizer_name == "larc"
+
+
+def test_cli_and_recipe_flags_are_generated_from_the_config_fields():
+    """One declaration: a field's type, choices and docstring help reach both the
+    CLI (argparse) and the recipes (absl)."""
+    from absl import flags
+
+    from keras_contrastive import cli, recipes
+    from keras_contrastive.pretraining.flags import config_flag
+
+    parser = cli._parser()
+    args = parser.parse_args(["pretrain", "--batch-size", "64", "--stem", "imagenet",
+                              "--stronger", "--method", "moco_v1"])
+    config = PretrainConfig().replace_given(**{f: getattr(args, f) for f in cli._PRETRAIN_FIELDS})
+    assert (config.batch_size, config.stem, config.stronger, config.method, config.epochs) == (
+        64, "imagenet", True, "moco_v1", 5)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["pretrain", "--stem", "vgg"])  # choices from the field's metadata
+    values = flags.FlagValues()
+    recipes.define_flags("byol", values)
+    assert values["batch_size"].help == config_flag("batch_size").help + " (default: the preset's)"
+    assert config_flag("batch_size").help == "global batch (pairs of views per step)."
+    values(["recipe", "--batch_size=64", "--seed=3"])
+    assert (recipes.config_from_flags("byol", values).batch_size,
+            recipes.config_from_flags("byol", values).seed) == (64, 3)

@@ -132,8 +132,14 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
              evaluator=evaluate, strategy=None, logdir=None):
     """Pretrains ``config.method`` and evaluates it (and random init).
 
-    ``evaluator(encoder, (images, labels), (images, labels), config)`` returns
-    the metrics dict (default: :func:`evaluate`, kNN and linear probe).
+    The training images stream from a folder or a TFDS data set (files read
+    on the fly, ``sources.Split.training_images``); the named arrays
+    (Fashion-MNIST) are used from memory.
+    ``evaluator(encoder, train, test, config)`` returns the metrics dict
+    (default: :func:`evaluate`, kNN and linear probe); ``train`` and ``test``
+    are ``(images, labels)`` arrays of the first ``eval_train_subset`` /
+    ``eval_test_subset`` images, or, for a folder or TFDS split without a
+    subset, a ``tf.data`` of ``(image, label)`` streamed into features.
     ``strategy``: a ``tf.distribute`` strategy to build and train under
     (``config.batch_size`` is the global batch; under
     ``MultiWorkerMirroredStrategy`` every worker takes its replicas' slices
