@@ -87,6 +87,7 @@ class KcMixedSizes(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     SOURCE = None  # the folder with train/ and test/ class sub-folders, set by the fixture
+    HELD_OUT = "test"  # the name of the held-out split ("validation" as ImageNet)
 
     def _info(self):
         return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
@@ -95,8 +96,8 @@ class KcMixedSizes(tfds.core.GeneratorBasedBuilder):
         }))
 
     def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(os.path.join(self.SOURCE, split))
-                for split in ("train", "test")}
+        return {"train": self._generate_examples(os.path.join(self.SOURCE, "train")),
+                self.HELD_OUT: self._generate_examples(os.path.join(self.SOURCE, "test"))}
 
     def _generate_examples(self, folder):
         for label in ("c000", "c001"):
@@ -141,6 +142,17 @@ def test_pretrain_on_a_tfds_data_set_of_mixed_sizes_resizes_to_image_size(mixed_
 def test_a_tfds_data_set_of_mixed_sizes_without_image_size_is_refused(mixed_size_tfds):
     with pytest.raises(ValueError, match="several sizes.*set image_size"):
         open_splits(mixed_size_tfds)
+
+
+def test_a_tfds_data_set_without_a_test_split_is_evaluated_on_validation(
+        mixed_size_tfds, tmp_path, monkeypatch):
+    monkeypatch.setattr(KcMixedSizes, "HELD_OUT", "validation")
+    data_dir = str(tmp_path / "tfds_validation")
+    KcMixedSizes(data_dir=data_dir).download_and_prepare()
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", data_dir)
+    train, test = open_splits(mixed_size_tfds, image_size=8)
+    assert (train.split, train.count, test.split, test.count) == ("train", 48, "validation", 24)
+    assert test.arrays(3)[0].shape == (3, 8, 8, 3)
 
 
 def test_a_folder_split_is_counted_without_reading_it_and_streams_shuffled(tmp_path):

@@ -139,6 +139,15 @@ def _folder_split(path, split, image_size, scan=None):
 
 
 def _tfds_split(name, split, image_size):
+    try:
+        return _read_tfds_split(name, split, image_size)
+    except ValueError as error:  # ImageNet's held-out images are its "validation" split
+        if split != "test" or "cannot read split" not in str(error):
+            raise
+        return _read_tfds_split(name, "validation", image_size)
+
+
+def _read_tfds_split(name, split, image_size):
     def open_(limit, shuffle, seed):
         return kc_data.from_tfds(name, split=split if limit is None else f"{split}[:{limit}]",
                                  image_size=image_size, shuffle_files=shuffle, seed=seed)
@@ -158,8 +167,10 @@ def open_split(dataset, split, image_size=None):
     """One labelled split of ``dataset``: a name of ``data.NAMED_ARRAYS``
     (``fashion_mnist``, ``fashion_mnist_tinted``), a folder (``train``/``test``
     sub-folders each holding class sub-folders, or class sub-folders alone, used
-    for both splits), or a TFDS name prepared in TFDS' data dir.  Folder and
-    TFDS images are resized to ``image_size`` when it is set.
+    for both splits), or a TFDS name prepared in TFDS' data dir (its
+    ``validation`` split stands for ``test`` where it has no ``test``, as
+    ImageNet).  Folder and TFDS images are resized to ``image_size`` when it is
+    set.
 
     Example:
 
