@@ -56,8 +56,9 @@ import tensorflow as tf  # noqa: E402
 
 from keras_contrastive import backbones  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
+from keras_contrastive.models.registry import method_names  # noqa: E402
 from keras_contrastive.pretraining import (  # noqa: E402
-    METHODS, OPTIMIZERS, PRESETS, build_optimizer, pretrain)
+    OPTIMIZERS, PRESETS, build_optimizer, pretrain)
 
 
 class _BatchTimer(keras.callbacks.Callback):
@@ -126,7 +127,8 @@ def parse_options(pairs, parser):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", choices=sorted(METHODS), default="simclr")
+    parser.add_argument("--method", choices=method_names(), default="simclr",
+                        help="a registered method (models.registry)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -135,7 +137,7 @@ def main(argv=None):
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--finetune-lr", type=float, default=0.05)
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                        help="default: the method's (pretraining.DEFAULT_OPTIMIZERS; SGD for most)")
+                        help="default: the method's (MethodSpec.optimizer; SGD for most)")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=None)
     parser.add_argument("--warmup-epochs", type=int, default=None)

@@ -2,7 +2,7 @@
 
 The quality protocol's setting (ResNet-18 ``width`` 16, CIFAR stem, 28x28x1
 Fashion-MNIST, batch 256 view pairs, SGD), each method built exactly as
-``keras_contrastive.pretraining.METHODS`` builds it, trained with
+``keras_contrastive.pretraining.build_model`` builds it (the registered protocol), trained with
 ``model.fit`` on pre-computed views (so that augmentation is timed apart):
 
 * ``step_ms``: median milliseconds of a ``fit`` step (B pairs = 2B images);
@@ -37,7 +37,8 @@ import tensorflow as tf  # noqa: E402
 
 from keras_contrastive import backbones, views  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
-from keras_contrastive.pretraining import METHODS, PRESETS, build_model  # noqa: E402
+from keras_contrastive.models.registry import method_names  # noqa: E402
+from keras_contrastive.pretraining import PRESETS, build_model  # noqa: E402
 
 SUPERVISED = "supervised"
 
@@ -98,7 +99,7 @@ def pipeline_pairs_per_s(images, config, batches=30, warmup=5):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", default="simclr,moco_v2,byol",
-                        help=f"comma-separated, from {sorted(METHODS)} or 'all'")
+                        help=f"comma-separated, from {list(method_names())} or 'all'")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -110,7 +111,7 @@ def main(argv=None):
     parser.add_argument("--no-pipeline", action="store_true")
     args = parser.parse_args(argv)
 
-    methods = sorted(METHODS) if args.methods == "all" else args.methods.split(",")
+    methods = list(method_names()) if args.methods == "all" else args.methods.split(",")
     keras.mixed_precision.set_global_policy(args.policy)
     config = PRESETS["quality"].replace(batch_size=args.batch_size, width=args.width)
     images, labels = load_fashion_mnist_arrays("train")

@@ -22,16 +22,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # evaluation.PROTOCOLS, spelt out so `--help` does not import TensorFlow (a test checks they agree)
 EVALUATION_PROTOCOLS = ("knn", "linear", "linear_sgd", "finetune", "random_crop", "cam")
 
+# the PretrainConfig fields each command takes as flags (pretraining.flags generates them)
 _PRETRAIN_FIELDS = (
-    "method", "dataset", "epochs", "batch_size", "width", "stem", "learning_rate",
-    "temperature", "projection_dim", "anchor", "image_size", "train_subset",
-    "eval_train_subset", "eval_test_subset", "seed", "local_crops", "local_size", "min_overlap",
-    "max_iou", "stronger", "optimizer", "augment_on",
+    "method", "dataset", "epochs", "batch_size", "width", "stem", "optimizer", "learning_rate",
+    "temperature", "projection_dim", "anchor", "local_crops", "local_size", "min_overlap",
+    "max_iou", "stronger", "augment_on", "image_size", "train_subset", "eval_train_subset",
+    "eval_test_subset", "seed",
 )
+_VIEWS_FIELDS = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
+                 "stronger", "seed")
 
 
 def _parser():
-    from keras_contrastive.pretraining import METHODS, OPTIMIZERS, PRESETS
+    from keras_contrastive.pretraining import PRESETS
+    from keras_contrastive.pretraining.flags import add_config_arguments
 
     parser = argparse.ArgumentParser(
         prog="keras-contrastive",
@@ -47,41 +51,9 @@ def _parser():
     )
     pre.add_argument("--preset", choices=sorted(PRESETS), default="quality",
                      help="starting settings; flags below override them (default: quality)")
-    pre.add_argument("--method", choices=sorted(METHODS))
-    pre.add_argument("--dataset", help="fashion_mnist, an image folder, or a TFDS name")
-    pre.add_argument("--epochs", type=int)
-    pre.add_argument("--batch-size", type=int)
-    pre.add_argument("--width", type=int, help="ResNet-18 width (64 = standard)")
-    pre.add_argument("--stem", choices=["cifar", "imagenet"])
-    pre.add_argument("--optimizer", choices=list(OPTIMIZERS),
-                     help="default: the method's (pretraining.DEFAULT_OPTIMIZERS; SGD for most)")
-    pre.add_argument("--learning-rate", type=float,
-                     help="peak rate (default: the method's, else 0.06*B/256 for SGD, "
-                          "0.2*B/256 for LARS, 0.3*B/256 for LARC, 5e-4*B/256 for Adam(W))")
-    pre.add_argument("--temperature", type=float)
-    pre.add_argument("--projection-dim", type=int)
-    pre.add_argument("--anchor", choices=["crop", "original"],
-                     help="original: the uncropped image anchors both crops (LeOCLR's "
-                     "strategy; simclr and byol)")
-    pre.add_argument("--local-crops", type=int,
-                     help="multi-crop: local crops per image (methods reading views['local']: "
-                     "moco_v2, knn_moco, swav, dino)")
-    pre.add_argument("--local-size", type=int, help="local crop size (default 3*size//7)")
-    pre.add_argument("--min-overlap", type=float,
-                     help="constrained multi-crop: least share of a local crop inside the key "
-                     "crop (paper: 0.2)")
-    pre.add_argument("--max-iou", type=float, help="IoU bound of the two global crops")
-    pre.add_argument("--stronger", action="store_const", const=True,
-                     help="A+: the strong policy (flip + RandAugment) on half the non-key views")
-    pre.add_argument("--augment-on", choices=["data", "device"],
-                     help="make the views in tf.data (default) or inside the training step")
+    add_config_arguments(pre, _PRETRAIN_FIELDS)  # from PretrainConfig's fields
     pre.add_argument("--plot-views", metavar="PNG",
                      help="write a picture of 8 images and their views before training")
-    pre.add_argument("--image-size", type=int)
-    pre.add_argument("--train-subset", type=int, help="pretrain on the first N images")
-    pre.add_argument("--eval-train-subset", type=int)
-    pre.add_argument("--eval-test-subset", type=int)
-    pre.add_argument("--seed", type=int)
     pre.add_argument("--resume", metavar="DIR",
                      help="back the run up to DIR (each epoch, or every --backup-steps steps) "
                      "and, if DIR holds a backup, resume from it; deleted when training ends")
@@ -146,14 +118,7 @@ def _parser():
         "(the same flags as pretrain).")
     vw.add_argument("--out", required=True, metavar="PNG", help="the picture to write")
     vw.add_argument("--preset", choices=sorted(PRESETS), default="quality")
-    vw.add_argument("--dataset", help="fashion_mnist, an image folder, or a TFDS name")
-    vw.add_argument("--image-size", type=int)
-    vw.add_argument("--local-crops", type=int, help="multi-crop: local crops per image")
-    vw.add_argument("--local-size", type=int)
-    vw.add_argument("--min-overlap", type=float)
-    vw.add_argument("--max-iou", type=float)
-    vw.add_argument("--stronger", action="store_const", const=True)
-    vw.add_argument("--seed", type=int)
+    add_config_arguments(vw, _VIEWS_FIELDS)
     return parser
 
 
@@ -228,7 +193,7 @@ def _load_encoder(path):
 
 def _evaluate(args):
     from keras_contrastive.evaluation import evaluate_encoder
-    from keras_contrastive.pretraining import load_labelled
+    from keras_contrastive.pretraining import open_splits
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = sorted(set(protocols) - set(EVALUATION_PROTOCOLS))
@@ -237,10 +202,9 @@ def _evaluate(args):
                          f"{args.protocols!r}.")
     encoder = _load_encoder(args.encoder)
     size = encoder.input_shape[1] if encoder.input_shape[1] else None
-    train = load_labelled(args.dataset, "train", size)
-    test = load_labelled(args.dataset, "test", size)
-    train = tuple(a[: args.train_subset] for a in train)
-    test = tuple(a[: args.test_subset] for a in test)
+    # only the subsets are read (a folder or a TFDS split may not fit in memory)
+    train, test = open_splits(args.dataset, image_size=size)
+    train, test = train.arrays(args.train_subset), test.arrays(args.test_subset)
     figures = evaluate_encoder(encoder, train, test, protocols, knn_k=args.knn_k, seed=args.seed,
                                label_fraction=args.label_fraction, epochs=args.epochs,
                                cam_path=args.cam_out, log=print)
@@ -256,18 +220,16 @@ def _evaluate(args):
 def _views(args):
     from keras_contrastive.pretraining import PRESETS
 
-    fields = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
-              "stronger", "seed")
-    config = PRESETS[args.preset].replace_given(**{f: getattr(args, f) for f in fields})
+    config = PRESETS[args.preset].replace_given(**{f: getattr(args, f) for f in _VIEWS_FIELDS})
     _plot_views(config, args.out)
     return 0
 
 
 def _plot_views(config, path):
-    from keras_contrastive.pretraining import build_augment, load_labelled
+    from keras_contrastive.pretraining import build_augment, open_split
     from keras_contrastive.views import plot_views
 
-    images = load_labelled(config.dataset, "test", config.image_size)[0][:8]
+    images = open_split(config.dataset, "test", config.image_size).arrays(8)[0]
     size = config.image_size or images.shape[1]
     plot_views(images, build_augment(config, size, images.shape[-1]), n=8, path=path)
     print(f"views of 8 test images written to {path}")

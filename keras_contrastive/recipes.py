@@ -6,7 +6,8 @@ of its settings.  This module holds what they share:
 * ``PAPERS[method]``: the paper's ImageNet-scale setup (``--preset paper``),
   as a ``PretrainConfig`` (backbone, input size, batch, optimizer and
   schedule, views, the model's own arguments) with the paper's reported
-  figure and the places where the library departs from it;
+  figure and the places where the library departs from it, built from the
+  method's registration (``MethodSpec.paper``, in the method's own file);
 * ``--preset cpu_small``: the library's Fashion-MNIST quality protocol
   (``PRESETS["quality"]``, BENCHMARKS.md), the one every method's figures in
   the README come from;
@@ -31,10 +32,16 @@ import dataclasses
 import os
 import sys
 
-from keras_contrastive.pretraining import PRESETS, PretrainConfig
+from keras_contrastive.models.registry import get_method, method_names
+from keras_contrastive.pretraining import PAPER_BASE, PRESETS, PretrainConfig
+from keras_contrastive.pretraining.flags import define_config_flags
 
 PRESET_NAMES = ("cpu_small", "paper")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# the PretrainConfig fields a recipe's flags set (generated: pretraining.flags)
+RECIPE_CONFIG_FLAGS = ("dataset", "epochs", "batch_size", "learning_rate", "train_subset", "seed")
+# ... and those of the comparison recipes (defaults: the quality protocol's)
+COMPARISON_CONFIG_FLAGS = ("epochs", "batch_size", "width", "train_subset", "seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,213 +70,29 @@ class PaperSetup:
     notes: tuple = ()
 
 
-def _imagenet(method, **changes):
-    """ResNet-50 on ImageNet at 224 px, MoCo-v2's views, evaluated on all labels."""
-    base = PretrainConfig(
-        method=method, dataset="imagenet2012", backbone="resnet50", width=64, stem="imagenet",
-        image_size=224, crop_scale=(0.2, 1.0), jitter_strength=0.5, blur_prob=0.5,
-        momentum=0.9, warmup_epochs=0)  # explicit: not the protocol's per-method warm-up
-    return base.replace(**changes)
+def paper_setup(method):
+    """The :class:`PaperSetup` of ``method``: its registration's ``Paper`` with the
+    settings applied to ``pretraining.PAPER_BASE``.
+
+    Example:
+
+    >>> from keras_contrastive.recipes import paper_setup
+    >>> setup = paper_setup("moco_v2")
+    >>> setup.title, setup.config.dataset, setup.config.model_options["queue_size"]
+    ('MoCo v2', 'imagenet2012', 65536)
+    """
+    paper = get_method(method).paper
+    return PaperSetup(paper.title, paper.citation,
+                      PAPER_BASE.replace(method=method, **paper.settings), paper.reported,
+                      tuple(paper.notes))
 
 
-def _lr(base, batch):
-    """The papers' linear scaling rule: ``base * batch / 256``."""
-    return base * batch / 256
-
-
-# SimCLR's ImageNet views: crops of 8-100 % of the area, colour strength 1.0
-_SIMCLR_VIEWS = {"crop_scale": (0.08, 1.0), "jitter_strength": 1.0}
-# BYOL's views (MoCo v3 and NNCLR use them): BYOL's jitter is SimCLR's at
-# strength 0.5; blur 1.0 / 0.1 on the two views and solarization 0 / 0.2
-# become one blur probability of 0.5 (the library draws both views alike)
-_BYOL_VIEWS = {"crop_scale": (0.08, 1.0), "jitter_strength": 0.5}
-_SAME_VIEWS_NOTE = ("both views get blur with probability 0.5 (the paper: 1.0 on one view, 0.1 "
-                    "and solarization 0.2 on the other)")
-_COSINE_NOTE = "cosine learning-rate decay in place of the paper's step schedule"
-_PRETEXT_NOTE = ("ResNet-50 in place of the paper's AlexNet: linear figures are not comparable "
-                 "with the paper's layer-wise ones")
-
-PAPERS = {
-    "simclr": PaperSetup(
-        "SimCLR", "Chen, Kornblith, Norouzi, Hinton: A Simple Framework for Contrastive "
-        "Learning of Visual Representations (ICML 2020)",
-        _imagenet("simclr", batch_size=4096, epochs=1000, optimizer="lars",
-                  learning_rate=_lr(0.3, 4096), weight_decay=1e-6, warmup_epochs=10,
-                  temperature=0.1, projection_dim=128, model_options={"hidden_dim": 2048},
-                  **_SIMCLR_VIEWS),
-        "69.3 % linear top-1 (ResNet-50, 1000 epochs, batch 4096)"),
-    "moco_v1": PaperSetup(
-        "MoCo v1", "He, Fan, Wu, Xie, Girshick: Momentum Contrast for Unsupervised Visual "
-        "Representation Learning (CVPR 2020)",
-        _imagenet("moco_v1", batch_size=256, epochs=200, learning_rate=0.03, weight_decay=1e-4,
-                  temperature=0.07, projection_dim=128, key_momentum=0.999, blur_prob=0.0,
-                  model_options={"queue_size": 65536}),
-        "60.6 % linear top-1 (ResNet-50, 200 epochs)",
-        (_COSINE_NOTE,)),
-    "moco_v2": PaperSetup(
-        "MoCo v2", "Chen, Fan, Girshick, He: Improved Baselines with Momentum Contrastive "
-        "Learning (arXiv 2020)",
-        _imagenet("moco_v2", batch_size=256, epochs=200, learning_rate=0.03, weight_decay=1e-4,
-                  temperature=0.2, projection_dim=128, key_momentum=0.999,
-                  model_options={"queue_size": 65536, "hidden_dim": 2048}),
-        "67.5 % linear top-1 (ResNet-50, 200 epochs; 71.1 % at 800)"),
-    "moco_v3": PaperSetup(
-        "MoCo v3", "Chen, Xie, He: An Empirical Study of Training Self-Supervised Vision "
-        "Transformers (ICCV 2021)",
-        _imagenet("moco_v3", batch_size=4096, epochs=300, optimizer="lars",
-                  learning_rate=_lr(0.3, 4096), weight_decay=1.5e-6, warmup_epochs=10,
-                  temperature=1.0, projection_dim=256,
-                  model_options={"hidden_dim": 4096, "momentum": 0.99}, **_BYOL_VIEWS),
-        "72.8 % linear top-1 (ResNet-50, 300 epochs)",
-        (_SAME_VIEWS_NOTE,)),
-    "byol": PaperSetup(
-        "BYOL", "Grill et al.: Bootstrap Your Own Latent (NeurIPS 2020)",
-        _imagenet("byol", batch_size=4096, epochs=1000, optimizer="lars",
-                  learning_rate=_lr(0.2, 4096), weight_decay=1.5e-6, warmup_epochs=10,
-                  projection_dim=256, model_options={"hidden_dim": 4096, "momentum": 0.996},
-                  **_BYOL_VIEWS),
-        "74.3 % linear top-1 (ResNet-50, 1000 epochs)",
-        (_SAME_VIEWS_NOTE,)),
-    "simsiam": PaperSetup(
-        "SimSiam", "Chen, He: Exploring Simple Siamese Representation Learning (CVPR 2021)",
-        _imagenet("simsiam", batch_size=512, epochs=100, learning_rate=_lr(0.05, 512),
-                  weight_decay=1e-4,
-                  model_options={"projection_dim": 2048, "predictor_dim": 512}),
-        "68.1 % linear top-1 (ResNet-50, 100 epochs; 71.3 % at 800)"),
-    "nnclr": PaperSetup(
-        "NNCLR", "Dwibedi, Aytar, Tompson, Sermanet, Zisserman: With a Little Help from My "
-        "Friends (ICCV 2021)",
-        _imagenet("nnclr", batch_size=4096, epochs=1000, optimizer="lars",
-                  learning_rate=_lr(0.3, 4096), weight_decay=1e-6, warmup_epochs=10,
-                  temperature=0.1, projection_dim=256,
-                  model_options={"support_size": 98304, "hidden_dim": 2048,
-                                 "prediction_hidden_dim": 4096},
-                  **_BYOL_VIEWS),
-        "75.4 % linear top-1 (ResNet-50, 1000 epochs)",
-        (_SAME_VIEWS_NOTE,)),
-    "knn_moco": PaperSetup(
-        "kNN-MoCo", "Van Gansbeke, Vandenhende, Georgoulis, Van Gool: Revisiting Contrastive "
-        "Methods for Unsupervised Learning of Visual Representations (NeurIPS 2021)",
-        _imagenet("knn_moco", batch_size=256, epochs=200, learning_rate=0.3, weight_decay=1e-4,
-                  temperature=0.2, projection_dim=128, key_momentum=0.995, image_size=160,
-                  local_crops=4, local_size=96, min_overlap=0.2, stronger=True,
-                  model_options={"queue_size": 65536, "hidden_dim": 2048, "k": 20,
-                                 "nn_weight": 0.4, "warmup_epochs": 5}),
-        "55.9 % ImageNet linear top-1 and 71.9 mIoU VOC segmentation after 200 epochs on COCO "
-        "(Table 4; 56.1 % and 73.5 after 800, Table 9)",
-        ("the paper pretrains on COCO, whose images have no class labels: pass "
-         "--dataset for the pretraining data; the recipe evaluates on that data set's labels",
-         "the lowered key momentum is 0.995 (the library's KNNMoCo default)")),
-    "leoclr": PaperSetup(
-        "LeOCLR", "Alkhalefi, Leontidis, Zhong: LeOCLR: Leveraging Original Images for "
-        "Contrastive Learning of Visual Representations (TMLR 2024)",
-        _imagenet("leoclr", batch_size=256, epochs=800, learning_rate=0.03, weight_decay=1e-4,
-                  temperature=0.2, projection_dim=128, key_momentum=0.999,
-                  model_options={"queue_size": 65536, "hidden_dim": 2048}),
-        "76.2 % linear top-1 (ResNet-50, 800 epochs; 71.7 % at 200)"),
-    "barlow_twins": PaperSetup(
-        "Barlow Twins", "Zbontar, Jing, Misra, LeCun, Deny: Barlow Twins (ICML 2021)",
-        _imagenet("barlow_twins", batch_size=2048, epochs=1000, optimizer="lars",
-                  learning_rate=_lr(0.2, 2048), weight_decay=1.5e-6, warmup_epochs=10,
-                  model_options={"projection_dim": 8192, "hidden_dim": 8192, "lambda_": 5e-3},
-                  **_BYOL_VIEWS),
-        "73.2 % linear top-1 (ResNet-50, 1000 epochs)",
-        (_SAME_VIEWS_NOTE, "one learning rate for weights and biases (the paper: 0.2 and "
-                           "0.0048 x batch / 256)")),
-    "vicreg": PaperSetup(
-        "VICReg", "Bardes, Ponce, LeCun: VICReg (ICLR 2022)",
-        _imagenet("vicreg", batch_size=2048, epochs=1000, optimizer="lars",
-                  learning_rate=_lr(0.2, 2048), weight_decay=1e-6, warmup_epochs=10,
-                  model_options={"projection_dim": 8192, "hidden_dim": 8192},
-                  **_BYOL_VIEWS),
-        "73.2 % linear top-1 (ResNet-50, 1000 epochs)",
-        (_SAME_VIEWS_NOTE,)),
-    "swav": PaperSetup(
-        "SwAV", "Caron, Misra, Mairal, Goyal, Bojanowski, Joulin: Unsupervised Learning of "
-        "Visual Features by Contrasting Cluster Assignments (NeurIPS 2020)",
-        _imagenet("swav", batch_size=4096, epochs=800, optimizer="lars",
-                  learning_rate=_lr(0.3, 4096), weight_decay=1e-6, warmup_epochs=10,
-                  temperature=0.1, projection_dim=128, crop_scale=(0.14, 1.0),
-                  jitter_strength=1.0, local_crops=6, local_size=96,
-                  model_options={"hidden_dim": 2048, "num_prototypes": 3000, "epsilon": 0.05,
-                                 "sinkhorn_iterations": 3, "freeze_prototypes_epochs": 1}),
-        "75.3 % linear top-1 (ResNet-50, 800 epochs, 2x224 + 6x96 crops)",
-        ("local crops of 5-14 % of the area (the library's multi-crop range)",)),
-    "dino": PaperSetup(
-        "DINO", "Caron et al.: Emerging Properties in Self-Supervised Vision Transformers "
-        "(ICCV 2021)",
-        _imagenet("dino", batch_size=1024, epochs=800, learning_rate=_lr(0.03, 1024),
-                  weight_decay=1e-4, warmup_epochs=10, crop_scale=(0.14, 1.0), local_crops=6,
-                  local_size=96,
-                  model_options={"out_dim": 65536, "hidden_dim": 2048, "bottleneck_dim": 256,
-                                 "use_bn_in_head": True, "teacher_temperature": 0.07,
-                                 "warmup_teacher_temperature": 0.04,
-                                 "warmup_teacher_temperature_epochs": 30,
-                                 "momentum": 0.996, "freeze_last_layer_epochs": 1},
-                  jitter_strength=_BYOL_VIEWS["jitter_strength"]),
-        "75.3 % linear top-1, 67.5 % kNN (ResNet-50; 77.0 % / 74.5 % with ViT-S/16)",
-        ("the ResNet-50 setup of the official code (SGD, BN in the head, crops 0.14-1 and "
-         "0.05-0.14); the paper's table does not state its epochs (800 here)",
-         "the paper's headline, ViT-S/16 (77.0 % / 74.5 %, AdamW), is not this preset: "
-         "backbone='vit_small' with optimizer='adamw' builds it")),
-    "supcon": PaperSetup(
-        "SupCon", "Khosla et al.: Supervised Contrastive Learning (NeurIPS 2020)",
-        _imagenet("supcon", batch_size=6144, epochs=700, optimizer="lars",
-                  learning_rate=_lr(0.2, 6144), weight_decay=1e-6, warmup_epochs=10,
-                  temperature=0.1, projection_dim=128, model_options={"hidden_dim": 2048},
-                  **_SIMCLR_VIEWS),
-        "78.7 % top-1 (ResNet-50, 700 epochs, linear classifier on the frozen encoder)",
-        ("uses the labels: a supervised reference, not a self-supervised result",
-         "LARS at the library's 0.2 x batch / 256 (see the paper's appendix for its rate)")),
-    "cpc": PaperSetup(
-        "CPC", "van den Oord, Li, Vinyals: Representation Learning with Contrastive "
-        "Predictive Coding (arXiv 2018)",
-        _imagenet("cpc", image_size=256, batch_size=512, epochs=100, optimizer="adam",
-                  learning_rate=2e-4, crop_scale=(0.5, 1.0), blur_prob=0.0,
-                  model_options={"grid": 7, "prediction_steps": 5, "context": "masked_conv"}),
-        "48.7 % linear top-1 (ResNet-v2-101 patch encoder)",
-        ("ResNet-50 patch encoder in place of the paper's ResNet-v2-101",
-         "7x7 grid of 64-px patches with 32-px overlap on 256 px images, as in the paper")),
-    "rotation": PaperSetup(
-        "RotNet", "Gidaris, Singh, Komodakis: Unsupervised Representation Learning by "
-        "Predicting Image Rotations (ICLR 2018)",
-        _imagenet("rotation", batch_size=192, epochs=30, learning_rate=0.1, weight_decay=5e-4,
-                  crop_scale=(0.08, 1.0), jitter_strength=0.0, blur_prob=0.0),
-        "38.7 % ImageNet linear top-1 on AlexNet's conv3 features",
-        (_PRETEXT_NOTE, _COSINE_NOTE)),
-    "jigsaw": PaperSetup(
-        "Jigsaw", "Noroozi, Favaro: Unsupervised Learning of Visual Representations by "
-        "Solving Jigsaw Puzzles (ECCV 2016)",
-        _imagenet("jigsaw", image_size=225, batch_size=256, epochs=70, learning_rate=0.01,
-                  weight_decay=5e-4, crop_scale=(0.08, 1.0), jitter_strength=0.0,
-                  blur_prob=0.0, model_options={"num_permutations": 1000}),
-        "67.6 % mAP on PASCAL VOC 2007 classification (fine-tuned AlexNet)",
-        (_PRETEXT_NOTE, "3x3 tiles of a 225 px image; 70 epochs ~ the paper's 350k "
-                        "iterations at batch 256")),
-    "colorization": PaperSetup(
-        "Colorization", "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016)",
-        _imagenet("colorization", batch_size=40, epochs=15, optimizer="adam",
-                  learning_rate=3e-5, crop_scale=(0.08, 1.0), jitter_strength=0.0,
-                  blur_prob=0.0),
-        "65.9 % mAP on PASCAL VOC 2007 classification (fine-tuned)",
-        ("regression of the ab channels (the paper classifies 313 ab bins with class "
-         "rebalancing)", "ResNet-50 in place of the paper's VGG-style network")),
-    "inpainting": PaperSetup(
-        "Context encoder", "Pathak, Krahenbuhl, Donahue, Darrell, Efros: Context Encoders: "
-        "Feature Learning by Inpainting (CVPR 2016)",
-        _imagenet("inpainting", image_size=128, batch_size=64, epochs=100, optimizer="adam",
-                  learning_rate=2e-4, crop_scale=(0.08, 1.0), jitter_strength=0.0,
-                  blur_prob=0.0, model_options={"region": "random", "mask_fraction": 0.5}),
-        "56.5 % mAP on PASCAL VOC 2007 classification (fine-tuned AlexNet)",
-        ("a reconstruction loss only (the paper adds an adversarial term, weight 0.001)",
-         "square masks at random positions (the paper's best: random regions of any shape)",
-         _PRETEXT_NOTE)),
-}
-# methods whose loss reads PretrainConfig.temperature
-_TEMPERATURE_METHODS = ("simclr", "moco_v1", "moco_v2", "moco_v3", "nnclr", "knn_moco", "leoclr",
-                        "swav", "supcon")
-# the quality protocol's data, except where the method needs colour
-_CPU_SMALL_DATA = {"colorization": "fashion_mnist_tinted"}
+def __getattr__(name):
+    """``PAPERS``: ``{method: PaperSetup}`` of every registered method, read from
+    the registry when asked for."""
+    if name == "PAPERS":
+        return {method: paper_setup(method) for method in method_names()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def preset_config(method, preset):
@@ -281,13 +104,13 @@ def preset_config(method, preset):
     >>> preset_config("swav", "paper").local_crops, preset_config("swav", "cpu_small").local_crops
     (6, 0)
     """
-    if method not in PAPERS:
-        raise ValueError(f"no recipe for {method!r}; recipes exist for {sorted(PAPERS)}.")
+    if method not in method_names():
+        raise ValueError(f"no recipe for {method!r}; recipes exist for {list(method_names())}.")
     if preset == "paper":
-        return PAPERS[method].config
+        return paper_setup(method).config
     if preset == "cpu_small":
-        return PRESETS["quality"].replace(
-            method=method, dataset=_CPU_SMALL_DATA.get(method, "fashion_mnist"))
+        return PRESETS["quality"].replace(method=method,
+                                          dataset=get_method(method).cpu_small_data)
     raise ValueError(f"unknown preset {preset!r}; choose one of {PRESET_NAMES}.")
 
 
@@ -338,8 +161,8 @@ def describe(config):
             ("optimizer", _optimizer_text(config)),
             ("views", _views_text(config)),
             ("temperature", f"{config.temperature:g}"),
-            ("model arguments", options or "protocol (pretraining.METHODS)")]
-    if config.method not in _TEMPERATURE_METHODS:
+            ("model arguments", options or "protocol (MethodSpec.protocol)")]
+    if not get_method(config.method).uses_temperature:
         rows = [row for row in rows if row[0] != "temperature"]
     return rows
 
@@ -356,7 +179,7 @@ def settings_rows(method):
     paper = describe(preset_config(method, "paper"))
     small = describe(preset_config(method, "cpu_small"))
     return [(name, value, other) for (name, value), (_, other) in zip(paper, small)] + [
-        ("paper's result", PAPERS[method].reported, "BENCHMARKS.md")]
+        ("paper's result", get_method(method).paper.reported, "BENCHMARKS.md")]
 
 
 def settings_table(method):
@@ -384,7 +207,7 @@ def recipe_source(method):
     >>> print(recipe_source("byol").splitlines()[-1])
         recipes.main("byol")
     """
-    setup = PAPERS[method]
+    setup = paper_setup(method)
     notes = "".join(f"\n* {note}" for note in setup.notes)
     notes = f"\nDepartures from the paper:\n{notes}\n" if notes else ""
     return f'''"""{setup.title} with keras-contrastive: pretrain, evaluate, export.
@@ -438,12 +261,7 @@ def define_flags(method, flag_values=None):
     flags.DEFINE_enum("preset", "cpu_small", list(PRESET_NAMES),
                       "cpu_small: the Fashion-MNIST quality protocol; paper: the paper's setup",
                       **fv)
-    flags.DEFINE_string("dataset", None, "fashion_mnist, an image folder or a TFDS name "
-                        "(default: the preset's)", **fv)
-    flags.DEFINE_integer("epochs", None, "pretraining epochs (default: the preset's)", **fv)
-    flags.DEFINE_integer("batch_size", None, "global batch (default: the preset's)", **fv)
-    flags.DEFINE_float("learning_rate", None, "peak learning rate (default: the preset's)", **fv)
-    flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images", **fv)
+    define_config_flags(RECIPE_CONFIG_FLAGS, flag_values, note=" (default: the preset's)")
     flags.DEFINE_integer("eval_subset", None, "labelled images (train and test) for kNN/linear",
                          **fv)
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
@@ -458,7 +276,6 @@ def define_flags(method, flag_values=None):
     flags.DEFINE_bool("random_init", False, "also evaluate the encoder at random init", **fv)
     flags.DEFINE_bool("dry_run", False, "build the model and print the settings, no training",
                       **fv)
-    flags.DEFINE_integer("seed", 0, "global seed", **fv)
 
 
 def _strategy(name, cpu_devices):
@@ -495,9 +312,8 @@ def config_from_flags(method, flags_values):
     (100, 4096)
     """
     config = preset_config(method, flags_values.preset)
-    changes = {name: getattr(flags_values, name)
-               for name in ("dataset", "epochs", "batch_size", "learning_rate", "train_subset")}
-    return config.replace_given(seed=flags_values.seed, eval_train_subset=flags_values.eval_subset,
+    changes = {name: getattr(flags_values, name) for name in RECIPE_CONFIG_FLAGS}
+    return config.replace_given(eval_train_subset=flags_values.eval_subset,
                                 eval_test_subset=flags_values.eval_subset, **changes)
 
 
@@ -527,7 +343,7 @@ def run(method, flags_values):
 
     config = config_from_flags(method, flags_values)
     strategy = _strategy(flags_values.strategy, flags_values.cpu_devices)
-    print(f"{PAPERS[method].title}, --preset {flags_values.preset}, "
+    print(f"{get_method(method).paper.title}, --preset {flags_values.preset}, "
           f"{strategy.num_replicas_in_sync} replica(s):")
     for setting, value in describe(config):
         print(f"  {setting:<16}{value}")
@@ -652,14 +468,10 @@ def define_comparison_flags(flag_values=None):
     if "eval_subset" in flag_values:  # a notebook may re-run the cell
         return
     fv = {"flag_values": flag_values}
-    flags.DEFINE_integer("epochs", 5, "pretraining epochs per row", **fv)
-    flags.DEFINE_integer("batch_size", 256, "global batch", **fv)
-    flags.DEFINE_integer("width", 16, "ResNet-18 width", **fv)
-    flags.DEFINE_integer("train_subset", None, "pretrain on the first N training images", **fv)
+    define_config_flags(COMPARISON_CONFIG_FLAGS, flag_values, defaults=PRESETS["quality"])
     flags.DEFINE_integer("eval_subset", None, "labelled images for kNN / linear (train and test)",
                          **fv)
     flags.DEFINE_string("out", None, "write the table (markdown) and JSON lines here", **fv)
-    flags.DEFINE_integer("seed", 0, "global seed", **fv)
 
 
 def comparison_config(flags_values):
@@ -679,9 +491,8 @@ def comparison_config(flags_values):
     ('simclr', 2048, 256)
     """
     return PRESETS["quality"].replace(
-        epochs=flags_values.epochs, batch_size=flags_values.batch_size, width=flags_values.width,
-        train_subset=flags_values.train_subset, eval_train_subset=flags_values.eval_subset,
-        eval_test_subset=flags_values.eval_subset, seed=flags_values.seed)
+        eval_train_subset=flags_values.eval_subset, eval_test_subset=flags_values.eval_subset,
+        **{name: getattr(flags_values, name) for name in COMPARISON_CONFIG_FLAGS})
 
 
 def write_comparison(table, records, out=None):
@@ -719,10 +530,10 @@ def write_recipes(directory):
     >>> from keras_contrastive.recipes import write_recipes
     >>> paths = write_recipes(tempfile.mkdtemp())
     >>> len(paths), os.path.basename(paths[0])
-    (19, 'simclr.py')
+    (19, 'barlow_twins.py')
     """
     paths = []
-    for method in PAPERS:
+    for method in method_names():
         path = os.path.join(directory, f"{method}.py")
         with open(path, "w") as f:
             f.write(recipe_source(method))

@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                    ResNet-18 
 epochs x batch   1000 x 2048                                          5 x 256
 optimizer        LARS, lr 1.6, wd 1.5e-06, 10 warm-up epochs, cosine  LARC, lr 0.3, wd 0.0001, 1 warm-up epoch, cosine
 views            224 px crops 0.08-1, jitter 0.5, blur 0.5            native-size crops 0.2-1, jitter 0.5
-model arguments  hidden_dim=8192, lambda_=0.005, projection_dim=8192  protocol (pretraining.METHODS)
+model arguments  hidden_dim=8192, lambda_=0.005, projection_dim=8192  protocol (MethodSpec.protocol)
 paper's result   73.2 % linear top-1 (ResNet-50, 1000 epochs)         BENCHMARKS.md
 ===============  ===================================================  ================================================
 

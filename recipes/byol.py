@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                    ResNet-18 
 epochs x batch   1000 x 4096                                          5 x 256
 optimizer        LARS, lr 3.2, wd 1.5e-06, 10 warm-up epochs, cosine  SGD, lr 0.5, wd 1e-05, 1 warm-up epoch, cosine
 views            224 px crops 0.08-1, jitter 0.5, blur 0.5            native-size crops 0.2-1, jitter 0.5
-model arguments  hidden_dim=4096, momentum=0.996                      protocol (pretraining.METHODS)
+model arguments  hidden_dim=4096, momentum=0.996                      protocol (MethodSpec.protocol)
 paper's result   74.3 % linear top-1 (ResNet-50, 1000 epochs)         BENCHMARKS.md
 ===============  ===================================================  ==============================================
 

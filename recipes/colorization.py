@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                          ResN
 epochs x batch   15 x 40                                                    5 x 256
 optimizer        ADAM, lr 3e-05, wd 0, cosine                               SGD, lr 0.06, wd 0.0005, cosine
 views            224 px crops 0.08-1                                        native-size crops 0.2-1, jitter 0.5
-model arguments  protocol (pretraining.METHODS)                             protocol (pretraining.METHODS)
+model arguments  protocol (MethodSpec.protocol)                             protocol (MethodSpec.protocol)
 paper's result   65.9 % mAP on PASCAL VOC 2007 classification (fine-tuned)  BENCHMARKS.md
 ===============  =========================================================  ===================================
 

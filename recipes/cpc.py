@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                  ResNet-18 wi
 epochs x batch   100 x 512                                          5 x 256
 optimizer        ADAM, lr 0.0002, wd 0, cosine                      ADAM, lr 0.0002, wd 0, cosine
 views            256 px crops 0.5-1, jitter 0.5                     native-size crops 0.2-1, jitter 0.5
-model arguments  context=masked_conv, grid=7, prediction_steps=5    protocol (pretraining.METHODS)
+model arguments  context=masked_conv, grid=7, prediction_steps=5    protocol (MethodSpec.protocol)
 paper's result   48.7 % linear top-1 (ResNet-v2-101 patch encoder)  BENCHMARKS.md
 ===============  =================================================  ===================================
 

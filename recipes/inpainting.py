@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                              
 epochs x batch   100 x 64                                                           5 x 256
 optimizer        ADAM, lr 0.0002, wd 0, cosine                                      SGD, lr 0.06, wd 0.0005, cosine
 views            128 px crops 0.08-1                                                native-size crops 0.2-1, jitter 0.5
-model arguments  mask_fraction=0.5, region=random                                   protocol (pretraining.METHODS)
+model arguments  mask_fraction=0.5, region=random                                   protocol (MethodSpec.protocol)
 paper's result   56.5 % mAP on PASCAL VOC 2007 classification (fine-tuned AlexNet)  BENCHMARKS.md
 ===============  =================================================================  ===================================
 

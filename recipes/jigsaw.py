@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                              
 epochs x batch   70 x 256                                                           5 x 256
 optimizer        SGD, lr 0.01, wd 0.0005, cosine                                    SGD, lr 0.06, wd 0.0005, cosine
 views            225 px crops 0.08-1                                                native-size crops 0.2-1, jitter 0.5
-model arguments  num_permutations=1000                                              protocol (pretraining.METHODS)
+model arguments  num_permutations=1000                                              protocol (MethodSpec.protocol)
 paper's result   67.6 % mAP on PASCAL VOC 2007 classification (fine-tuned AlexNet)  BENCHMARKS.md
 ===============  =================================================================  ===================================
 

@@ -25,7 +25,7 @@ epochs x batch   200 x 256                                                      
 optimizer        SGD, lr 0.3, wd 0.0001, cosine                                                                                                      SGD, lr 0.06, wd 0.0005, cosine
 views            160 px crops 0.2-1 + 4 local x 96 px (>= 20% in the key crop), A+, jitter 0.5, blur 0.5                                             native-size crops 0.2-1, jitter 0.5
 temperature      0.2                                                                                                                                 0.1
-model arguments  hidden_dim=2048, k=20, nn_weight=0.4, queue_size=65536, warmup_epochs=5                                                             protocol (pretraining.METHODS)
+model arguments  hidden_dim=2048, k=20, nn_weight=0.4, queue_size=65536, warmup_epochs=5                                                             protocol (MethodSpec.protocol)
 paper's result   55.9 % ImageNet linear top-1 and 71.9 mIoU VOC segmentation after 200 epochs on COCO (Table 4; 56.1 % and 73.5 after 800, Table 9)  BENCHMARKS.md
 ===============  ==================================================================================================================================  ===================================
 

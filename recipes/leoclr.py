@@ -25,7 +25,7 @@ epochs x batch   800 x 256                                                   5 x
 optimizer        SGD, lr 0.03, wd 0.0001, cosine                             SGD, lr 0.06, wd 0.0005, cosine
 views            224 px crops 0.2-1, jitter 0.5, blur 0.5                    native-size crops 0.2-1, jitter 0.5
 temperature      0.2                                                         0.1
-model arguments  hidden_dim=2048, queue_size=65536                           protocol (pretraining.METHODS)
+model arguments  hidden_dim=2048, queue_size=65536                           protocol (MethodSpec.protocol)
 paper's result   76.2 % linear top-1 (ResNet-50, 800 epochs; 71.7 % at 200)  BENCHMARKS.md
 ===============  ==========================================================  ===================================
 """

@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                         ResNe
 epochs x batch   30 x 192                                                  5 x 256
 optimizer        SGD, lr 0.1, wd 0.0005, cosine                            SGD, lr 0.06, wd 0.0005, cosine
 views            224 px crops 0.08-1                                       native-size crops 0.2-1, jitter 0.5
-model arguments  protocol (pretraining.METHODS)                            protocol (pretraining.METHODS)
+model arguments  protocol (MethodSpec.protocol)                            protocol (MethodSpec.protocol)
 paper's result   38.7 % ImageNet linear top-1 on AlexNet's conv3 features  BENCHMARKS.md
 ===============  ========================================================  ===================================
 

@@ -25,7 +25,7 @@ epochs x batch   1000 x 4096                                               5 x 2
 optimizer        LARS, lr 4.8, wd 1e-06, 10 warm-up epochs, cosine         SGD, lr 0.06, wd 0.0005, cosine
 views            224 px crops 0.08-1, jitter 1, blur 0.5                   native-size crops 0.2-1, jitter 0.5
 temperature      0.1                                                       0.1
-model arguments  hidden_dim=2048                                           protocol (pretraining.METHODS)
+model arguments  hidden_dim=2048                                           protocol (MethodSpec.protocol)
 paper's result   69.3 % linear top-1 (ResNet-50, 1000 epochs, batch 4096)  BENCHMARKS.md
 ===============  ========================================================  ===================================
 """

@@ -24,7 +24,7 @@ backbone         ResNet-50 width 64, imagenet stem                           Res
 epochs x batch   100 x 512                                                   5 x 256
 optimizer        SGD, lr 0.1, wd 0.0001, cosine                              SGD, lr 0.5, wd 1e-05, 1 warm-up epoch, cosine
 views            224 px crops 0.2-1, jitter 0.5, blur 0.5                    native-size crops 0.2-1, jitter 0.5
-model arguments  predictor_dim=512, projection_dim=2048                      protocol (pretraining.METHODS)
+model arguments  predictor_dim=512, projection_dim=2048                      protocol (MethodSpec.protocol)
 paper's result   68.1 % linear top-1 (ResNet-50, 100 epochs; 71.3 % at 800)  BENCHMARKS.md
 ===============  ==========================================================  ==============================================
 """

@@ -25,7 +25,7 @@ epochs x batch   800 x 4096                                                     
 optimizer        LARS, lr 4.8, wd 1e-06, 10 warm-up epochs, cosine                                                      SGD, lr 0.5, wd 1e-05, 1 warm-up epoch, cosine
 views            224 px crops 0.14-1 + 6 local x 96 px, jitter 1, blur 0.5                                              native-size crops 0.2-1, jitter 0.5
 temperature      0.1                                                                                                    0.1
-model arguments  epsilon=0.05, freeze_prototypes_epochs=1, hidden_dim=2048, num_prototypes=3000, sinkhorn_iterations=3  protocol (pretraining.METHODS)
+model arguments  epsilon=0.05, freeze_prototypes_epochs=1, hidden_dim=2048, num_prototypes=3000, sinkhorn_iterations=3  protocol (MethodSpec.protocol)
 paper's result   75.3 % linear top-1 (ResNet-50, 800 epochs, 2x224 + 6x96 crops)                                        BENCHMARKS.md
 ===============  =====================================================================================================  ==============================================
 

@@ -2,20 +2,22 @@
 import numpy as np
 import pytest
 
-from keras_contrastive.pretraining import METHODS, PretrainConfig, build_model, pretrain
+from keras_contrastive.models.registry import get_method, method_names
+from keras_contrastive.pretraining import PretrainConfig, build_model, open_split, pretrain
 from tests.conftest import fixed_views
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_builds_and_computes_its_objective(method, fashion_mnist_train):
+@pytest.mark.parametrize("method", method_names())
+def test_every_method_builds_and_computes_its_objective(method):
+    """On its ``--preset cpu_small`` data (colorization's is RGB: grey is refused)."""
+    images, labels = open_split(get_method(method).cpu_small_data, "train").arrays(8)
     config = PretrainConfig(method=method, batch_size=8, width=4)
-    model = build_model(config, (28, 28, 1))
+    model = build_model(config, images.shape[1:])
     model.compile(optimizer="sgd")  # kNN-MoCo's warm-up reads the optimizer's step
-    views = fixed_views(fashion_mnist_train[0][:8], original=model.needs_original_view)
+    views = fixed_views(images, original=model.needs_original_view)
     if model.needs_labels:
-        views["labels"] = fashion_mnist_train[1][:8]
-    if method == "colorization":  # RGB only (refused on grayscale: see test_pretext)
-        views["global"] = tuple(np.repeat(v, 3, axis=-1) for v in views["global"])
+        views["labels"] = labels
+    assert set(views) == set(get_method(method).reads) - {"local"}, views.keys()
     loss, extras = model.compute_objective(views, training=True)
     assert np.isfinite(float(loss))
     assert extras["embeddings"].shape[0] >= 8
@@ -62,7 +64,7 @@ def test_pretrain_trains_a_method_that_needs_more_than_two_crops(method, anchor)
 
 
 def test_anchor_original_is_refused_for_methods_without_it():
-    with pytest.raises(ValueError, match="anchor='original' is for simclr and byol"):
+    with pytest.raises(ValueError, match="anchor='original' is for byol and simclr"):
         build_model(PretrainConfig(method="moco_v2", anchor="original"), (28, 28, 1))
 
 
@@ -178,3 +180,28 @@ def test_method_optimizer_defaults_apply_only_to_the_methods_optimizer():
     assert (simclr.optimizer_name, simclr.peak_learning_rate, simclr.effective_weight_decay,
             simclr.effective_warmup_epochs) == ("sgd", 0.03, 5e-4, 0)
     assert byol.replace(method="vicreg").optimizer_name == "larc"
+
+
+def test_cli_and_recipe_flags_are_generated_from_the_config_fields():
+    """One declaration: a field's type, choices and docstring help reach both the
+    CLI (argparse) and the recipes (absl)."""
+    from absl import flags
+
+    from keras_contrastive import cli, recipes
+    from keras_contrastive.pretraining.flags import config_flag
+
+    parser = cli._parser()
+    args = parser.parse_args(["pretrain", "--batch-size", "64", "--stem", "imagenet",
+                              "--stronger", "--method", "moco_v1"])
+    config = PretrainConfig().replace_given(**{f: getattr(args, f) for f in cli._PRETRAIN_FIELDS})
+    assert (config.batch_size, config.stem, config.stronger, config.method, config.epochs) == (
+        64, "imagenet", True, "moco_v1", 5)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["pretrain", "--stem", "vgg"])  # choices from the field's metadata
+    values = flags.FlagValues()
+    recipes.define_flags("byol", values)
+    assert values["batch_size"].help == config_flag("batch_size").help + " (default: the preset's)"
+    assert config_flag("batch_size").help == "global batch (pairs of views per step)."
+    values(["recipe", "--batch_size=64", "--seed=3"])
+    assert (recipes.config_from_flags("byol", values).batch_size,
+            recipes.config_from_flags("byol", values).seed) == (64, 3)

@@ -15,6 +15,25 @@ def _api_example():
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+def methods_missing_from_readme():
+    """Registered methods that the README's method table does not name: each needs
+    its name in backticks in a row's first cell and a link to its recipe."""
+    from keras_contrastive.models.registry import method_names
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("## Methods"):]
+    rows = [line for line in section.split("\n## ", 1)[0].splitlines()
+            if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    linked = set(re.findall(r"\(recipes/(\w+)\.py\)", "\n".join(rows)))
+    return [name for name in method_names() if name not in named or name not in linked]
+
+
+def test_readme_method_table_names_every_registered_method():
+    assert methods_missing_from_readme() == []
+
+
 def test_readme_api_example_runs_as_written(tmp_path):
     code = _api_example()
     assert len(code.strip().splitlines()) <= 18  # a short example

@@ -263,8 +263,36 @@ def from_directory(
     """
     if channels not in _CHANNELS:
         raise ValueError(f"`channels` must be 1, 3 or 4; received channels={channels!r}.")
+    _check_image_size(image_size)
+    return from_scan(scan_image_directory(path, labels=labels), image_size=image_size,
+                     channels=channels, shuffle_files=shuffle_files, seed=seed)
+
+
+def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None, limit=None):
+    """The images of a `scan_image_directory` result as a `tf.data.Dataset`
+    (what `from_directory` returns), without scanning the folder again.
+
+    Images are decoded from disk on iteration, so the dataset streams: memory
+    does not grow with the number of files.  ``limit`` keeps the first N
+    files (before ``shuffle_files``); the other arguments are
+    `from_directory`'s.
+
+    Example:
+
+    >>> import os, tempfile, tensorflow as tf
+    >>> from keras_contrastive.data.directory import from_scan, scan_image_directory
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("a.png", "b.png", "c.png"):
+    ...     tf.io.write_file(os.path.join(root, name),
+    ...                      tf.io.encode_png(tf.zeros([5, 5, 3], tf.uint8)))
+    >>> scan = scan_image_directory(root)
+    >>> ds = from_scan(scan, image_size=4, channels=1, limit=2)
+    >>> int(ds.cardinality()), ds.element_spec.shape
+    (2, TensorShape([4, 4, 1]))
+    """
+    if channels not in _CHANNELS:
+        raise ValueError(f"`channels` must be 1, 3 or 4; received channels={channels!r}.")
     size = _check_image_size(image_size)
-    scan = scan_image_directory(path, labels=labels)
     if not scan.files:
         raise ValueError(
             f"No readable image files in {scan.path} ({len(scan.skipped)} other files"
@@ -273,9 +301,10 @@ def from_directory(
         )
     if scan.skipped:
         _warn_skipped(scan)
+    count = len(scan.files) if limit is None else min(int(limit), len(scan.files))
     if size is None:
         sizes = {}
-        for file, shape in zip(scan.files, scan.shapes):
+        for file, shape in zip(scan.files[:count], scan.shapes[:count]):
             sizes.setdefault(shape[:2], file)
         if len(sizes) > 1:
             examples = "; ".join(f"{h}x{w} ({f})" for (h, w), f in list(sizes.items())[:3])
@@ -296,12 +325,14 @@ def from_directory(
         image.set_shape(target_shape)
         return image
 
+    files = scan.files[:count]
     if scan.labels is None:
-        ds = tf.data.Dataset.from_tensor_slices(scan.files)
+        ds = tf.data.Dataset.from_tensor_slices(files)
     else:
-        ds = tf.data.Dataset.from_tensor_slices((scan.files, tf.constant(scan.labels, tf.int64)))
+        ds = tf.data.Dataset.from_tensor_slices(
+            (files, tf.constant(scan.labels[:count], tf.int64)))
     if shuffle_files:
-        ds = ds.shuffle(len(scan.files), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if scan.labels is None:
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.map(lambda f, y: (load(f), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -33,6 +33,9 @@ def from_tfds(
     label_key="label",
     with_labels=True,
     download=False,
+    image_size=None,
+    shuffle_files=False,
+    seed=None,
 ):
     """Loads the images (and labels) of a TFDS data set.
 
@@ -52,6 +55,14 @@ def from_tfds(
         with_labels: yield ``(image, label)`` pairs if True, else images only.
         download: download and prepare the data set if it is not yet in
             ``data_dir``.  Off by default: nothing touches the network.
+        image_size: ``None`` to keep the images' size, an int, or
+            ``(height, width)`` to resize them to (bilinear, rounded back to
+            uint8), as `from_directory` does: data sets of images of several
+            sizes (ImageNet) need it to be batched.
+        shuffle_files: read the data set's files in a random order (anew on
+            every iteration; ``seed`` seeds it).  The examples stream from
+            disk either way.
+        seed: seed of ``shuffle_files``.
 
     Returns:
         An unbatched dataset of uint8 ``[H, W, C]`` images, or of
@@ -110,17 +121,40 @@ def from_tfds(
             f"from_tfds: data set {name!r} is not prepared in {builder.data_dir}. "
             "Pass download=True to download and prepare it, or the data_dir that holds it."
         )
+    size = _image_size(image_size)
+    read_config = (tfds.ReadConfig(shuffle_seed=seed) if shuffle_files and seed is not None
+                   else None)
     try:
-        ds = builder.as_dataset(split=split, shuffle_files=False)
+        ds = builder.as_dataset(split=split, shuffle_files=bool(shuffle_files),
+                                read_config=read_config)
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"from_tfds: cannot read split {split!r} of data set {name!r} "
             f"(its splits: {sorted(builder.info.splits.keys())}): {error}"
         ) from error
 
+    def image(example):
+        if size is None:
+            return example[image_key]
+        resized = tf.image.resize(example[image_key], size)
+        image = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+        image.set_shape([*size, image_feature.shape[-1]])
+        return image
+
     if with_labels:
         return ds.map(
-            lambda example: (example[image_key], tf.cast(example[label_key], tf.int64)),
+            lambda example: (image(example), tf.cast(example[label_key], tf.int64)),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-    return ds.map(lambda example: example[image_key], num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(image, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _image_size(image_size):
+    """``(height, width)`` of an int or a pair, ``None`` for ``None``; ``ValueError`` otherwise."""
+    if image_size is None:
+        return None
+    pair = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(pair) != 2 or not all(isinstance(n, int) and n > 0 for n in pair):
+        raise ValueError(f"from_tfds: `image_size` must be None, a positive int or "
+                         f"(height, width); received image_size={image_size!r}.")
+    return pair

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_contrastive.losses.info_nce import info_nce
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.simclr import SimCLR
+from keras_contrastive.models.registry import MethodSpec, Paper, register_method
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -62,3 +63,17 @@ class LeOCLREndToEnd(SimCLR):
             raise ValueError(
                 f"LeOCLREndToEnd's anchor is the original image, got anchor={anchor!r}.")
         super().__init__(encoder, anchor=anchor, **kwargs)
+
+
+register_method(MethodSpec(
+    "leoclr", LeOCLR,
+    Paper("LeOCLR", "Alkhalefi, Leontidis, Zhong: LeOCLR: Leveraging Original Images for "
+          "Contrastive Learning of Visual Representations (TMLR 2024)",
+          dict(batch_size=256, epochs=800, learning_rate=0.03, weight_decay=1e-4,
+               temperature=0.2, projection_dim=128, key_momentum=0.999,
+               model_options={"queue_size": 65536, "hidden_dim": 2048}),
+          "76.2 % linear top-1 (ResNet-50, 800 epochs; 71.7 % at 200)"),
+    # the source paper's method at MoCo-v2's protocol settings
+    protocol=lambda config: dict(queue_size=16 * config.batch_size,
+                                 momentum=config.key_momentum,
+                                 projection_dim=config.projection_dim, hidden_dim=512)))

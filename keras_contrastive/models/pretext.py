@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras import layers
 
 from keras_contrastive.models.base import ContrastiveModel, centred
+from keras_contrastive.models.registry import COSINE_NOTE, MethodSpec, Paper, register_method
 from keras_contrastive.views import pretext
 
 
@@ -312,3 +313,52 @@ class Inpainting(_Reconstruction):
         error = tf.reduce_sum(tf.square(predicted - images) * mask) / (
             tf.reduce_sum(mask) * channels)
         return error, {"embeddings": centred(features)}
+
+
+_PRETEXT_NOTE = ("ResNet-50 in place of the paper's AlexNet: linear figures are not "
+                 "comparable with the paper's layer-wise ones")
+register_method(MethodSpec(
+    "rotation", RotationPrediction,
+    Paper("RotNet", "Gidaris, Singh, Komodakis: Unsupervised Representation Learning by "
+          "Predicting Image Rotations (ICLR 2018)",
+          dict(batch_size=192, epochs=30, learning_rate=0.1, weight_decay=5e-4,
+               crop_scale=(0.08, 1.0), jitter_strength=0.0, blur_prob=0.0),
+          "38.7 % ImageNet linear top-1 on AlexNet's conv3 features",
+          (_PRETEXT_NOTE, COSINE_NOTE))))
+register_method(MethodSpec(
+    "jigsaw", Jigsaw,
+    Paper("Jigsaw", "Noroozi, Favaro: Unsupervised Learning of Visual Representations by "
+          "Solving Jigsaw Puzzles (ECCV 2016)",
+          dict(image_size=225, batch_size=256, epochs=70, learning_rate=0.01,
+               weight_decay=5e-4, crop_scale=(0.08, 1.0), jitter_strength=0.0,
+               blur_prob=0.0, model_options={"num_permutations": 1000}),
+          "67.6 % mAP on PASCAL VOC 2007 classification (fine-tuned AlexNet)",
+          (_PRETEXT_NOTE, "3x3 tiles of a 225 px image; 70 epochs ~ the paper's 350k "
+                          "iterations at batch 256")),
+    protocol=lambda config: dict(num_permutations=100),
+    # the encoder reads 8x8 tiles: the run's backbone for any input size
+    encoder_input=lambda shape: (None, None, shape[-1])))
+register_method(MethodSpec(
+    "colorization", Colorization,
+    Paper("Colorization", "Zhang, Isola, Efros: Colorful Image Colorization (ECCV 2016)",
+          dict(batch_size=40, epochs=15, optimizer="adam",
+               learning_rate=3e-5, crop_scale=(0.08, 1.0), jitter_strength=0.0,
+               blur_prob=0.0),
+          "65.9 % mAP on PASCAL VOC 2007 classification (fine-tuned)",
+          ("regression of the ab channels (the paper classifies 313 ab bins with class "
+           "rebalancing)", "ResNet-50 in place of the paper's VGG-style network")),
+    # the quality protocol's data in colour (RGB only: grey has no ab channels)
+    cpu_small_data="fashion_mnist_tinted",
+    # the encoder reads the lightness channel
+    encoder_input=lambda shape: tuple(shape[:2]) + (1,)))
+register_method(MethodSpec(
+    "inpainting", Inpainting,
+    Paper("Context encoder", "Pathak, Krahenbuhl, Donahue, Darrell, Efros: Context Encoders: "
+          "Feature Learning by Inpainting (CVPR 2016)",
+          dict(image_size=128, batch_size=64, epochs=100, optimizer="adam",
+               learning_rate=2e-4, crop_scale=(0.08, 1.0), jitter_strength=0.0,
+               blur_prob=0.0, model_options={"region": "random", "mask_fraction": 0.5}),
+          "56.5 % mAP on PASCAL VOC 2007 classification (fine-tuned AlexNet)",
+          ("a reconstruction loss only (the paper adds an adversarial term, weight 0.001)",
+           "square masks at random positions (the paper's best: random regions of any shape)",
+           _PRETEXT_NOTE))))

@@ -6,6 +6,8 @@ from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.supcon import supcon
 from keras_contrastive.models.base import ContrastiveModel
+from keras_contrastive.models.registry import (
+    MethodSpec, Paper, SIMCLR_VIEWS, linear_scaling, register_method)
 from keras_contrastive.views.spec import check_labels_spec
 
 
@@ -62,3 +64,17 @@ class SupCon(ContrastiveModel):
         loss = supcon(tf.split(projections, len(crops), axis=0), views["labels"],
                       self.temperature)
         return loss, {"embeddings": projections}
+
+
+register_method(MethodSpec(
+    "supcon", SupCon,
+    Paper("SupCon", "Khosla et al.: Supervised Contrastive Learning (NeurIPS 2020)",
+          dict(batch_size=6144, epochs=700, optimizer="lars",
+               learning_rate=linear_scaling(0.2, 6144), weight_decay=1e-6, warmup_epochs=10,
+               temperature=0.1, projection_dim=128, model_options={"hidden_dim": 2048},
+               **SIMCLR_VIEWS),
+          "78.7 % top-1 (ResNet-50, 700 epochs, linear classifier on the frozen encoder)",
+          ("uses the labels: a supervised reference, not a self-supervised result",
+           "LARS at the library's 0.2 x batch / 256 (see the paper's appendix for its rate)")),
+    # uses the training labels: an upper reference, not a self-supervised result
+    protocol=lambda config: dict(projection_dim=config.projection_dim)))

@@ -1,0 +1,140 @@
+"""Command-line flags generated from ``PretrainConfig``'s fields, once.
+
+A flag's type and default come from the field, its help from the field's entry
+in ``PretrainConfig``'s docstring, its choices from the field's metadata; the
+methods a field applies to (``anchor``, ``local_crops``, ``temperature``) are
+read from the method registry.  The CLI (argparse, ``--batch-size``) and the
+recipes (absl, ``--batch_size``) both declare their config flags here.
+
+Example:
+
+>>> from keras_contrastive.pretraining.flags import config_flag
+>>> flag = config_flag("anchor")
+>>> flag.type.__name__, flag.default, flag.choices
+('str', 'crop', ('crop', 'original'))
+>>> flag.help.endswith("(methods: byol, simclr).")
+True
+"""
+import dataclasses
+import inspect
+import re
+
+from keras_contrastive.models.registry import method_specs
+from keras_contrastive.pretraining.config import PretrainConfig
+
+_FIELDS = {field.name: field for field in dataclasses.fields(PretrainConfig)}
+# inferred types of fields whose default is None
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _docstring_help():
+    """``{field: help}`` from the ``Attributes:`` section of ``PretrainConfig``'s docstring."""
+    doc = inspect.cleandoc(PretrainConfig.__doc__)
+    section = doc.split("Attributes:", 1)[1].split("\n\n", 1)[0]
+    helps, name = {}, None
+    for line in section.splitlines():
+        match = re.match(r"    (\w+): (.*)", line)
+        if match:
+            name = match.group(1)
+            helps[name] = match.group(2).strip()
+        elif name and line.strip():
+            helps[name] += " " + line.strip()
+    return {name: text.replace("``", "") for name, text in helps.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFlag:
+    """One ``PretrainConfig`` field as a command-line flag.
+
+    Attributes:
+        name: the field's name (``batch_size``).
+        type: ``int``, ``float``, ``str`` or ``bool``.
+        default: the field's default in ``PretrainConfig``.
+        help: the field's docstring entry (and the methods it applies to).
+        choices: the allowed values, or ``None``.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining.flags import config_flag
+    >>> config_flag("batch_size")
+    ConfigFlag(name='batch_size', type=<class 'int'>, default=256, help='global batch (pairs of views per step).', choices=None)
+    """
+
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: tuple = None
+
+
+def config_flag(name):
+    """The :class:`ConfigFlag` of ``PretrainConfig`` field ``name``.
+
+    >>> from keras_contrastive.pretraining.flags import config_flag
+    >>> "moco_v2" in config_flag("method").choices
+    True
+    """
+    if name not in _FIELDS:
+        raise ValueError(f"PretrainConfig has no field {name!r}.")
+    field = _FIELDS[name]
+    type_ = field.type if isinstance(field.type, type) else _TYPES[str(field.type)]
+    if type_ not in _TYPES.values():
+        raise ValueError(f"field {name!r} of type {type_.__name__} has no flag.")
+    choices = field.metadata.get("choices")
+    if callable(choices):
+        choices = tuple(choices())
+    text = _docstring_help().get(name, "")
+    if "methods" in field.metadata:
+        names = [spec.name for spec in method_specs() if field.metadata["methods"](spec)]
+        text = text.rstrip(".") + f" (methods: {', '.join(names)})."
+    default = None if field.default is dataclasses.MISSING else field.default
+    return ConfigFlag(name, type_, default, text, choices)
+
+
+def add_config_arguments(parser, names):
+    """Adds ``--field-name`` options for the ``PretrainConfig`` fields ``names`` to an
+    ``argparse`` parser, with default ``None`` (unset flags keep the preset's value:
+    ``config.replace_given(**vars(args))``).
+
+    >>> import argparse
+    >>> from keras_contrastive.pretraining.flags import add_config_arguments
+    >>> parser = argparse.ArgumentParser()
+    >>> add_config_arguments(parser, ["batch_size", "stronger"])
+    >>> vars(parser.parse_args(["--batch-size", "64", "--stronger"]))
+    {'batch_size': 64, 'stronger': True}
+    """
+    for name in names:
+        flag = config_flag(name)
+        option = "--" + name.replace("_", "-")
+        text = flag.help.replace("%", "%%")  # argparse formats help with %
+        if flag.type is bool:
+            parser.add_argument(option, action="store_const", const=True, help=text)
+        else:
+            parser.add_argument(option, type=flag.type, choices=flag.choices, help=text)
+
+
+def define_config_flags(names, flag_values, defaults=None, note=""):
+    """Defines absl flags ``--field_name`` for the ``PretrainConfig`` fields ``names``
+    in ``flag_values``; their defaults are ``defaults``' fields (a ``PretrainConfig``)
+    or ``None`` (unset: the preset's), and ``note`` ends their help.
+
+    >>> from absl import flags
+    >>> from keras_contrastive.pretraining import PRESETS
+    >>> from keras_contrastive.pretraining.flags import define_config_flags
+    >>> values = flags.FlagValues()
+    >>> define_config_flags(["epochs", "stem"], values, defaults=PRESETS["quality"])
+    >>> values["epochs"].default, values["stem"].default
+    (5, 'cifar')
+    """
+    from absl import flags
+
+    define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+              bool: flags.DEFINE_bool}
+    for name in names:
+        flag = config_flag(name)
+        default = getattr(defaults, name) if defaults is not None else None
+        text = flag.help + note
+        if flag.choices and flag.type is str:
+            flags.DEFINE_enum(name, default, list(flag.choices), text, flag_values=flag_values)
+        else:
+            define[flag.type](name, default, text, flag_values=flag_values)

@@ -1,0 +1,259 @@
+"""One pretraining run end to end: data -> views -> model.fit -> evaluation.
+
+``pretrain(config)`` composes the other modules of the package: the data by
+name (``sources``), the builders (``builders``: backbone, model, views,
+optimizer), ``model.fit``, and the evaluation of the frozen encoder.
+
+Example:
+
+>>> from keras_contrastive.pretraining import PRESETS, pretrain
+>>> config = PRESETS["demo"].replace(epochs=1, train_subset=512, eval_train_subset=512,
+...                                  eval_test_subset=256, width=4)
+>>> result = pretrain(config, verbose=0)  # doctest: +SKIP
+>>> sorted(result.metrics)  # doctest: +SKIP
+['knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc']
+"""
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_contrastive import distribute, models, views
+from keras_contrastive.evaluation import evaluate_encoder
+from keras_contrastive.pretraining.builders import (
+    build_augment, build_model, build_optimizer, build_view_maker, encoder_input_shape)
+from keras_contrastive.pretraining.sources import open_splits
+
+
+@dataclasses.dataclass
+class PretrainResult:
+    model: keras.Model
+    history: dict
+    seconds: float
+    pairs_per_s: float
+    metrics: dict
+
+
+def evaluate(encoder, train, test, config):
+    """kNN (top-1, and top-5 with more than 5 classes) and linear-probe
+    accuracy of a frozen encoder, on one extraction of its features.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive import backbones
+    >>> from keras_contrastive.pretraining import PretrainConfig, evaluate, load_labelled
+    >>> images, labels = load_labelled("fashion_mnist", "test")
+    >>> metrics = evaluate(backbones.resnet18((28, 28, 1), width=4), (images[:300], labels[:300]),
+    ...                    (images[300:400], labels[300:400]), PretrainConfig(knn_k=20))
+    >>> sorted(metrics)
+    ['knn_acc', 'knn_top5_acc', 'linear_acc']
+    """
+    return evaluate_encoder(encoder, train, test, ("knn", "linear"), knn_k=config.knn_k,
+                            knn_temperature=config.knn_temperature, seed=config.seed)
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.epoch_seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+def _subset(data, n):
+    """The first ``n`` labelled images of arrays or of a (batched or unbatched)
+    ``tf.data`` of ``(image, label)``, as arrays (all for ``n=None``)."""
+    if not isinstance(data, tf.data.Dataset):
+        images, labels = data
+        return (images[:n], labels[:n]) if n else (images, labels)
+    if data.element_spec[1].shape.rank == 1:  # batches
+        data = data.unbatch()
+    pairs = list((data.take(n) if n else data).batch(1024).as_numpy_iterator())
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+def _count(data):
+    return len(data[0]) if isinstance(data, tuple) else None
+
+
+def write_view_summary(logdir, view_batches, max_images=8):
+    """Writes the first batch's views as TensorBoard images (``logdir/views``).
+
+    Example:
+
+    >>> import tempfile
+    >>> import numpy as np, tensorflow as tf
+    >>> from keras_contrastive import views
+    >>> from keras_contrastive.pretraining import write_view_summary
+    >>> images = np.zeros((8, 28, 28, 1), np.uint8)
+    >>> pairs = views.make_views(tf.data.Dataset.from_tensor_slices(images),
+    ...                          views.simclr_augment(28, channels=1), batch_size=4)
+    >>> write_view_summary(tempfile.mkdtemp(), pairs)  # logdir/views: global_0, global_1
+    """
+    writer = tf.summary.create_file_writer(os.path.join(logdir, "views"))
+    batch = next(iter(view_batches.take(1)))
+    with writer.as_default():
+        for key, value in batch.items():
+            if key == "labels":
+                continue
+            for index, images in enumerate(value if isinstance(value, (tuple, list)) else [value]):
+                images = images[:max_images]
+                scale = 1 / 255 if images.dtype == tf.uint8 else 1.0
+                images = tf.cast(images, tf.float32) * scale
+                if images.shape.rank == 4 and images.shape[-1] in (1, 3):
+                    tf.summary.image(f"{key}_{index}", tf.clip_by_value(images, 0.0, 1.0),
+                                     step=0, max_outputs=max_images)
+    writer.flush()
+
+
+def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=print,
+             evaluator=evaluate, strategy=None, logdir=None):
+    """Pretrains ``config.method`` and evaluates it (and random init).
+
+    The training images stream from a folder or a TFDS data set (files read
+    on the fly, ``sources.Split.training_images``); the named arrays
+    (Fashion-MNIST) are used from memory.
+    ``evaluator(encoder, train, test, config)`` returns the metrics dict
+    (default: :func:`evaluate`, kNN and linear probe); ``train`` and ``test``
+    are ``(images, labels)`` arrays of the first ``eval_train_subset`` /
+    ``eval_test_subset`` images, or, for a folder or TFDS split without a
+    subset, a ``tf.data`` of ``(image, label)`` streamed into features.
+    ``strategy``: a ``tf.distribute`` strategy to build and train under
+    (``config.batch_size`` is the global batch; under
+    ``MultiWorkerMirroredStrategy`` every worker takes its replicas' slices
+    of each global batch, ``AutoShardPolicy.DATA``).  ``logdir``: TensorBoard
+    logs: loss and representation health every 10 steps and epoch, the kNN
+    accuracy on (up to) 2,000 / 1,000 of the labelled images each epoch, and
+    an image summary of the first batch of views.
+    Returns a :class:`PretrainResult`; ``pairs_per_s`` is view pairs per
+    second over the median epoch (the first epoch includes tracing).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PRESETS, pretrain
+    >>> config = PRESETS["quality"].replace(epochs=1, batch_size=64, width=4, train_subset=256,
+    ...                                     eval_train_subset=200, eval_test_subset=100)
+    >>> result = pretrain(config, verbose=0, evaluate_random_init=False, log=lambda *a: None)
+    >>> sorted(result.metrics), len(result.history["loss"])
+    (['knn_acc', 'knn_top5_acc', 'linear_acc'], 1)
+    """
+    keras.utils.set_random_seed(config.seed)
+    train, test = open_splits(config.dataset, image_size=config.image_size)
+    count = min(train.count, config.train_subset) if config.train_subset else train.count
+    eval_counts = [min(split.count, n) if n else split.count for split, n in (
+        (train, config.eval_train_subset), (test, config.eval_test_subset))]
+    height, width, channels = train.image_shape
+    size = config.image_size or height
+    augment = build_augment(config, size, channels)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():  # refuses bad settings before any work
+        model = build_model(config, encoder_input_shape(config, size, channels))
+    maker = build_view_maker(config, model, augment, size, channels)
+    if config.augment_on == "device":
+        model.device_views = maker  # the step makes the views of each batch of images
+    # supervised contrastive methods (SupCon) see the labels; the others never do
+    images, stream_options = train.training_images(config.train_subset,
+                                                   labels=model.needs_labels, seed=config.seed)
+    view_batches = views.make_views(images, maker, batch_size=config.batch_size,
+                                    seed=config.seed, labels=model.needs_labels,
+                                    augment_on=config.augment_on, **stream_options)
+    model.check_views(view_batches)  # refuse unusable views before any evaluation
+    # the extractor (model.feature_extractor) takes the images as they are: any input
+    # transform of the method (Colorization's lightness) is inside it
+    eval_train = train.evaluation_data(config.eval_train_subset)
+    eval_test = test.evaluation_data(config.eval_test_subset)
+    if distribute.is_multi_worker(strategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        view_batches = view_batches.with_options(options)
+    steps = count // config.batch_size
+    with strategy.scope():
+        model.compile(optimizer=build_optimizer(config, steps))
+
+    metrics = {}
+    # built once: it shares the encoder's weights, so it reads them after training too
+    extractor = model.feature_extractor((size, size, channels))
+    if evaluate_random_init:
+        log(f"Evaluating the encoder at random init on {eval_counts[0]}/{eval_counts[1]} "
+            "labelled images ...")
+        random_init = evaluator(extractor, eval_train, eval_test, config)
+        metrics.update({f"random_{k}": v for k, v in random_init.items()})
+    log(f"Pretraining {config.method} on {count} images of "
+        f"{config.dataset}: {config.epochs} epochs of {steps} steps, batch {config.batch_size}")
+    timer = _EpochTimer()
+    callbacks = [timer, *callbacks]
+    if logdir:
+        from keras_contrastive.callbacks import KNNMonitor, TensorBoard
+
+        write_view_summary(logdir, view_batches)
+        # the monitor first: TensorBoard then logs its val_knn_acc
+        callbacks = [KNNMonitor(_subset(eval_train, 2000), _subset(eval_test, 1000),
+                                k=min(config.knn_k, 2000), temperature=config.knn_temperature),
+                     *callbacks, TensorBoard(logdir, update_freq=10)]
+    start = time.perf_counter()
+    history = model.fit(view_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
+    log("Evaluating the pretrained encoder ...")
+    metrics.update(evaluator(extractor, eval_train, eval_test, config))
+    return PretrainResult(model, history.history, seconds, pairs_per_s, metrics)
+
+
+def format_report(config, result):
+    """The run's figures as a small table (random init and pretrained rows).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import PRESETS, PretrainResult, format_report
+    >>> config = PRESETS["quality"].replace(epochs=1)
+    >>> result = PretrainResult(model=None, history={}, seconds=12.0, pairs_per_s=85.0,
+    ...                         metrics={"knn_acc": 0.81, "linear_acc": 0.85})
+    >>> print(format_report(config, result))
+    simclr on fashion_mnist: 1 epochs in 12 s (85 view pairs/s)
+    encoder            kNN acc  linear acc
+    pretrained          0.8100      0.8500
+    """
+    m = result.metrics
+    lines = [f"{config.method} on {config.dataset}: {config.epochs} epochs in "
+             f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)"]
+    columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
+    columns = [(title, key) for title, key in columns if key in m]
+    lines.append(f"{'encoder':<14}" + "".join(f"{title:>12}" for title, _ in columns))
+    for row, prefix in (("random init", "random_"), ("pretrained", "")):
+        if prefix + "knn_acc" in m:
+            lines.append(f"{row:<14}" + "".join(f"{m[prefix + key]:>12.4f}" for _, key in columns))
+    return "\n".join(lines)
+
+
+def export_pretrained(config, result, path, version=1, overwrite=False):
+    """Exports the run's encoder (``export.export_encoder``) with the run's
+    data, configuration and figures in ``metadata.json``; returns the version
+    directory.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import (
+    ...     PRESETS, PretrainResult, build_model, export_pretrained)
+    >>> config = PRESETS["quality"].replace(width=4, train_subset=256)
+    >>> result = PretrainResult(build_model(config, (28, 28, 1)), {}, 1.0, 1.0,
+    ...                         {"knn_acc": 0.5})
+    >>> import tempfile
+    >>> from keras_contrastive.export import read_metadata
+    >>> path = export_pretrained(config, result, tempfile.mkdtemp())
+    >>> read_metadata(path)["training_data"]
+    'fashion_mnist[:256]'
+    """
+    from keras_contrastive.export import export_encoder
+
+    training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset else "")
+    return export_encoder(result.model, path, version=version, overwrite=overwrite, metadata={
+        "training_data": training_data, "metrics": result.metrics,
+        "config": dataclasses.asdict(config)})

@@ -1,0 +1,220 @@
+"""A run's data by name: ``data.NAMED_ARRAYS`` names, image folders, TFDS names.
+
+:func:`open_split` opens one split without reading its images: a folder is
+scanned (each file checked, nothing kept but its path and label) and a TFDS
+split is counted from its metadata.  Training reads it as a stream
+(:meth:`Split.training_images`: files in a new random order each epoch,
+decoded on the fly, a bounded shuffle buffer), so a run's memory does not
+grow with the data set; evaluation reads the first N images as arrays
+(:meth:`Split.arrays`) or streams the whole split into features.  The named
+data sets (Fashion-MNIST and its tinted toy) are NumPy arrays already, and
+are used as they are.
+
+Example:
+
+>>> from keras_contrastive.pretraining.sources import open_split
+>>> split = open_split("fashion_mnist", "test")
+>>> split.count, split.image_shape, split.in_memory
+(10000, (28, 28, 1), True)
+"""
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_contrastive import data as kc_data
+from keras_contrastive.data.directory import from_scan, scan_image_directory
+
+#: Decoded uint8 images a streamed training split shuffles among (the files'
+#: order is shuffled too, each epoch): its memory is fixed, whatever the data
+#: set's size (1024 images of 224 x 224 x 3: 154 MB).
+STREAM_SHUFFLE_BUFFER = 1024
+
+
+@dataclasses.dataclass
+class Split:
+    """One labelled split of a named data set, opened but not read.
+
+    Attributes:
+        name: the data set's name (``--dataset``).
+        split: ``"train"`` or ``"test"``.
+        count: its number of images.
+        image_shape: ``(H, W, C)`` of its images (as resized to ``image_size``).
+        in_memory: whether its images are NumPy arrays already
+            (``data.NAMED_ARRAYS``) rather than files read on the fly.
+        open: ``open(limit, shuffle, seed)`` -> unbatched ``tf.data`` of
+            ``(uint8 image, int64 label)``: the first ``limit`` images (all
+            for ``None``), in a random order each epoch if ``shuffle``.
+        source_arrays: ``(images, labels)`` when ``in_memory``.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining.sources import open_split
+    >>> images, labels = open_split("fashion_mnist", "test").arrays(5)
+    >>> images.shape, labels.tolist()
+    ((5, 28, 28, 1), [9, 2, 1, 1, 6])
+    """
+
+    name: str
+    split: str
+    count: int
+    image_shape: tuple
+    in_memory: bool
+    open: object
+    source_arrays: tuple = None
+
+    def arrays(self, limit=None):
+        """``(images, labels)`` NumPy arrays of the first ``limit`` images (all for ``None``)."""
+        if self.in_memory:
+            images, labels = self.source_arrays
+            return (images[:limit], labels[:limit]) if limit else (images, labels)
+        images, labels = [], []
+        for batch_images, batch_labels in self.open(limit, False, None).batch(
+                1024).as_numpy_iterator():
+            images.append(batch_images)
+            labels.append(batch_labels)
+        return np.concatenate(images), np.concatenate(labels)
+
+    def training_images(self, limit=None, labels=False, seed=None):
+        """The first ``limit`` images (all for ``None``) as an unbatched ``tf.data``
+        for ``views.make_views``, with their labels if ``labels``; and the
+        ``make_views`` arguments that suit it (in memory: its cache and shuffle
+        buffer, as ever; streamed: no cache, the files shuffled each epoch and
+        a :data:`STREAM_SHUFFLE_BUFFER` of decoded images).
+
+        >>> from keras_contrastive.pretraining.sources import open_split
+        >>> images, options = open_split("fashion_mnist", "test").training_images(100)
+        >>> int(images.cardinality()), options
+        (100, {})
+        """
+        if self.in_memory:
+            images, image_labels = self.arrays(limit)
+            return (tf.data.Dataset.from_tensor_slices((images, image_labels) if labels
+                                                       else images), {})
+        stream = self.open(limit, True, seed)
+        if not labels:
+            stream = stream.map(lambda image, label: image)
+        stream = stream.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        return stream, {"cache": False, "shuffle_buffer": 0}
+
+    def evaluation_data(self, limit=None):
+        """What evaluation reads: ``(images, labels)`` arrays of the first ``limit``
+        images, or, for a streamed split without ``limit``, the unbatched
+        ``tf.data`` of all of them (evaluation then holds their features, not
+        the images).
+
+        >>> from keras_contrastive.pretraining.sources import open_split
+        >>> images, labels = open_split("fashion_mnist", "train").evaluation_data(10)
+        >>> images.shape
+        (10, 28, 28, 1)
+        """
+        if self.in_memory or limit:
+            return self.arrays(limit)
+        return self.open(None, False, None)
+
+
+def _named_split(name, split):
+    images, labels = kc_data.load_named_arrays(name, split)
+    return Split(name, split, len(images), tuple(images.shape[1:]), True, None, (images, labels))
+
+
+def _folder_root(path, split):
+    split_dir = os.path.join(path, split)
+    return split_dir if os.path.isdir(split_dir) else path
+
+
+def _folder_split(path, split, image_size, scan=None):
+    scan = scan or scan_image_directory(_folder_root(path, split))
+    if scan.files and scan.labels is None:
+        raise ValueError(f"{path!r} split {split!r} has no labels (no class sub-folders): "
+                         "evaluation needs them.")
+
+    def open_(limit, shuffle, seed):
+        return from_scan(scan, image_size=image_size, shuffle_files=shuffle, seed=seed,
+                         limit=limit)
+
+    shape = tuple(open_(None, False, None).element_spec[0].shape)  # refuses mixed sizes
+    return Split(path, split, len(scan.files), shape, False, open_), scan
+
+
+def _tfds_split(name, split, image_size):
+    try:
+        return _read_tfds_split(name, split, image_size)
+    except ValueError as error:  # ImageNet's held-out images are its "validation" split
+        if split != "test" or "cannot read split" not in str(error):
+            raise
+        return _read_tfds_split(name, "validation", image_size)
+
+
+def _read_tfds_split(name, split, image_size):
+    def open_(limit, shuffle, seed):
+        return kc_data.from_tfds(name, split=split if limit is None else f"{split}[:{limit}]",
+                                 image_size=image_size, shuffle_files=shuffle, seed=seed)
+
+    dataset = open_(None, False, None)
+    shape = tuple(dataset.element_spec[0].shape)
+    if None in shape:
+        raise ValueError(f"the images of TFDS data set {name!r} have several sizes "
+                         f"({shape}): set image_size to resize them.")
+    count = int(dataset.cardinality())
+    if count < 0:  # unknown: count by streaming through it once
+        count = int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
+    return Split(name, split, count, shape, False, open_)
+
+
+def open_split(dataset, split, image_size=None):
+    """One labelled split of ``dataset``: a name of ``data.NAMED_ARRAYS``
+    (``fashion_mnist``, ``fashion_mnist_tinted``), a folder (``train``/``test``
+    sub-folders each holding class sub-folders, or class sub-folders alone, used
+    for both splits), or a TFDS name prepared in TFDS' data dir (its
+    ``validation`` split stands for ``test`` where it has no ``test``, as
+    ImageNet).  Folder and TFDS images are resized to ``image_size`` when it is
+    set.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining.sources import open_split
+    >>> open_split("fashion_mnist_tinted", "test").image_shape
+    (28, 28, 3)
+    """
+    return open_splits(dataset, (split,), image_size)[0]
+
+
+def open_splits(dataset, splits=("train", "test"), image_size=None):
+    """:func:`open_split` of each of ``splits``; a folder used for several splits
+    is scanned once.
+
+    >>> from keras_contrastive.pretraining.sources import open_splits
+    >>> [s.count for s in open_splits("fashion_mnist")]
+    [60000, 10000]
+    """
+    if dataset in kc_data.NAMED_ARRAYS:
+        return [_named_split(dataset, split) for split in splits]
+    if os.path.isdir(dataset):
+        opened, scans = [], {}
+        for split in splits:
+            root = _folder_root(dataset, split)
+            result, scans[root] = _folder_split(dataset, split, image_size, scans.get(root))
+            opened.append(result)
+        return opened
+    return [_tfds_split(dataset, split, image_size) for split in splits]
+
+
+def load_labelled(dataset, split, image_size=None):
+    """``(images, labels)`` NumPy arrays of a named data set's split (all its images:
+    :func:`open_split` reads less).
+
+    ``dataset`` is a name of ``data.NAMED_ARRAYS`` (``fashion_mnist``,
+    ``fashion_mnist_tinted``), a folder (``train``/``test`` sub-folders each
+    holding class sub-folders, or class sub-folders alone, used for both
+    splits), or a TFDS name prepared in TFDS' data dir.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import load_labelled
+    >>> images, labels = load_labelled("fashion_mnist", "test")
+    >>> images.shape, labels.shape
+    ((10000, 28, 28, 1), (10000,))
+    """
+    return open_split(dataset, split, image_size).arrays()
