@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = ["Arm", "Claim", "EXPERIMENTS", "scene_evaluator", "run_arms", "summarise", "verdict",
            "format_summary", "format_verdicts", "read_records", "define_scene_flags",
-           "scene_base_config", "run_experiment"]
+           "scene_base_config", "run_experiment", "run_recipe"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -541,3 +541,26 @@ def run_experiment(name, flag_values, log=print):
         with open(flag_values.out, "w") as file:
             file.write(tables)
     return records
+
+
+def run_recipe(name, argv=None):
+    """A ``recipes/scenes_<name>.py`` script: the scene flags, ``run_experiment(name)``; a bad
+    flag or records of other settings exit with code 2 and the reason, before any training."""
+    import sys
+
+    from keras_contrastive import recipes
+
+    define_scene_flags()
+
+    def main(argv):
+        del argv
+        from absl import flags
+
+        try:
+            run_experiment(name, flags.FLAGS)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
+
+    return recipes.run_script(main, f"scenes_{name}", argv)

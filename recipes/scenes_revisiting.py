@@ -21,24 +21,7 @@ Runs as a script or pasted into one notebook (Colab) cell:
 Sizes (see ``--help``): 48-px scenes, ResNet-18 width 8, 10,000 scenes,
 5 epochs, batch 256 by default.
 """
-import sys
-
-from keras_contrastive import recipes, seeded_comparison
-
-seeded_comparison.define_scene_flags()
-
-
-def main(argv):
-    del argv
-    from absl import flags
-
-    try:
-        seeded_comparison.run_experiment("revisiting", flags.FLAGS)
-    except ValueError as error:  # bad flags or records of other settings: before training
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
+from keras_contrastive import seeded_comparison
 
 if __name__ == "__main__":
-    recipes.run_script(main, "scenes_revisiting")
+    seeded_comparison.run_recipe("revisiting")
