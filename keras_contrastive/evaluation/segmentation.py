@@ -114,6 +114,18 @@ def segmentation_transfer(encoder, train, test, num_classes=None, head="linear",
     Returns:
         ``{"miou", "pixel_acc", "iou" ([num_classes], NaN for absent
         classes), "predictions" ([N_test, H, W])}`` on the test masks.
+
+    Example:
+
+    >>> from keras_contrastive import backbones
+    >>> from keras_contrastive.data import fashion_scenes
+    >>> from keras_contrastive.evaluation import segmentation_transfer
+    >>> train, test = fashion_scenes("train", 32, size=32), fashion_scenes("test", 16, size=32)
+    >>> result = segmentation_transfer(backbones.small_cnn((32, 32, 3)), (train.images, train.masks),
+    ...                                (test.images, test.masks), num_classes=11, head="decoder",
+    ...                                epochs=1)
+    >>> result["predictions"].shape, 0.0 <= result["miou"] <= 1.0
+    ((16, 32, 32), True)
     """
     train_images, train_masks = check_mask_pairs("train", *train)
     test_images, test_masks = check_mask_pairs("test", *test)
