@@ -19,6 +19,13 @@ as it is done, so an interrupted comparison resumes where it stopped.
   one-standard-deviation intervals overlap).  The paired differences (same
   seed) are reported beside it.
 
+The recipes ``recipes/scenes_*.py`` run ``EXPERIMENTS`` with three seeds by
+default, each seed scored against its own random-init encoder; one JSON line
+per (arm, seed) goes to ``--records`` as soon as it is done, and a re-run
+with the same file resumes after the last finished run (``--report_only``
+prints the tables of what is recorded).  Default sizes: 48-px scenes,
+ResNet-18 width 8, 10,000 scenes, 5 epochs, batch 256.
+
 Example:
 
 >>> from keras_contrastive.seeded_comparison import summarise, verdict

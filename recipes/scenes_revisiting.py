@@ -7,19 +7,10 @@ and the nearest-neighbour loss (kNN-MoCo).  The paper scores them by
 semantic segmentation transfer (mIoU) and classification; so does this
 recipe, on the same scenes for every arm.
 
-Statistics: every arm runs with every seed (``--seeds``, three by default),
-each seed scored against its own random-init encoder; a table of mean ± sd
-and one of the paper's claims, each "reproduced" only when the difference of
-the means exceeds the spread (sd + sd).  One JSON line per (arm, seed) goes
-to ``--records`` as soon as it is done, and a re-run with the same file
-resumes after the last finished run.
-
-Runs as a script or pasted into one notebook (Colab) cell:
-
-    python recipes/scenes_revisiting.py --records scenes_revisiting.jsonl --out scenes_revisiting.md
-
-Sizes (see ``--help``): 48-px scenes, ResNet-18 width 8, 10,000 scenes,
-5 epochs, batch 256 by default.
+Run (a script, or one notebook cell):
+``python recipes/scenes_revisiting.py --records scenes_revisiting.jsonl --out scenes_revisiting.md``.
+Seeds, statistics, resumable records, ``--report_only`` and the sizes (``--help``):
+``keras_contrastive.seeded_comparison``.
 """
 from keras_contrastive import seeded_comparison
 
