@@ -77,8 +77,7 @@ NAMED_ARRAYS = {
 # the scene-centric data sets (scenes.SCENE_DATASETS: fashion_scenes, fashion_objects, ...)
 NAMED_ARRAYS.update({
     name: (lambda split, name=name: __getattr__("scene_arrays")(name, split))
-    for name in ("fashion_scenes", "fashion_objects", "fashion_scenes_uniform",
-                 "fashion_scenes_lt", "fashion_objects_uniform", "fashion_objects_lt")})
+    for name in importlib.import_module(f"{__name__}.scenes").SCENE_DATASETS})  # NumPy only
 
 
 def load_named_arrays(name, split):

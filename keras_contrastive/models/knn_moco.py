@@ -3,7 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive.losses.info_nce import nearest_neighbour_nce
-from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models.moco import MoCo, moco_v2_protocol
 from keras_contrastive.state import FeatureQueue
 from keras_contrastive.models.registry import MethodSpec, Paper, register_method
 
@@ -92,6 +92,4 @@ register_method(MethodSpec(
            "--dataset for the pretraining data; the recipe evaluates on that data set's labels",
            "the lowered key momentum is 0.995 (the library's KNNMoCo default)")),
     # the source paper's method at MoCo-v2's protocol settings
-    protocol=lambda config: dict(queue_size=16 * config.batch_size,
-                                 momentum=config.key_momentum, warmup_epochs=1,
-                                 projection_dim=config.projection_dim, hidden_dim=512)))
+    protocol=lambda config: moco_v2_protocol(config, warmup_epochs=1)))

@@ -3,7 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive.losses.info_nce import info_nce
-from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models.moco import MoCo, moco_v2_protocol
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.registry import MethodSpec, Paper, register_method
 
@@ -74,6 +74,4 @@ register_method(MethodSpec(
                model_options={"queue_size": 65536, "hidden_dim": 2048}),
           "76.2 % linear top-1 (ResNet-50, 800 epochs; 71.7 % at 200)"),
     # the source paper's method at MoCo-v2's protocol settings
-    protocol=lambda config: dict(queue_size=16 * config.batch_size,
-                                 momentum=config.key_momentum,
-                                 projection_dim=config.projection_dim, hidden_dim=512)))
+    protocol=lambda config: moco_v2_protocol(config)))

@@ -124,6 +124,13 @@ class MoCo(ContrastiveModel):
             self.queue.enqueue(tf.math.l2_normalize(tf.cast(keys, tf.float32), axis=1))
 
 
+def moco_v2_protocol(config, **changes):
+    """MoCo-v2's quality-protocol arguments (queue of 16 batches, the run's key momentum and
+    projection size, 512-d hidden layer), shared by the methods built on it, plus ``changes``."""
+    return dict(queue_size=16 * config.batch_size, momentum=config.key_momentum,
+                projection_dim=config.projection_dim, hidden_dim=512, **changes)
+
+
 # MoCo in the quality protocol: the queue holds 16 batches and the key encoder
 # uses MoCo's CIFAR momentum 0.99 (``key_momentum``; 0.999 is tuned for
 # ImageNet's 5000 steps per epoch)
@@ -149,6 +156,4 @@ register_method(MethodSpec(
                model_options={"queue_size": 65536, "hidden_dim": 2048}),
           "67.5 % linear top-1 (ResNet-50, 200 epochs; 71.1 % at 800)"),
     # MoCo-v2 keeps the shared SGD: the high-rate SGD moved it only from 0.7989 to 0.8014
-    protocol=lambda config: dict(version=2, queue_size=16 * config.batch_size,
-                                 momentum=config.key_momentum,
-                                 projection_dim=config.projection_dim, hidden_dim=512)))
+    protocol=lambda config: moco_v2_protocol(config, version=2)))
