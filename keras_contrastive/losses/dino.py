@@ -17,6 +17,7 @@ def dino(student_logits, teacher_logits, center, student_temperature=0.1,
     every pair (teacher view ``i``, student view ``v``) with ``v != i``
     (student views are ordered global views first, so view ``i`` of both is
     the same crop).  The mean over replicas is the global batch's loss.
+    XLA-compiled, in float32 (or float64).
 
     Args:
         student_logits: list of ``V`` arrays ``[n, K]`` (global views, then local).
@@ -43,12 +44,16 @@ def dino(student_logits, teacher_logits, center, student_temperature=0.1,
     if len(teacher_logits) < 1 or len(student_logits) < 2:
         raise ValueError("dino needs at least 1 teacher view and 2 student views.")
     dtype = at_least_float32(student_logits[0]).dtype
-    center = tf.cast(center, dtype)
-    teacher = [tf.stop_gradient(tf.nn.softmax(
-        (tf.cast(t, dtype) - center) / tf.cast(teacher_temperature, dtype), axis=-1))
-        for t in teacher_logits]
-    student = [tf.nn.log_softmax(tf.cast(s, dtype) / tf.cast(student_temperature, dtype), axis=-1)
-               for s in student_logits]
+    return _dino([tf.cast(s, dtype) for s in student_logits],
+                 [tf.cast(t, dtype) for t in teacher_logits], tf.cast(center, dtype),
+                 tf.cast(student_temperature, dtype), tf.cast(teacher_temperature, dtype))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _dino(student_logits, teacher_logits, center, student_temperature, teacher_temperature):
+    teacher = [tf.stop_gradient(tf.nn.softmax((t - center) / teacher_temperature, axis=-1))
+               for t in teacher_logits]
+    student = [tf.nn.log_softmax(s / student_temperature, axis=-1) for s in student_logits]
     terms = [tf.reduce_mean(-tf.reduce_sum(q * student[v], axis=-1))
              for i, q in enumerate(teacher) for v in range(len(student)) if v != i]
     return tf.add_n(terms) / float(len(terms))

@@ -102,6 +102,7 @@ def negative_cosine_similarity(p, z):
 
     The symmetric loss SimSiam and BYOL train with is
     ``0.5 * D(p1, z2) + 0.5 * D(p2, z1)``.  Minimum -1 (aligned), maximum 1.
+    XLA-compiled, in at least float32.
 
     Args:
         p: ``[n, d]`` predictions (gradients flow).
@@ -115,8 +116,14 @@ def negative_cosine_similarity(p, z):
     >>> round(float(negative_cosine_similarity(p, 2 * p)), 6)
     -1.0
     """
-    p = tf.math.l2_normalize(_float(p), axis=1)
-    z = tf.math.l2_normalize(tf.stop_gradient(tf.cast(z, p.dtype)), axis=1)
+    p = _float(p)
+    return _negative_cosine_similarity(p, tf.stop_gradient(tf.cast(z, p.dtype)))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _negative_cosine_similarity(p, z):
+    p = tf.math.l2_normalize(p, axis=1)
+    z = tf.math.l2_normalize(z, axis=1)
     return -tf.reduce_mean(tf.reduce_sum(p * z, axis=1))
 
 
@@ -130,7 +137,8 @@ def nearest_neighbour_nce(query, features, feature_queue, key_queue, k=20, tempe
     query's projected logits ``q . key_queue^T / T`` (the positive key
     excluded), averaged over queries: the query is pulled toward the
     neighbours' projected keys.  ``feature_queue`` and ``key_queue`` are
-    aligned entry by entry; neither receives gradients.
+    aligned entry by entry; neither receives gradients.  The ranking and
+    the log-softmax run in an XLA-compiled function.
 
     Args:
         query: ``[n, d]`` projected queries (gradients flow).
@@ -154,7 +162,14 @@ def nearest_neighbour_nce(query, features, feature_queue, key_queue, k=20, tempe
     feature_queue = tf.math.l2_normalize(
         tf.stop_gradient(tf.cast(feature_queue, query.dtype)), axis=1)
     key_queue = tf.math.l2_normalize(tf.stop_gradient(tf.cast(key_queue, query.dtype)), axis=1)
+    return tf.reduce_mean(_nearest_neighbour_terms(
+        query, features, feature_queue, key_queue, k, tf.cast(temperature, query.dtype)))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _nearest_neighbour_terms(query, features, feature_queue, key_queue, k, temperature):
+    """``[n, k]``: minus each query's log-probability of each of its ``k`` neighbours' keys."""
     _, neighbours = tf.math.top_k(tf.matmul(features, feature_queue, transpose_b=True), k=k)
-    log_probs = tf.nn.log_softmax(
-        tf.matmul(query, key_queue, transpose_b=True) / tf.cast(temperature, query.dtype), axis=1)
-    return -tf.reduce_mean(tf.gather(log_probs, neighbours, batch_dims=1))
+    log_probs = tf.nn.log_softmax(tf.matmul(query, key_queue, transpose_b=True) / temperature,
+                                  axis=1)
+    return -tf.gather(log_probs, neighbours, batch_dims=1)

@@ -7,6 +7,8 @@ from keras_contrastive.losses.info_nce import batch_info_nce
 def nearest_neighbours(embeddings, support):
     """Row of ``support`` with the highest cosine similarity to each embedding (no gradient).
 
+    The l2-normalised row is returned; the search runs in an XLA-compiled function.
+
     Example:
 
     >>> import numpy as np
@@ -15,9 +17,15 @@ def nearest_neighbours(embeddings, support):
     >>> nearest_neighbours(np.array([[0.1, 2.0, 0.3]], "float32"), support).numpy().tolist()
     [[0.0, 1.0, 0.0]]
     """
-    z = tf.math.l2_normalize(tf.stop_gradient(tf.convert_to_tensor(embeddings)), axis=1)
-    s = tf.math.l2_normalize(tf.stop_gradient(tf.cast(support, z.dtype)), axis=1)
-    return tf.gather(s, tf.argmax(tf.matmul(z, s, transpose_b=True), axis=1))
+    z = tf.stop_gradient(tf.convert_to_tensor(embeddings))
+    return _nearest_neighbours(z, tf.stop_gradient(tf.cast(support, z.dtype)))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _nearest_neighbours(z, support):
+    z = tf.math.l2_normalize(z, axis=1)
+    support = tf.math.l2_normalize(support, axis=1)
+    return tf.gather(support, tf.argmax(tf.matmul(z, support, transpose_b=True), axis=1))
 
 
 def nnclr_loss(z_a, z_b, support, temperature=0.1, p_a=None, p_b=None):

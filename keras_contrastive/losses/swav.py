@@ -16,10 +16,11 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     sum ``1/K`` over the global batch and then the columns (examples) to sum
     ``1/B``, exactly as the official ``distributed_sinkhorn``; the codes are
     ``B * Q^T``: every row sums to 1, and with enough iterations every
-    prototype receives ``B/K`` of the mass.  Sums run over all replicas.
-    Scores are shifted by their global maximum first (which the
-    normalisation cancels) so that small ``epsilon`` cannot overflow.
-    No gradient flows through the codes.
+    prototype receives ``B/K`` of the mass.  Under a ``tf.distribute``
+    strategy each replica gathers every replica's scores (``[B, K]``, in
+    replica order), solves the global problem in one XLA-compiled function
+    and returns its own rows.  Every normalisation is a log-sum-exp, so
+    small ``epsilon`` cannot overflow.  No gradient flows through the codes.
 
     Args:
         scores: ``[n, K]`` prototype scores (cosine similarities in SwAV).
@@ -40,25 +41,23 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     """
     check_sinkhorn(epsilon, iterations)
     scores = tf.stop_gradient(at_least_float32(scores))
-    dtype = scores.dtype
-    # log Q^T, [n, K]; every normalisation is a log-sum-exp subtraction
-    log_q = scores / tf.cast(epsilon, dtype)
-    log_k = tf.math.log(tf.cast(tf.shape(log_q)[1], dtype))
-    log_b = tf.math.log(distribute.all_reduce_sum(tf.cast(tf.shape(log_q)[0], dtype)))
-    log_q -= _global_logsumexp(log_q, axis=None)
-    for _ in range(iterations):
-        log_q -= _global_logsumexp(log_q, axis=0) + log_k  # prototypes: 1/K each
+    every = distribute.all_gather(scores)
+    codes = _sinkhorn(every, tf.cast(epsilon, scores.dtype), iterations)
+    n = tf.shape(scores)[0]
+    return codes[distribute.global_offset(n):distribute.global_offset(n) + n]
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _sinkhorn(scores, epsilon, iterations):
+    """Codes ``[B, K]`` of the global batch's scores; every normalisation a log-sum-exp."""
+    log_q = scores / epsilon  # log Q^T
+    log_k = tf.math.log(tf.cast(tf.shape(log_q)[1], log_q.dtype))
+    log_b = tf.math.log(tf.cast(tf.shape(log_q)[0], log_q.dtype))
+    log_q -= tf.reduce_logsumexp(log_q)
+    for _ in tf.range(iterations):  # a loop in the compiled graph, not `iterations` copies
+        log_q -= tf.reduce_logsumexp(log_q, axis=0, keepdims=True) + log_k  # prototypes: 1/K each
         log_q -= tf.reduce_logsumexp(log_q, axis=1, keepdims=True) + log_b  # examples: 1/B
     return tf.exp(log_q + log_b)
-
-
-def _global_logsumexp(x, axis):
-    """log-sum-exp over the global batch (``axis`` 0 or ``None``: all elements)."""
-    top = tf.stop_gradient(tf.reduce_max(x, axis=axis, keepdims=axis is not None))
-    top = tf.reduce_max(distribute.all_gather(top[None] if axis is None else top), axis=0)
-    total = distribute.all_reduce_sum(tf.reduce_sum(tf.exp(x - top), axis=axis,
-                                                    keepdims=axis is not None))
-    return top + tf.math.log(total)
 
 
 def swapped_prediction(scores, codes, temperature=0.1):
@@ -71,7 +70,7 @@ def swapped_prediction(scores, codes, temperature=0.1):
 
         L = 1/|A| sum_{i in A} 1/(V-1) sum_{v != i} mean_b [ -sum_k q_i[b,k] log softmax(s_v[b] / T)_k ]
 
-    The mean over replicas is the loss of the global batch.
+    The mean over replicas is the loss of the global batch.  XLA-compiled.
 
     Args:
         scores: list of ``V`` view scores ``[n, K]`` (global crops first).
@@ -94,11 +93,15 @@ def swapped_prediction(scores, codes, temperature=0.1):
         raise ValueError("swapped_prediction needs at least 2 views and 1 assigned view.")
     scores = [at_least_float32(s) for s in scores]
     dtype = scores[0].dtype
-    log_p = [tf.nn.log_softmax(s / tf.cast(temperature, dtype), axis=1)
-             for s in scores]
+    codes = {i: tf.stop_gradient(tf.cast(q, dtype)) for i, q in codes.items()}
+    return _swapped_prediction(scores, codes, tf.cast(temperature, dtype))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _swapped_prediction(scores, codes, temperature):
+    log_p = [tf.nn.log_softmax(s / temperature, axis=1) for s in scores]
     total = 0.0
     for i, q in codes.items():
-        q = tf.stop_gradient(tf.cast(q, dtype))
         terms = [tf.reduce_mean(-tf.reduce_sum(q * log_p[v], axis=1))
                  for v in range(len(scores)) if v != i]
         total += tf.add_n(terms) / float(len(terms))

@@ -131,7 +131,7 @@ class SwAV(ContrastiveModel):
                 queued = tf.cast(distribute.replica_slice(self.queues[i].values), kernel.dtype)
                 with_queue = sinkhorn(tf.concat([scores[i], tf.matmul(queued, kernel)], axis=0),
                                       self.epsilon, self.sinkhorn_iterations)[:n]
-                # both are computed (tf.where, not tf.cond): Sinkhorn all-reduces over the
+                # both are computed (tf.where, not tf.cond): Sinkhorn gathers over the
                 # replicas, and the batch-only problem costs little beside the queued one
                 codes[i] = tf.where(self.queue_filled > 0, with_queue, codes[i])
         loss = swapped_prediction(scores, codes, self.temperature)
