@@ -1,6 +1,6 @@
 """Every public objective of ``keras_contrastive.losses`` runs its arithmetic in an XLA-compiled
-core, and under XLA its values and gradients equal eager execution to 1e-5, on one replica and
-inside a 2-replica ``MirroredStrategy``.
+core, and under XLA its values and gradients equal TensorFlow's without XLA to 1e-5, on one
+replica and inside a 2-replica ``MirroredStrategy``.
 
 "Compiled" is read from the traced step: it calls at least one function marked
 ``_XlaMustCompile`` (a ``tf.function(jit_compile=True)``) and, on one replica (where gathers
@@ -43,15 +43,17 @@ def _cases():
     local_index = np.tile(np.arange(N // 2)[::-1], 2)  # each replica's own candidates
     labels = np.array([0, 1, 2, 0, 1, 2, 3, 3])
     return {
-        "NTXent": (lambda a, b: losses.NTXent(0.5)(None, tf.concat([a, b], 0)), [z(N, D), z(N, D)], []),
+        "NTXent": (lambda a, b: losses.NTXent(0.5)(None, tf.concat([a, b], 0)),
+                   [z(N, D), z(N, D)], []),
         "barlow_twins": (losses.barlow_twins, [z(N, D), z(N, D)], []),
         "batch_info_nce": (losses.batch_info_nce, [z(N, D), z(N, D)], []),
         "cpc_nce": (losses.cpc_nce, [z(N, D), local_index, z(N, D)], []),
         "dino": (lambda s0, s1, s2, t0, t1, c: losses.dino([s0, s1, s2], [t0, t1], c),
                  [z(N, K) for _ in range(5)], [z(K)]),
         "info_nce": (losses.info_nce, [z(N, D), z(N, D)], [z(K, D)]),
-        "nearest_neighbour_nce": (lambda q, f, fq, kq: losses.nearest_neighbour_nce(q, f, fq, kq, k=3),
-                                  [z(N, D), z(N, 4)], [z(K, 4), z(K, D)]),
+        "nearest_neighbour_nce": (
+            lambda q, f, fq, kq: losses.nearest_neighbour_nce(q, f, fq, kq, k=3),
+            [z(N, D), z(N, 4)], [z(K, 4), z(K, D)]),
         "nearest_neighbours": (losses.nearest_neighbours, [z(N, D)], [z(K, D)]),
         "negative_cosine_similarity": (losses.negative_cosine_similarity, [z(N, D), z(N, D)], []),
         "nnclr_loss": (losses.nnclr_loss, [z(N, D), z(N, D)], [z(K, D)]),
@@ -103,7 +105,7 @@ def _run(call, rows, shared, strategy):
 
 
 def _without_xla(monkeypatch):
-    """Replaces every ``jit_compile=True`` function of the losses' modules by its Python function."""
+    """Replaces each ``jit_compile=True`` function of the losses' modules by its Python function."""
     for info in pkgutil.iter_modules(losses.__path__):
         module = importlib.import_module(f"{losses.__name__}.{info.name}")
         for name, value in list(vars(module).items()):
@@ -128,7 +130,7 @@ def test_loss_is_xla_compiled_and_equals_plain_tensorflow(name, replicas):
     strategy = make_two_replica_strategy() if replicas == 2 else None
     compiled, graph = _run(call, rows, shared, strategy)
     assert _xla_calls(graph), f"{name} calls no jit_compile=True function"
-    if strategy is None:  # (on two replicas the strategy's all_gather adds its own index arithmetic)
+    if strategy is None:  # on two replicas the strategy's all_gather adds its own index arithmetic
         loose = {op.type for op in graph.get_operations()} & _ARITHMETIC
         assert not loose, f"{name} computes {sorted(loose)} outside its XLA-compiled core"
     with pytest.MonkeyPatch.context() as monkeypatch:
