@@ -43,8 +43,8 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     scores = tf.stop_gradient(at_least_float32(scores))
     every = distribute.all_gather(scores)
     codes = _sinkhorn(every, tf.cast(epsilon, scores.dtype), iterations)
-    n = tf.shape(scores)[0]
-    return codes[distribute.global_offset(n):distribute.global_offset(n) + n]
+    start = distribute.global_offset(tf.shape(scores)[0])
+    return codes[start:start + tf.shape(scores)[0]]
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
