@@ -1,9 +1,10 @@
 """What the step-time benchmarks share: a per-step timer for ``model.fit`` and
 a one-line description of the machine.
 
-``StepTimer`` is not ``async_safe``, so Keras converts each step's logs to
-Python numbers before calling it: every timed step ends when the device has
-finished it, not when it was dispatched.
+``StepTimer`` is not ``async_safe``, so Keras (3.15, ``CallbackList``)
+converts each step's logs to Python numbers before calling it, which should
+make a timed step end when the device has finished it, not when it was
+dispatched (read in Keras' source, not checked on a GPU).
 
 Example:
 
