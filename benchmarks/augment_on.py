@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 from keras_contrastive import backbones, models, views  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
 from keras_contrastive.pretraining import PRESETS  # noqa: E402
-from throughput import _StepTimer  # noqa: E402  (benchmarks/ is the script's directory)
+from timing import StepTimer, machine_description  # noqa: E402  (in benchmarks/)
 
 MODES = ("data", "device")
 
@@ -69,7 +69,7 @@ def main(argv=None):
     for _ in range(args.rounds):
         for mode in MODES:
             model, data, seconds = runs[mode]
-            timer = _StepTimer(args.warmup)
+            timer = StepTimer(args.warmup)
             model.fit(data, epochs=1, steps_per_epoch=args.steps + args.warmup, verbose=0,
                       callbacks=[timer])
             seconds.extend(timer.seconds)
@@ -79,7 +79,7 @@ def main(argv=None):
         rows[mode] = {"kind": "augment_on", "mode": mode, "step_ms": round(1000 * step, 1),
                       "pairs_per_s": round(args.batch_size / step, 1),
                       "timed_steps": len(runs[mode][2]), "xla": args.xla,
-                      "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
+                      "machine": machine_description(),
                       "devices": [d.device_type for d in tf.config.list_logical_devices()]}
         print(json.dumps(rows[mode]), flush=True)
     ratio = rows["device"]["step_ms"] / rows["data"]["step_ms"]

@@ -39,21 +39,9 @@ from keras_contrastive import backbones, views  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
 from keras_contrastive.models.registry import method_names  # noqa: E402
 from keras_contrastive.pretraining import PRESETS, build_model  # noqa: E402
+from timing import StepTimer, machine_description  # noqa: E402  (in benchmarks/)
 
 SUPERVISED = "supervised"
-
-
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self, warmup):
-        super().__init__()
-        self.warmup, self.seconds = warmup, []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch >= self.warmup:
-            self.seconds.append(time.perf_counter() - self._start)
 
 
 def _augment(config, original=False):
@@ -126,17 +114,13 @@ def main(argv=None):
             model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
                           jit_compile=args.xla)
             data = _view_batches(images, config, per_round, model.needs_original_view)
-        runs[name] = (model, data, _StepTimer(args.warmup))
+        runs[name] = (model, data, StepTimer(args.warmup))
         model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and compile
     for _ in range(args.rounds):
         for name, (model, data, timer) in runs.items():
             model.fit(data, steps_per_epoch=per_round, epochs=1, verbose=0, callbacks=[timer])
 
-    machine = f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}"
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        machine += ", " + ", ".join(
-            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
+    machine = machine_description()
     base = float(np.median(runs[SUPERVISED][2].seconds))
     rows = []
     for name, (_, _, timer) in runs.items():
