@@ -1,18 +1,53 @@
 """The command line end to end: pretrain, evaluate against random init, export."""
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import typing
 
 import pytest
 
+from keras_contrastive import cli
 
-def _run(*args, timeout=600):
+
+class _Result(typing.NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _run(*args, timeout=None):
+    """``keras-contrastive ARGS``, run in this process through the command's entry point
+    (``cli.run``) with its output captured; ``test_the_command_runs_as_a_command`` runs the
+    installed entry itself in a subprocess once."""
+    del timeout
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.run([str(arg) for arg in args])
+        except SystemExit as exit:  # argparse: --help (0) and bad arguments (2)
+            code = exit.code
+    return _Result(code, out.getvalue(), err.getvalue())
+
+
+def _run_command(*args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(
         [sys.executable, "-m", "keras_contrastive", *args],
         capture_output=True, text=True, timeout=timeout, env=env,
     )
+
+
+def test_the_command_runs_as_a_command(tmp_path):
+    """``python -m keras_contrastive``: the help and a bad argument's exit code 2."""
+    result = _run_command("--help", timeout=120)
+    assert result.returncode == 0
+    for command in ("pretrain", "export", "evaluate", "views"):
+        assert command in result.stdout, command
+    result = _run_command("pretrain", "--epochs", "1", "--method", "nope", timeout=120)
+    assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
 
 
 def summary_tags(logdir):
@@ -171,6 +206,7 @@ def test_help_lists_the_view_options():
         for option in options:
             assert option in result.stdout, (command, option)
     result = _run("--help", timeout=120)
+    assert result.returncode == 0
     for command in ("pretrain", "export", "evaluate", "views"):
         assert command in result.stdout, command
 

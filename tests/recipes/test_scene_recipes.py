@@ -36,12 +36,25 @@ def test_every_experiment_has_a_recipe_and_its_arms_build():
             build_model(config, encoder_input_shape(config, 48, 3))
 
 
-def test_scene_recipe_runs_arms_by_seeds_resumes_and_reports_what_it_recorded(tmp_path):
+def _experiment(name, argv, capsys):
+    """What ``python recipes/scenes_<name>.py ARGV`` runs (``seeded_comparison.run_recipe``),
+    in this process: the records and the printed output.  The script path itself:
+    ``test_unknown_arm_is_refused_before_any_training``."""
+    from absl import flags
+
+    from keras_contrastive.seeded_comparison import define_scene_flags, run_experiment
+
+    values = flags.FlagValues()
+    define_scene_flags(values)
+    values(["recipe", *argv])
+    records = run_experiment(name, values)
+    return records, capsys.readouterr().out
+
+
+def test_scene_recipe_runs_arms_by_seeds_resumes_and_reports_what_it_recorded(tmp_path, capsys):
     records_path, out = tmp_path / "records.jsonl", tmp_path / "table.md"
-    command = [sys.executable, os.path.join(ROOT, "recipes", "scenes_leoclr.py"), *TINY,
-               "--arms=MoCo-v2,LeOCLR", f"--records={records_path}", f"--out={out}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=ENV)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    argv = [*TINY, "--arms=MoCo-v2,LeOCLR", f"--records={records_path}", f"--out={out}"]
+    _experiment("leoclr", argv, capsys)
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     assert [(r["arm"], r["seed"]) for r in records] == [
         ("MoCo-v2", 0), ("LeOCLR", 0), ("MoCo-v2", 1), ("LeOCLR", 1)]
@@ -62,16 +75,14 @@ def test_scene_recipe_runs_arms_by_seeds_resumes_and_reports_what_it_recorded(tm
     assert f"| LeOCLR > MoCo-v2 (kNN) | knn_acc | {knn['difference']:+.4f} |" in text
     assert "not measured" in text  # the end-to-end arms were not run
     # a second run resumes: nothing is trained again
-    again = subprocess.run(command, capture_output=True, text=True, timeout=900, env=ENV)
-    assert again.returncode == 0 and "Pretraining" not in again.stdout
+    _, again = _experiment("leoclr", argv, capsys)
+    assert "Pretraining" not in again
     assert len(records_path.read_text().splitlines()) == 4
-    report = subprocess.run([*command, "--report_only"], capture_output=True, text=True,
-                            timeout=900, env=ENV)
-    assert report.returncode == 0 and "4 runs" in report.stdout, report.stdout[-2000:]
+    _, report = _experiment("leoclr", [*argv, "--report_only"], capsys)
+    assert "4 runs" in report, report[-2000:]
     # and other settings against the same records are refused, naming the field
-    other = subprocess.run([*command, "--epochs=2"], capture_output=True, text=True,
-                           timeout=900, env=ENV)
-    assert other.returncode != 0 and "epochs" in other.stdout + other.stderr
+    with pytest.raises(ValueError, match="epochs"):
+        _experiment("leoclr", [*argv, "--epochs=2"], capsys)
 
 
 def test_unknown_arm_is_refused_before_any_training(tmp_path):
