@@ -27,9 +27,9 @@ demo: data
 # JOBS pytest processes (pytest-xdist); JOBS=1 runs the suite in one process;
 # DURATIONS slowest tests listed at the end (DURATIONS=0: every test)
 JOBS ?= 2
-DURATIONS ?= 5
+DURATIONS ?= 15
 test: data
-	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) tests
+	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) --dist worksteal tests
 
 benchmark: data
 	$(PY) benchmarks/quality.py --method simclr --epochs 5
