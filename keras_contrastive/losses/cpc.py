@@ -2,10 +2,10 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _cpc_terms(predictions, positive_index, candidates):
     logits = tf.matmul(predictions, candidates, transpose_b=True)
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positive_index, logits=logits)

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from keras_contrastive._checks import check_temperature
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 
 def dino(student_logits, teacher_logits, center, student_temperature=0.1,
@@ -49,7 +49,7 @@ def dino(student_logits, teacher_logits, center, student_temperature=0.1,
                  tf.cast(student_temperature, dtype), tf.cast(teacher_temperature, dtype))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _dino(student_logits, teacher_logits, center, student_temperature, teacher_temperature):
     teacher = [tf.stop_gradient(tf.nn.softmax((t - center) / teacher_temperature, axis=-1))
                for t in teacher_logits]

@@ -3,7 +3,7 @@ import tensorflow as tf
 
 from keras_contrastive import distribute
 from keras_contrastive._checks import check_temperature
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 _MASK = -1e9  # logit of an excluded negative
 
@@ -11,7 +11,7 @@ _MASK = -1e9  # logit of an excluded negative
 _float = at_least_float32
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _info_nce_terms(query, positive_key, negatives, negatives_mask, temperature):
     positive = tf.reduce_sum(query * positive_key, axis=1, keepdims=True) / temperature
     negative = tf.matmul(query, negatives, transpose_b=True) / temperature
@@ -120,7 +120,7 @@ def negative_cosine_similarity(p, z):
     return _negative_cosine_similarity(p, tf.stop_gradient(tf.cast(z, p.dtype)))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _negative_cosine_similarity(p, z):
     p = tf.math.l2_normalize(p, axis=1)
     z = tf.math.l2_normalize(z, axis=1)
@@ -166,7 +166,7 @@ def nearest_neighbour_nce(query, features, feature_queue, key_queue, k=20, tempe
         query, features, feature_queue, key_queue, k, tf.cast(temperature, query.dtype)))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _nearest_neighbour_terms(query, features, feature_queue, key_queue, k, temperature):
     """``[n, k]``: minus each query's log-probability of each of its ``k`` neighbours' keys."""
     _, neighbours = tf.math.top_k(tf.matmul(features, feature_queue, transpose_b=True), k=k)

@@ -1,6 +1,7 @@
 """NNCLR's loss: NT-Xent with each anchor replaced by its nearest neighbour in a support set."""
 import tensorflow as tf
 
+from keras_contrastive._numerics import xla_core
 from keras_contrastive.losses.info_nce import batch_info_nce
 
 
@@ -21,7 +22,7 @@ def nearest_neighbours(embeddings, support):
     return _nearest_neighbours(z, tf.stop_gradient(tf.cast(support, z.dtype)))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _nearest_neighbours(z, support):
     z = tf.math.l2_normalize(z, axis=1)
     support = tf.math.l2_normalize(support, axis=1)

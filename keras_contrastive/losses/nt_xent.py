@@ -4,13 +4,13 @@ import tensorflow as tf
 
 from keras_contrastive import distribute
 from keras_contrastive._checks import check_temperature
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 
 _MASK = -1e9  # logit given to an anchor's similarity with itself
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _nt_xent_terms(z_a, z_b, all_a, all_b, offset, temperature):
     """Per-anchor NT-Xent terms for local anchors against global candidates.
 

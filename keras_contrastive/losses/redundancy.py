@@ -3,7 +3,7 @@ import tensorflow as tf
 
 from keras_contrastive import distribute
 from keras_contrastive._checks import check_non_negative
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 
 def _global_float(z):
@@ -15,7 +15,7 @@ def _off_diagonal_sum_of_squares(matrix):
     return tf.reduce_sum(tf.square(matrix)) - tf.reduce_sum(tf.square(tf.linalg.diag_part(matrix)))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _barlow_twins(z_a, z_b, lambda_, epsilon):
     def standardise(z):  # BatchNorm without affine parameters: biased variance
         mean, variance = tf.nn.moments(z, axes=[0])
@@ -64,7 +64,7 @@ def barlow_twins(z_a, z_b, lambda_=5e-3, epsilon=1e-5):
     return _barlow_twins(z_a, z_b, tf.cast(lambda_, z_a.dtype), tf.cast(epsilon, z_a.dtype))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _vicreg_terms(z_a, z_b, epsilon):
     invariance = tf.reduce_mean(tf.square(z_a - z_b))
     n = tf.cast(tf.shape(z_a)[0], z_a.dtype)

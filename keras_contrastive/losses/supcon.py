@@ -3,12 +3,12 @@ import tensorflow as tf
 
 from keras_contrastive import distribute
 from keras_contrastive._checks import check_temperature
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 _MASK = -1e9  # logit of an anchor's similarity with itself
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _supcon_terms(anchors, anchor_labels, candidates, candidate_labels, self_index, temperature):
     """Per-anchor losses: anchors ``[m, d]`` against all candidates ``[M, d]``."""
     is_self = tf.one_hot(self_index, tf.shape(candidates)[0], dtype=anchors.dtype)  # [m, M]

@@ -3,7 +3,7 @@ import tensorflow as tf
 
 from keras_contrastive import distribute
 from keras_contrastive._checks import check_sinkhorn, check_temperature
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, xla_core
 
 
 def sinkhorn(scores, epsilon=0.05, iterations=3):
@@ -47,7 +47,7 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     return codes[start:start + tf.shape(scores)[0]]
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _sinkhorn(scores, epsilon, iterations):
     """Codes ``[B, K]`` of the global batch's scores; every normalisation a log-sum-exp."""
     log_q = scores / epsilon  # log Q^T
@@ -97,7 +97,7 @@ def swapped_prediction(scores, codes, temperature=0.1):
     return _swapped_prediction(scores, codes, tf.cast(temperature, dtype))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@xla_core
 def _swapped_prediction(scores, codes, temperature):
     log_p = [tf.nn.log_softmax(s / temperature, axis=1) for s in scores]
     total = 0.0

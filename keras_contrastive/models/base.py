@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._numerics import at_least_float32
+from keras_contrastive._numerics import at_least_float32, inline_xla_cores
 from keras_contrastive.models._fit_mechanics import FitMechanics
 from keras_contrastive.state import MomentumEncoder
 from keras_contrastive.views import spec as view_spec
@@ -259,21 +259,24 @@ class ContrastiveModel(FitMechanics):
 
     # -- the template -----------------------------------------------------------
     def train_step(self, data):
-        views = self._unpack(data)
-        with tf.GradientTape() as tape:
-            loss, extras = self.compute_objective(views, training=True)
-            scaled = loss / distribute.num_replicas()
-            scaled = self.optimizer.scale_loss(scaled)
-        variables = self.trainable_variables
-        gradients = self.filter_gradients(tape.gradient(scaled, variables), variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self.update_state(extras)
-        return self._record(loss, extras)
+        # a step XLA compiles whole takes the loss cores' bodies into its one program
+        with inline_xla_cores(self.jit_compile is True):
+            views = self._unpack(data)
+            with tf.GradientTape() as tape:
+                loss, extras = self.compute_objective(views, training=True)
+                scaled = loss / distribute.num_replicas()
+                scaled = self.optimizer.scale_loss(scaled)
+            variables = self.trainable_variables
+            gradients = self.filter_gradients(tape.gradient(scaled, variables), variables)
+            self.optimizer.apply_gradients(zip(gradients, variables))
+            self.update_state(extras)
+            return self._record(loss, extras)
 
     def test_step(self, data):
-        views = self._unpack(data)
-        loss, extras = self.compute_objective(views, training=False)
-        return self._record(loss, extras)
+        with inline_xla_cores(self.jit_compile is True):
+            views = self._unpack(data)
+            loss, extras = self.compute_objective(views, training=False)
+            return self._record(loss, extras)
 
     def _record(self, loss, extras):
         self.loss_tracker.update_state(loss)
