@@ -141,7 +141,11 @@ def test_existing_export_is_refused_without_overwrite(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--method", "nope"], "invalid choice: 'nope'"),
-    (["--dataset", "/no/such/folder_or_tfds_name"], "error:"),
+    (["--dataset", "/no/such/folder_or_tfds_name"], "no such folder: '/no/such/folder_or_tfds_name'"),
+    (["--dataset", "./photos"], "no such folder: './photos'"),
+    (["--dataset", "fashion-mnist"], "unknown data set 'fashion-mnist': did you mean 'fashion_mnist'?"),
+    (["--dataset", "Fashion MNIST"], "did you mean 'fashion_mnist'?"),
+    (["--dataset", os.path.abspath(__file__)], "is a file; give a folder of images"),
     (["--backup-steps", "0", "--resume", "/tmp/x"], "--backup-steps must be a positive"),
     (["--save-model", "model.h5"], "--save-model must name a .keras file"),
 ])

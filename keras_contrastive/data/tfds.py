@@ -119,7 +119,9 @@ def from_tfds(
     elif not builder.is_prepared():
         raise FileNotFoundError(
             f"from_tfds: data set {name!r} is not prepared in {builder.data_dir}. "
-            "Pass download=True to download and prepare it, or the data_dir that holds it."
+            "Pass download=True to download and prepare it, or the data_dir that holds it; "
+            f"from a shell: `tfds build {name}`, or set TFDS_DATA_DIR to the folder that "
+            "holds it."
         )
     size = _image_size(image_size)
     read_config = (tfds.ReadConfig(shuffle_seed=seed) if shuffle_files and seed is not None

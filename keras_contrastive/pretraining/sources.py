@@ -18,7 +18,9 @@ Example:
 (10000, (28, 28, 1), True)
 """
 import dataclasses
+import difflib
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -191,6 +193,7 @@ def open_splits(dataset, splits=("train", "test"), image_size=None):
     """
     if dataset in kc_data.NAMED_ARRAYS:
         return [_named_split(dataset, split) for split in splits]
+    _check_dataset_name(dataset)
     if os.path.isdir(dataset):
         opened, scans = [], {}
         for split in splits:
@@ -199,6 +202,40 @@ def open_splits(dataset, splits=("train", "test"), image_size=None):
             opened.append(result)
         return opened
     return [_tfds_split(dataset, split, image_size) for split in splits]
+
+
+# a TFDS name: ``name[/config][:version]``, the name in lower case, digits and underscores
+_TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[^/:]+)?(:[0-9.*]+)?")
+
+
+def _check_dataset_name(dataset):
+    """Refuses, in the user's words, a data set that is neither a named set, a folder
+    nor a TFDS name: a path that does not exist ("no such folder"), a file, or a
+    misspelt name (with the close matches).
+
+    >>> from keras_contrastive.pretraining.sources import _check_dataset_name
+    >>> _check_dataset_name("fashion-mnist")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown data set 'fashion-mnist': did you mean 'fashion_mnist'? ...
+    """
+    if os.path.isdir(dataset):
+        return
+    if os.path.isfile(dataset):
+        raise ValueError(f"data set {dataset!r} is a file; give a folder of images (class "
+                         "sub-folders, optionally under train/ and test/).")
+    parent = os.path.dirname(dataset.rstrip("/\\"))
+    path_like = (dataset.startswith((".", "/", "~")) or "\\" in dataset
+                 or bool(parent) and os.path.isdir(parent))
+    if path_like:
+        raise ValueError(f"no such folder: {dataset!r}.")
+    if not _TFDS_NAME.fullmatch(dataset):
+        names = sorted(kc_data.NAMED_ARRAYS)
+        guess = dataset.strip().lower().replace("-", "_").replace(" ", "_")
+        close = difflib.get_close_matches(guess, names, n=3, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"unknown data set {dataset!r}: {hint}A data set is one of {names}, "
+                         "a folder of images, or a TFDS name (lower case, e.g. 'cifar10').")
 
 
 def load_labelled(dataset, split, image_size=None):
