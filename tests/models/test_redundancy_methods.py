@@ -35,7 +35,9 @@ def _fit(name, optimizer, images, epochs):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
     model, history = _fit(name, keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4),
-                          fashion_mnist_train[0][:1024], epochs=16)  # 256 steps
+                          fashion_mnist_train[0][:1024], epochs=8)
+    # 8 epochs (128 steps; 16 before): the loss fell 44/37/46 % (Barlow Twins) and
+    # 15/13/8 % (VICReg) over seeds 0-2, spread 0.087-0.118 against 0.0625
     loss, spread = history["loss"], history["embedding_std"]
     assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
     # l2-normalised d-dim features spread over the sphere have std 1/sqrt(d); 0 = collapse
