@@ -48,7 +48,11 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_trains_without_nan_under_lars_and_lamb(name, optimizer, fashion_mnist_train):
     model, history = _fit(name, LAYER_ADAPTIVE[optimizer](), fashion_mnist_train[0][:512],
-                          epochs=8)
+                          epochs=4)
+    # 4 epochs (32 steps; 8 before), seeds 0-2: the loss fell 28-36 % (Barlow Twins,
+    # LAMB), 51-63 % (Barlow Twins, LARS), 14-15 % (VICReg, LAMB), 10-14 % (VICReg,
+    # LARS); spread 0.091-0.121, and 0.072-0.084 for Barlow Twins with LARS (0.077-0.086
+    # after 8 epochs), against 0.0625
     loss, spread = history["loss"], history["embedding_std"]
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(spread)), (loss, spread)
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
