@@ -286,7 +286,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     x = np.random.default_rng(0).uniform(size=(64, 28, 28, 1)).astype("float32")
     views = tf.data.Dataset.from_tensor_slices({"global": (x, x[:, :, ::-1])}).batch(16)
-    model = models.SimCLR(backbones.resnet18((28, 28, 1), width=4))
+    model = models.SimCLR(backbones.small_cnn((28, 28, 1)))
     model.compile(optimizer="sgd")
     backup = BackupAndRestore(tempfile.mkdtemp(), save_freq=2)
     model.fit(views, epochs=2, callbacks=[backup], verbose=0)  # rerun the same line to resume

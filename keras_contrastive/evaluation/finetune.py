@@ -103,12 +103,12 @@ def finetune(encoder, train, test, label_fraction=0.1, epochs=10, batch_size=128
     >>> import numpy as np
     >>> from keras_contrastive import backbones
     >>> from keras_contrastive.evaluation import finetune
-    >>> x = np.random.randint(0, 256, (200, 28, 28, 1), dtype="uint8")
-    >>> y = np.arange(200) % 4
-    >>> result = finetune(backbones.resnet18((28, 28, 1), width=4), (x, y), (x, y),
+    >>> x = np.random.randint(0, 256, (64, 28, 28, 1), dtype="uint8")
+    >>> y = np.arange(64) % 4
+    >>> result = finetune(backbones.small_cnn((28, 28, 1)), (x, y), (x, y),
     ...                   label_fraction=0.5, epochs=1)
     >>> result["train_examples"]
-    100
+    32
     """
     images, labels = (np.asarray(a) for a in train)
     test_images, test_labels = (np.asarray(a) for a in test)

@@ -37,7 +37,7 @@ class SupCon(ContrastiveModel):
     >>> labelled = tf.data.Dataset.from_tensor_slices((tf.cast(images, "uint8"), tf.range(64) % 4))
     >>> data = views.make_views(labelled, views.simclr_augment(28, channels=1),
     ...                         batch_size=32, labels=True)
-    >>> model = models.SupCon(backbones.resnet18((28, 28, 1), width=4), projection_dim=16)
+    >>> model = models.SupCon(backbones.small_cnn((28, 28, 1)), projection_dim=16)
     >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     >>> history = model.fit(data, epochs=1, verbose=0)
     """

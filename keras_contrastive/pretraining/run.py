@@ -47,7 +47,7 @@ def evaluate(encoder, train, test, config):
     >>> from keras_contrastive import backbones
     >>> from keras_contrastive.pretraining import PretrainConfig, evaluate, load_labelled
     >>> images, labels = load_labelled("fashion_mnist", "test")
-    >>> metrics = evaluate(backbones.resnet18((28, 28, 1), width=4), (images[:300], labels[:300]),
+    >>> metrics = evaluate(backbones.small_cnn((28, 28, 1)), (images[:300], labels[:300]),
     ...                    (images[300:400], labels[300:400]), PretrainConfig(knn_k=20))
     >>> sorted(metrics)
     ['knn_acc', 'knn_top5_acc', 'linear_acc']

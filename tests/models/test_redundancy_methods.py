@@ -35,7 +35,9 @@ def _fit(name, optimizer, images, epochs):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
     model, history = _fit(name, keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4),
-                          fashion_mnist_train[0][:1024], epochs=16)  # 256 steps
+                          fashion_mnist_train[0][:1024], epochs=8)
+    # 8 epochs (128 steps; 16 before): the loss fell 44/37/46 % (Barlow Twins) and
+    # 15/13/8 % (VICReg) over seeds 0-2, spread 0.087-0.118 against 0.0625
     loss, spread = history["loss"], history["embedding_std"]
     assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
     # l2-normalised d-dim features spread over the sphere have std 1/sqrt(d); 0 = collapse
@@ -46,7 +48,11 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_trains_without_nan_under_lars_and_lamb(name, optimizer, fashion_mnist_train):
     model, history = _fit(name, LAYER_ADAPTIVE[optimizer](), fashion_mnist_train[0][:512],
-                          epochs=8)
+                          epochs=4)
+    # 4 epochs (32 steps; 8 before), seeds 0-2: the loss fell 28-36 % (Barlow Twins,
+    # LAMB), 51-63 % (Barlow Twins, LARS), 14-15 % (VICReg, LAMB), 10-14 % (VICReg,
+    # LARS); spread 0.091-0.121, and 0.072-0.084 for Barlow Twins with LARS (0.077-0.086
+    # after 8 epochs), against 0.0625
     loss, spread = history["loss"], history["embedding_std"]
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(spread)), (loss, spread)
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
