@@ -192,7 +192,7 @@ def test_queue_and_target_survive_backup_and_restore(tmp_path, fashion_mnist_tra
 
 def test_moco_refuses_a_queue_that_is_not_a_multiple_of_the_batch(fashion_mnist_train):
     images, _ = fashion_mnist_train
-    model = models.MoCo(backbones.resnet18((28, 28, 1), width=4), queue_size=100)
+    model = models.MoCo(small_cnn(), queue_size=100)
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="queue size 100 is not a multiple of the global batch 64"):
         model.fit(crop_views(images[:128]), epochs=1, verbose=0)
@@ -210,7 +210,7 @@ def test_momentum_follows_the_cosine_schedule_over_the_fit_run(name, base, fashi
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_config_round_trip(name):
-    model = METHODS[name](backbones.resnet18((28, 28, 1), width=4))
+    model = METHODS[name](small_cnn())
     clone = type(model).from_config(model.get_config())
     assert clone.get_config()["encoder"] == model.get_config()["encoder"]
     assert {k: v for k, v in clone.get_config().items() if k != "name"} == {
@@ -220,7 +220,7 @@ def test_config_round_trip(name):
 def test_moco_v3_objective_equals_numpy(fashion_mnist_train):
     """2T (ctr(q1, k2) + ctr(q2, k1)) from the model's own heads, in NumPy."""
     images, _ = fashion_mnist_train
-    model = METHODS["moco_v3"](backbones.resnet18((28, 28, 1), width=4), temperature=0.5)
+    model = METHODS["moco_v3"](small_cnn(), temperature=0.5)
     x = images[:12].astype("float32") / 255.0
     views_ = {"global": (x, x[:, :, ::-1, :])}
     loss, _ = model.compute_objective(views_, training=False)
@@ -242,9 +242,9 @@ def test_moco_v3_objective_equals_numpy(fashion_mnist_train):
 def test_get_config_saves_the_resolved_arguments():
     """MoCo resolves temperature=None by version; its subclass keeps MoCo's value."""
     for cls, expected in ((models.MoCo, 0.2), (models.KNNMoCo, 0.2)):
-        model = cls(backbones.resnet18((28, 28, 1), width=4), queue_size=64, k=5,
+        model = cls(small_cnn(), queue_size=64, k=5,
                     temperature=None) if cls is models.KNNMoCo else cls(
-            backbones.resnet18((28, 28, 1), width=4), queue_size=64, temperature=None)
+            small_cnn(), queue_size=64, temperature=None)
         assert model.temperature == model.get_config()["temperature"] == expected
-    v1 = models.MoCo(backbones.resnet18((28, 28, 1), width=4), version=1, queue_size=64)
+    v1 = models.MoCo(small_cnn(), version=1, queue_size=64)
     assert v1.get_config()["temperature"] == 0.07
