@@ -55,6 +55,14 @@ def _fresh_keras_state():
 _strategies_made = [0]
 
 
+def fresh_collective_keys():
+    """Gives the next ``MirroredStrategy`` built in this process its own collective
+    group and instance keys (see ``make_two_replica_strategy``): call it before code
+    under test builds a strategy itself."""
+    _strategies_made[0] += 1
+    tf.distribute.MirroredStrategy._collective_key_base = 1000 * _strategies_made[0]
+
+
 def make_two_replica_strategy():
     """A real 2-replica ``MirroredStrategy`` over the two logical CPUs.
 
@@ -64,8 +72,7 @@ def make_two_replica_strategy():
     collective runtime rejects a later all-reduce whose shape or dtype
     differs from an earlier one under the same key.
     """
-    _strategies_made[0] += 1
-    tf.distribute.MirroredStrategy._collective_key_base = 1000 * _strategies_made[0]
+    fresh_collective_keys()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     return strategy

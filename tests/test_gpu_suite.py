@@ -14,8 +14,13 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
 import gpu_suite  # noqa: E402
 
+from tests.conftest import fresh_collective_keys  # noqa: E402
+
 
 def _main(argv):
+    # the suite builds its own MirroredStrategy: without keys of its own, its collectives
+    # collide with those of strategies other tests built in this process
+    fresh_collective_keys()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert gpu_suite.main(argv) == 0
