@@ -18,11 +18,10 @@ class _Result(typing.NamedTuple):
     stderr: str
 
 
-def _run(*args, timeout=None):
+def _run(*args):
     """``keras-contrastive ARGS``, run in this process through the command's entry point
     (``cli.run``) with its output captured; ``test_the_command_runs_as_a_command`` runs the
     installed entry itself in a subprocess once."""
-    del timeout
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -124,7 +123,7 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert {"linear_acc", "linear_sgd_acc", "finetune_0.5_acc"} <= set(figures), figures
     assert cams.exists() and cams.stat().st_size > 10_000
-    refused = _run("evaluate", str(export), "--protocols", "cam", timeout=300)
+    refused = _run("evaluate", str(export), "--protocols", "cam")
     assert refused.returncode == 2 and "no feature map" in refused.stderr, refused.stderr[-2000:]
 
 
@@ -170,26 +169,24 @@ def test_pretrain_with_constrained_multi_crop_and_a_picture_of_the_views(tmp_pat
 
 def test_views_command_writes_a_picture(tmp_path):
     picture = tmp_path / "views.png"
-    result = _run("views", "--out", str(picture), "--local-crops", "2", "--min-overlap", "0.2",
-                  timeout=300)
+    result = _run("views", "--out", str(picture), "--local-crops", "2", "--min-overlap", "0.2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert picture.exists() and picture.stat().st_size > 10_000
 
 
 def test_evaluate_refuses_unknown_protocols(tmp_path):
-    result = _run("evaluate", str(tmp_path), "--protocols", "knn,segmentation", timeout=120)
+    result = _run("evaluate", str(tmp_path), "--protocols", "knn,segmentation")
     assert result.returncode == 2 and (
         "--protocols takes knn, linear, linear_sgd, finetune, random_crop, cam" in result.stderr)
 
 
 def test_export_of_a_missing_model_exits_with_a_message(tmp_path):
-    result = _run("export", str(tmp_path / "none.keras"), "--out", str(tmp_path / "out"),
-                  timeout=120)
+    result = _run("export", str(tmp_path / "none.keras"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "no saved model at" in result.stderr
 
 
 def test_help_lists_the_view_options():
-    result = _run("pretrain", "--help", timeout=120)
+    result = _run("pretrain", "--help")
     assert result.returncode == 0
     for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
                    "--method", "--preset", "--export", "--resume", "--backup-steps",
@@ -205,11 +202,11 @@ def test_help_lists_the_view_options():
         "views": ("--out", "--preset", "--local-crops", "--min-overlap", "--max-iou",
                   "--stronger"),
     }.items():
-        result = _run(command, "--help", timeout=120)
+        result = _run(command, "--help")
         assert result.returncode == 0
         for option in options:
             assert option in result.stdout, (command, option)
-    result = _run("--help", timeout=120)
+    result = _run("--help")
     assert result.returncode == 0
     for command in ("pretrain", "export", "evaluate", "views"):
         assert command in result.stdout, command
