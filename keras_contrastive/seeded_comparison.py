@@ -40,6 +40,7 @@ Example:
 'reproduced'
 """
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -167,6 +168,47 @@ def scene_evaluator(train_images=2000, test_images=1000, segmentation_images=100
             metrics["segret_miou"] = retrieval["miou"]
         return metrics
 
+    evaluate.ignores_pretraining_data = True  # what _reuse_equal_encoders may key on
+    return evaluate
+
+
+def _weights_digest(model):
+    """SHA-256 of every weight of ``model`` (values, dtypes and shapes, in order)."""
+    import keras
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.asarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _reuse_equal_encoders(evaluator, log=print):
+    """``evaluator``, run once per bit-identical encoder and settings.
+
+    The arms of a comparison share each seed's random-init encoder (the same
+    seed builds the same backbone), so its evaluation is the same in every arm:
+    it is run for the first arm and copied into the others.  The key is the
+    SHA-256 of every weight of the encoder with the seed and kNN temperature
+    the evaluator reads and, unless the evaluator says it ignores them
+    (``ignores_pretraining_data``), the evaluation data's settings; any
+    difference in any weight is a new evaluation.
+    """
+    cache = {}
+
+    def evaluate(encoder, train, test, config):
+        data = (None if getattr(evaluator, "ignores_pretraining_data", False) else
+                (config.dataset, config.image_size, config.eval_train_subset,
+                 config.eval_test_subset))
+        key = (_weights_digest(encoder), config.seed, config.knn_temperature, data)
+        if key in cache:
+            log("The same encoder (bit for bit) was evaluated in an earlier arm: "
+                "its figures are reused")
+        else:
+            cache[key] = evaluator(encoder, train, test, config)
+        return dict(cache[key])
+
     return evaluate
 
 
@@ -186,6 +228,8 @@ def read_records(path):
 def run_arms(base, arms, seeds, evaluator, records_path, verbose=2, log=print):
     """Pretrains every arm with every seed (seed-major), one JSON line each; returns all records.
 
+    Each seed's random-init encoder is evaluated once, not once per arm,
+    when the arms build it bit for bit the same (``_reuse_equal_encoders``).
     Records already in ``records_path`` with the same arm, seed and
     configuration are kept and not run again (resume); one whose
     configuration differs is refused, naming the field, so a file never
@@ -206,6 +250,7 @@ def run_arms(base, arms, seeds, evaluator, records_path, verbose=2, log=print):
         raise ValueError(f"arm names must be unique, got {names}.")
     records = read_records(records_path)
     done = {(r["arm"], r["seed"]): r for r in records}
+    evaluator = _reuse_equal_encoders(evaluator, log)
     plan = []  # every run's settings, checked against the records before any training
     for seed in seeds:
         for arm in arms:

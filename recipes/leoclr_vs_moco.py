@@ -25,11 +25,14 @@ from absl import flags
 
 from keras_contrastive import recipes
 
-recipes.define_comparison_flags()
-if "key_momentum" not in flags.FLAGS:  # a notebook may re-run the cell
-    flags.DEFINE_float("key_momentum", 0.99, "key-encoder momentum of both rows",
-                       lower_bound=0.0, upper_bound=1.0)
-FLAGS = flags.FLAGS
+
+def define_flags(flag_values=None):
+    """The comparison flags and ``--key_momentum`` (once: a notebook may re-run the cell)."""
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    recipes.define_comparison_flags(flag_values)
+    if "key_momentum" not in flag_values:
+        flags.DEFINE_float("key_momentum", 0.99, "key-encoder momentum of both rows",
+                           lower_bound=0.0, upper_bound=1.0, flag_values=flag_values)
 
 
 def evaluate_with_random_crops(encoder, train, test, config):
@@ -42,11 +45,11 @@ def evaluate_with_random_crops(encoder, train, test, config):
                             seed=config.seed, center_fraction=1.0)
 
 
-def main(argv):
-    del argv
+def run(values):
+    """Trains both rows and writes the table; ``values``: parsed flags."""
     from keras_contrastive.pretraining import pretrain
 
-    base = recipes.comparison_config(FLAGS).replace(key_momentum=FLAGS.key_momentum)
+    base = recipes.comparison_config(values).replace(key_momentum=values.key_momentum)
     table = ["| method | kNN acc | linear acc | centre crop | random crop | drop |",
              "|---|---|---|---|---|---|"]
     results = []
@@ -58,11 +61,17 @@ def main(argv):
         table.append(f"| {name} | {m['knn_acc']:.4f} | {m['linear_acc']:.4f} | "
                      f"{m['center_crop_acc']:.4f} | {m['random_crop_acc']:.4f} | "
                      f"{m['drop']:.4f} |")
-        results.append({"method": method, "epochs": FLAGS.epochs,
+        results.append({"method": method, "epochs": values.epochs,
                         "key_momentum": float(result.model.key_network.momentum), **m})
-    recipes.write_comparison(table, results, FLAGS.out)
+    recipes.write_comparison(table, results, values.out)
     return 0
 
 
-if __name__ == "__main__":
+def main(argv):
+    del argv
+    return run(flags.FLAGS)
+
+
+if __name__ == "__main__":  # a script, or a notebook cell
+    define_flags()
     recipes.run_script(main, "leoclr_vs_moco")

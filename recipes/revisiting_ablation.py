@@ -29,13 +29,10 @@ from absl import flags
 
 from keras_contrastive import recipes
 
-recipes.define_comparison_flags()
-flags.DEFINE_float("lower_momentum", 0.98, "key momentum of the '+ m' rows")
-flags.DEFINE_string("rows", "all", "comma-separated row names to run (default: all)")
-FLAGS = flags.FLAGS
+LOWER_MOMENTUM = 0.98  # the default key momentum of the '+ m' rows
 
 
-def rows(lower_momentum):
+def rows(lower_momentum=LOWER_MOMENTUM):
     """(name, PretrainConfig changes): each row adds one modification."""
     mc = {"local_crops": 4}
     cc = {**mc, "min_overlap": 0.2}
@@ -46,7 +43,7 @@ def rows(lower_momentum):
             ("+ A+", {"method": "moco_v2", **a_plus}), ("+ kNN", {"method": "knn_moco", **a_plus})]
 
 
-ROW_NAMES = [name for name, _ in rows(FLAGS["lower_momentum"].default)]
+ROW_NAMES = [name for name, _ in rows()]
 
 
 def _wanted(value):
@@ -54,17 +51,30 @@ def _wanted(value):
     return set(ROW_NAMES) if value == "all" else {r.strip() for r in value.split(",")}
 
 
-flags.register_validator("rows", lambda value: _wanted(value) <= set(ROW_NAMES),
-                         message=f"--rows takes 'all' or a comma-separated list of {ROW_NAMES}")
+def define_flags(flag_values=None):
+    """The comparison flags, ``--lower_momentum`` and ``--rows`` (once: a notebook may
+    re-run the cell)."""
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    recipes.define_comparison_flags(flag_values)
+    if "rows" in flag_values:
+        return
+    flags.DEFINE_float("lower_momentum", LOWER_MOMENTUM, "key momentum of the '+ m' rows",
+                       flag_values=flag_values)
+    flags.DEFINE_string("rows", "all", "comma-separated row names to run (default: all)",
+                        flag_values=flag_values)
+    flags.register_validator(
+        "rows", lambda value: _wanted(value) <= set(ROW_NAMES),
+        message=f"--rows takes 'all' or a comma-separated list of {ROW_NAMES}",
+        flag_values=flag_values)
 
 
-def main(argv):
-    del argv
+def run(values):
+    """Trains the rows ``values.rows`` asks for and writes the table; ``values``: parsed flags."""
     from keras_contrastive.pretraining import pretrain
 
-    base = recipes.comparison_config(FLAGS)
-    every_row = rows(FLAGS.lower_momentum)
-    wanted = _wanted(FLAGS.rows)
+    base = recipes.comparison_config(values)
+    every_row = rows(values.lower_momentum)
+    wanted = _wanted(values.rows)
     table = ["| row | kNN acc | linear acc | view pairs/s |", "|---|---|---|---|"]
     results = []
     random_init = None
@@ -82,9 +92,15 @@ def main(argv):
                      f"{result.pairs_per_s:.1f} |")
         results.append({"row": name, **changes, "pairs_per_s": result.pairs_per_s,
                         "knn_acc": m["knn_acc"], "linear_acc": m["linear_acc"]})
-    recipes.write_comparison(table, results, FLAGS.out)
+    recipes.write_comparison(table, results, values.out)
     return 0
 
 
-if __name__ == "__main__":
+def main(argv):
+    del argv
+    return run(flags.FLAGS)
+
+
+if __name__ == "__main__":  # a script, or a notebook cell
+    define_flags()
     recipes.run_script(main, "revisiting_ablation")

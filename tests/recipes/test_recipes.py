@@ -155,12 +155,44 @@ def test_walkthrough_runs_evaluates_and_exports(tmp_path):
     assert (export_dir / "1" / "saved_model.pb").exists()
 
 
+def _load_recipe(script):
+    """recipes/SCRIPT as a module (imported, not run: its flags are not defined)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"recipe_{script[:-3]}",
+                                                  os.path.join(ROOT, "recipes", script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_in_process(script, *argv):
+    """What ``python recipes/SCRIPT ARGV`` runs (its ``define_flags`` and ``run``), in this
+    process: the script path of the comparison recipes is
+    ``test_revisiting_ablation_names_its_rows_when_one_is_unknown``."""
+    module = _load_recipe(script)
+    values = flags.FlagValues()
+    module.define_flags(values)
+    values(["recipe", *argv])
+    assert module.run(values) == 0
+
+
+def test_comparison_recipes_define_their_flags_once_and_run_again_in_one_kernel():
+    """A notebook may run a recipe cell twice (the second definition is skipped)."""
+    for script in ("revisiting_ablation.py", "leoclr_vs_moco.py"):
+        values = flags.FlagValues()
+        for _ in range(2):
+            _load_recipe(script).define_flags(values)
+        values(["recipe", "--epochs=2"])
+        assert values.epochs == 2 and "eval_subset" in values
+
+
 def test_revisiting_ablation_runs_the_first_and_last_rows_and_writes_the_table(tmp_path):
     """MoCo and '+ kNN', which carries every modification of the rows between
     (multi-crop, the overlap constraint, the lower momentum, the strong
     policy): each of those is a PretrainConfig setting tested on its own."""
     out = tmp_path / "ablation.md"
-    _run("revisiting_ablation.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
+    _run_in_process("revisiting_ablation.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
          "--width=4", "--eval_subset=300", "--rows=MoCo,+ kNN", f"--out={out}")
     table = out.read_text()
     for row in ("random init", "| MoCo |", "| + kNN |"):
@@ -186,7 +218,7 @@ def test_revisiting_ablation_names_its_rows_when_one_is_unknown():
 
 def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
     out = tmp_path / "leoclr_vs_moco.md"
-    _run("leoclr_vs_moco.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
+    _run_in_process("leoclr_vs_moco.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
          "--width=4", "--eval_subset=300", "--key_momentum=0.999", f"--out={out}")
     lines = out.read_text().splitlines()
     assert lines[0].startswith("| method | kNN acc | linear acc | centre crop | random crop")

@@ -54,12 +54,18 @@ def _experiment(name, argv, capsys):
 def test_scene_recipe_runs_arms_by_seeds_resumes_and_reports_what_it_recorded(tmp_path, capsys):
     records_path, out = tmp_path / "records.jsonl", tmp_path / "table.md"
     argv = [*TINY, "--arms=MoCo-v2,LeOCLR", f"--records={records_path}", f"--out={out}"]
-    _experiment("leoclr", argv, capsys)
+    _, printed = _experiment("leoclr", argv, capsys)
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     assert [(r["arm"], r["seed"]) for r in records] == [
         ("MoCo-v2", 0), ("LeOCLR", 0), ("MoCo-v2", 1), ("LeOCLR", 1)]
-    # each seed is scored against its own random-init encoder: the two seeds' differ
+    # each seed is scored against its own random-init encoder: the two seeds' differ; the arms
+    # of one seed build the same encoder, evaluated once (its figures reused, not recomputed)
     assert records[0]["random_seg_miou"] != records[2]["random_seg_miou"]
+    random_metrics = [{k: v for k, v in r.items() if k.startswith("random_") and k[7:] in r}
+                      for r in records]  # random_<metric> beside <metric> (not random_crop_acc)
+    assert "random_seg_miou" in random_metrics[0]
+    assert random_metrics[0] == random_metrics[1] and random_metrics[2] == random_metrics[3]
+    assert printed.count("its figures are reused") == 2, printed
     # the baseline measured here: a random-init feature map segments better than the floor
     # of predicting background everywhere on the same test scenes
     masks = scene_arrays("fashion_scenes", "test", masks=True)[2][:100]
@@ -109,3 +115,30 @@ def test_verdicts_call_a_difference_only_beyond_the_spread(values, expected):
     flipped = {"reproduced": "contradicted", "contradicted": "reproduced",
                "inconclusive": "inconclusive"}[expected]
     assert verdict(records, "A", "B", "m", lower_is_better=True)["verdict"] == flipped
+
+
+def test_an_encoder_is_evaluated_again_when_any_weight_or_setting_differs():
+    import keras
+
+    from keras_contrastive.pretraining import PretrainConfig
+    from keras_contrastive.seeded_comparison import _reuse_equal_encoders
+
+    calls = []
+
+    def evaluator(encoder, train, test, config):
+        calls.append(config.seed)
+        return {"knn_acc": float(len(calls))}
+
+    evaluate = _reuse_equal_encoders(evaluator, log=lambda *args: None)
+    encoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    config = PretrainConfig()
+    assert evaluate(encoder, None, None, config) == {"knn_acc": 1.0}
+    assert evaluate(encoder, None, None, config) == {"knn_acc": 1.0} and len(calls) == 1
+    kernel = encoder.layers[0].kernel
+    kernel.assign(np.nextafter(kernel.numpy(), np.inf))  # one ulp in every entry
+    assert evaluate(encoder, None, None, config) == {"knn_acc": 2.0}
+    assert evaluate(encoder, None, None, config.replace(seed=1)) == {"knn_acc": 3.0}
+    # an evaluator that reads the pretraining data: another data set is another evaluation
+    assert evaluate(encoder, None, None, config.replace(dataset="fashion_scenes")) == {
+        "knn_acc": 4.0}
+    assert calls == [0, 0, 1, 0]
