@@ -1,6 +1,10 @@
 """Training-time callbacks: representation quality (kNN), NaN guard, collapse
-monitor, and a backup that resumes mid-epoch exactly."""
+monitor, and an atomic backup that resumes mid-epoch exactly."""
+import contextlib
+import hashlib
 import json
+import os
+import re
 import warnings
 
 import keras
@@ -250,30 +254,98 @@ class CollapseMonitor(keras.callbacks.Callback):
         return {"threshold": self.threshold, "patience": self.patience, "action": self.action}
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore`` that resumes mid-epoch where the backup was taken.
+_RECORD = re.compile(r"^backup-(\d+)\.json$")
+_KERAS_WEIGHTS, _KERAS_METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' layout
+_TEMPORARY = ".tmp-"
 
-    Keras 3's callback, given ``save_freq=N`` steps, restores the weights
-    (optimizer slots and iteration count, queues, EMA targets, centers: every
-    variable of the model and its optimizer) and the epoch of the last
-    backup, but then trains that epoch again from its first batch: a run
-    killed after ``k`` batches of an epoch trains those ``k`` batches twice,
-    and its backups during the repeated epoch record epoch 0.  This callback
-    also restores the position inside the epoch: a ``ContrastiveModel``
-    reads the ``k`` batches the backup had already trained from the data
-    iterator and drops them (``ContrastiveModel.resume_skip_batches``), so
-    the resumed run trains the batches that follow the backup.  With a data
-    pipeline that yields the same batches in every process (fixed views, or
-    stateless augmentation keyed on the epoch), a run killed with SIGKILL and
-    resumed ends with the weights of an uninterrupted run
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path):
+    """Flushes a file (or a folder's entries) to the disk; a no-op where the OS refuses."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _replace(temporary, path):
+    """Renames a complete ``temporary`` file onto ``path`` in one step (``os.replace``)."""
+    _fsync(temporary)
+    os.replace(temporary, path)
+    _fsync(os.path.dirname(path))
+
+
+def _plain(values):
+    """``values`` as JSON would give them back (tuples as lists, other objects as strings)."""
+    return json.loads(json.dumps(values, default=str, sort_keys=True))
+
+
+def _reason(error):
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Backs a run up atomically and resumes it exactly, mid-epoch included.
+
+    **Backups** (every ``save_freq`` batches, or at each epoch's end) are
+    pairs of files in ``backup_dir``: ``backup-<step>.weights.h5`` (every
+    variable of the model and its optimizer: slots, iteration count, queues,
+    EMA targets, centers) and ``backup-<step>.json``, its record (epoch,
+    batch, optimizer step, the weights file's size and SHA-256, and the run's
+    ``identity``).  Each file is written under a temporary name and renamed
+    into place (``os.replace``), the weights first: a backup exists only once
+    its record does, and a kill at any moment leaves the earlier backups
+    whole.  The last ``keep`` backups are kept; older ones are deleted only
+    after the new one is complete.  A backup is **skipped** (with a
+    ``RuntimeWarning``) when a logged value (the loss) or a variable is NaN
+    or infinite, so a run stopped by :class:`NaNGuard` resumes from its last
+    finite state.
+
+    **Resume** (``on_train_begin``, when the folder holds backups) takes the
+    newest backup that is whole: its record reads, its weights file has the
+    recorded size and checksum and loads, and the optimizer step loaded is
+    the recorded one.  Damaged newer backups (a file truncated by a full
+    disk, a record of one step beside weights of another) are named in a
+    ``RuntimeWarning`` and deleted; if no backup is usable, a ``ValueError``
+    says so and why for each file.  A backup whose ``identity`` differs from
+    this run's (e.g. ``{"method": ..., "batch_size": ...}``; the model's
+    class and the steps per epoch are always compared) is refused with a
+    ``ValueError`` naming each difference: resuming it would silently mix two
+    runs.  ``check()`` makes that comparison up front, before any work.
+
+    The run then goes on where the backup was taken: Keras' own callback
+    trains the interrupted epoch again from its first batch; here a
+    ``ContrastiveModel`` reads the batches the backup had already trained
+    from the data iterator and drops them (``resume_skip_batches``).  With a
+    data pipeline that yields the same batches in every process (fixed
+    views, or stateless augmentation keyed on the epoch), a run killed with
+    SIGKILL and resumed ends with the weights of an uninterrupted run
     (``tests/test_kill_resume.py``).  The random state of a ``tf.data``
     augmentation pipeline is not part of the model, so a randomly augmented
-    run resumes with fresh random views.
+    run resumes with fresh random views.  For a Keras model that is not a
+    ``ContrastiveModel`` the interrupted epoch restarts from its first batch,
+    with a warning.
 
-    Arguments are Keras': ``backup_dir``, ``save_freq`` (``"epoch"`` or a
-    number of batches), ``double_checkpoint``, ``delete_checkpoint``.  For
-    a Keras model that is not a ``ContrastiveModel`` it behaves as Keras'
-    callback (the interrupted epoch is repeated) and warns.
+    Args:
+        backup_dir: a local folder used by this run only; deleted when
+            training ends (with ``delete_checkpoint=True``).
+        save_freq: ``"epoch"`` or a number of batches.
+        double_checkpoint: accepted for Keras' signature; backups are always
+            kept two deep (``keep``).
+        delete_checkpoint: delete ``backup_dir`` when training ends.
+        identity: a dict of JSON values naming the run's settings; a backup
+            written with different values is refused on resume.
+        keep: how many complete backups to keep (>= 1; 2 keeps a fallback).
 
     Example:
 
@@ -288,34 +360,187 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     views = tf.data.Dataset.from_tensor_slices({"global": (x, x[:, :, ::-1])}).batch(16)
     model = models.SimCLR(backbones.small_cnn((28, 28, 1)))
     model.compile(optimizer="sgd")
-    backup = BackupAndRestore(tempfile.mkdtemp(), save_freq=2)
+    backup = BackupAndRestore(tempfile.mkdtemp(), save_freq=2, identity={"batch_size": 16})
     model.fit(views, epochs=2, callbacks=[backup], verbose=0)  # rerun the same line to resume
     ```
     """
 
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
+                 delete_checkpoint=True, identity=None, keep=2):
+        super().__init__(os.fspath(backup_dir), save_freq=save_freq,
+                         double_checkpoint=double_checkpoint,
+                         delete_checkpoint=delete_checkpoint)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or save_freq < 1):
+            raise ValueError(f"`save_freq` must be 'epoch' or a positive number of batches, "
+                             f"got save_freq={save_freq!r}.")
+        if not is_positive_int(keep):
+            raise ValueError(f"`keep` must be a positive integer, got keep={keep!r}.")
+        if identity is not None and not isinstance(identity, dict):
+            raise ValueError(f"`identity` must be a dict, got identity={identity!r}.")
+        self.identity = dict(identity or {})
+        self.keep = int(keep)
+        self.restored = None  # the record of the backup the run resumed from
+        self._logs, self._at_epoch_end = None, False
+
+    # -- the folder -----------------------------------------------------------------------
+
+    def _path(self, name):
+        return os.path.join(self.backup_dir, name)
+
+    def _records(self):
+        """``[(step, record file name)]`` of the folder, newest first."""
+        if not os.path.isdir(self.backup_dir):
+            return []
+        found = [(int(m.group(1)), name) for name in os.listdir(self.backup_dir)
+                 if (m := _RECORD.match(name))]
+        return sorted(found, reverse=True)
+
+    def _candidates(self):
+        """``[(record file, weights file or None, legacy)]``, newest first; a backup in
+        Keras' own layout (``latest.weights.h5``) last."""
+        candidates = [(name, name[:-len(".json")] + ".weights.h5", False)
+                      for _, name in self._records()]
+        if os.path.exists(self._path(_KERAS_WEIGHTS)):
+            candidates.append((_KERAS_METADATA, _KERAS_WEIGHTS, True))
+        return candidates
+
+    def _run_identity(self):
+        identity = dict(self.identity)
+        if self.model is not None:
+            identity.setdefault("model", type(self.model).__name__)
+        steps = (self.params or {}).get("steps")
+        if steps is not None:
+            identity.setdefault("steps_per_epoch", int(steps))
+        return _plain(identity)
+
+    def _compare(self, record_name, record):
+        """Raises ``ValueError`` naming each setting the backup and this run differ in."""
+        theirs, ours = record.get("identity") or {}, self._run_identity()
+        differ = [f"{key}={theirs[key]!r} there, {ours[key]!r} here"
+                  for key in sorted(set(theirs) & set(ours)) if theirs[key] != ours[key]]
+        if differ:
+            raise ValueError(
+                f"BackupAndRestore: the backup {self._path(record_name)!r} was written by a "
+                f"run with other settings ({'; '.join(differ)}); resuming it would mix two "
+                "runs. Resume with the settings of the interrupted run, or start a new run "
+                "with another backup folder (or delete this one).")
+
+    def _read(self, name):
+        with open(self._path(name)) as f:
+            record = json.load(f)
+        if not isinstance(record, dict) or "epoch" not in record:
+            raise ValueError("not a backup record")
+        return record
+
+    def check(self):
+        """Raises ``ValueError`` now if the folder's newest readable backup was
+        written by a run of another ``identity`` (see the class); returns its
+        record, or ``None`` if the folder holds no backup.  Needs no model:
+        call it before any work (``pretraining.pretrain`` does).
+
+        Example:
+
+        >>> import tempfile
+        >>> from keras_contrastive.callbacks import BackupAndRestore
+        >>> BackupAndRestore(tempfile.mkdtemp(), identity={"batch_size": 256}).check() is None
+        True
+        """
+        for name, _, _ in self._candidates():
+            try:
+                record = self._read(name)
+            except (OSError, ValueError):
+                continue  # damaged: on_train_begin falls back past it, and says so
+            self._compare(name, record)
+            return record
+        return None
+
+    # -- resume ---------------------------------------------------------------------------
+
     def on_train_begin(self, logs=None):
         self._replayed_until = -1  # last batch index of the epoch the backup had trained
-        super().on_train_begin(logs)
+        self.restored = None
+        if os.path.isdir(self.backup_dir):
+            for name in os.listdir(self.backup_dir):  # left by a process killed mid-write
+                if name.startswith(_TEMPORARY):
+                    with contextlib.suppress(OSError):
+                        os.remove(self._path(name))
+        self._load_model()
+
+    def _restore(self, name, weights, legacy):
+        """Loads one backup; returns its record, or raises ``_Damaged`` saying why not."""
+        try:  # Keras' layout may have weights without a record: epoch 0
+            record = (self._read(name) if os.path.exists(self._path(name)) or not legacy
+                      else {"epoch": 0})
+        except (OSError, ValueError) as error:
+            raise _Damaged(f"its record cannot be read ({_reason(error)})") from None
+        self._compare(name, record)
+        path = self._path(weights)
+        if not os.path.exists(path):
+            raise _Damaged(f"its weights file {os.path.basename(path)} is missing")
+        if "bytes" in record and (os.path.getsize(path) != record["bytes"]
+                                  or _sha256(path) != record.get("sha256")):
+            raise _Damaged(f"{os.path.basename(path)} is not the file its record describes "
+                           f"({os.path.getsize(path)} bytes, recorded {record['bytes']}): "
+                           "written by an interrupted backup or damaged since")
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)  # its slots, to load into
+        try:
+            self.model.load_weights(path)
+        except Exception as error:  # noqa: BLE001 -- h5py and Keras raise many kinds
+            raise _Damaged(f"{os.path.basename(path)} does not load ({_reason(error)})") from None
+        if optimizer is not None and "iterations" in record:
+            loaded = int(optimizer.iterations.numpy())
+            if loaded != int(record["iterations"]):
+                raise _Damaged(f"{os.path.basename(path)} holds step {loaded}, its record says "
+                               f"step {record['iterations']}")
+        return dict(record, file=self._path(name))
 
     def _load_model(self):
-        super()._load_model()
-        if self.save_freq == "epoch" or not tf.io.gfile.exists(self._training_metadata_path):
-            return  # a backup at an epoch's end: the next epoch starts from its first batch
-        with tf.io.gfile.GFile(self._training_metadata_path) as f:
-            metadata = json.load(f)
-        epoch, batch = int(metadata["epoch"]), int(metadata.get("batch", 0))
+        candidates = self._candidates()
+        if not candidates:
+            return
+        if not self.model.built:
+            raise ValueError(f"BackupAndRestore: build {type(self.model).__name__} before "
+                             "fit() to resume it (call it on a batch of data).")
+        damaged = []
+        for name, weights, legacy in candidates:
+            try:
+                record = self._restore(name, weights, legacy)
+                break
+            except _Damaged as why:
+                damaged.append(f"{self._path(name)}: {why}")
+        else:
+            raise ValueError(
+                f"BackupAndRestore: no usable backup in {self.backup_dir!r} -- "
+                + "; ".join(damaged) + ". Delete the folder to start the run over.")
+        if damaged:
+            warnings.warn(
+                "BackupAndRestore: skipped damaged backup(s) -- " + "; ".join(damaged)
+                + f". Resuming from {record['file']!r} (step {record.get('iterations', '?')}); "
+                "the damaged ones are deleted.", RuntimeWarning, stacklevel=2)
+            for name, _, _ in candidates[:len(damaged)]:
+                self._delete_backup(name)
+        self.restored = record
+        self._position(record)
+
+    def _position(self, record):
+        """Sets the epoch (and the batches to drop) the resumed run starts at."""
+        epoch, batch = int(record["epoch"]), int(record.get("batch", -1))
+        if self.save_freq == "epoch" and "iterations" not in record:
+            batch = -1  # Keras' layout: the epoch recorded is the next one
         steps = (self.params or {}).get("steps")
         if steps is not None and batch + 1 >= steps:  # the epoch had ended
             epoch, batch = epoch + 1, -1
         self.model._initial_epoch = epoch
         self._current_epoch = epoch  # Keras leaves 0 here, so later backups said epoch 0
         if batch < 0:
-            return
+            return  # a backup at an epoch's end: the next epoch starts from its first batch
         if not hasattr(self.model, "resume_skip_batches"):
             warnings.warn(
                 f"BackupAndRestore: {type(self.model).__name__} is not a ContrastiveModel; "
                 f"epoch {epoch + 1} restarts from its first batch (the backup was taken after "
-                f"batch {batch + 1}).", stacklevel=2)
+                f"batch {batch + 1}).", stacklevel=3)
             return
         spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
         if (batch + 1) % spe:
@@ -327,11 +552,95 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._replayed_until = batch
         self._last_batch_seen = batch
 
+    # -- backup ---------------------------------------------------------------------------
+
     def on_train_batch_end(self, batch, logs=None):
         if batch <= self._replayed_until:
             return  # a batch dropped by the model: trained before the interruption
         self._replayed_until = -1
+        self._logs = logs
         super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._logs, self._at_epoch_end = logs, True
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self._at_epoch_end = False
+
+    def _non_finite(self):
+        """What is NaN or infinite in the step's logs or the variables (``None``: nothing)."""
+        for key, value in (self._logs or {}).items():
+            value = np.asarray(value)
+            if value.size and np.issubdtype(value.dtype, np.number) and not np.all(
+                    np.isfinite(value.astype(np.float64))):
+                return f"the logged {key!r} ({value.reshape(-1)[0]})"
+        optimizer_variables = self.model.optimizer.variables if self.model.optimizer else []
+        for variable in [*self.model.variables, *optimizer_variables]:
+            if keras.backend.is_float_dtype(variable.dtype) and not bool(
+                    tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable)))):
+                return f"the variable {variable.path!r}"
+        return None
+
+    def _step(self):
+        optimizer = self.model.optimizer
+        return int(optimizer.iterations.numpy()) if optimizer is not None else 0
+
+    def _save_model(self):
+        step = self._step()
+        bad = self._non_finite()
+        if bad is not None:
+            warnings.warn(
+                f"BackupAndRestore: no backup at step {step}: {bad} is not finite; the last "
+                "finite backup is kept.", RuntimeWarning, stacklevel=2)
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"backup-{step:012d}"
+        weights = self._path(name + ".weights.h5")
+        temporary = self._path(f"{_TEMPORARY}{os.getpid()}-{name}.weights.h5")
+        self.model.save_weights(temporary, overwrite=True)
+        _replace(temporary, weights)
+        record = {
+            "epoch": int(self._current_epoch),
+            "batch": -1 if self._at_epoch_end else int(self._last_batch_seen),
+            "iterations": step,
+            "weights": os.path.basename(weights),
+            "bytes": os.path.getsize(weights),
+            "sha256": _sha256(weights),
+            "identity": self._run_identity(),
+        }
+        temporary = self._path(f"{_TEMPORARY}{os.getpid()}-{name}.json")
+        with open(temporary, "w") as f:
+            json.dump(record, f, indent=1)
+        _replace(temporary, self._path(name + ".json"))
+        self._prune()
+
+    def _delete_backup(self, name):
+        """Deletes one backup, its record first (a lone weights file is no backup)."""
+        stem = name[:-len(".json")]
+        paths = ([_KERAS_METADATA, _KERAS_WEIGHTS] if name == _KERAS_METADATA
+                 else [name, stem + ".weights.h5"])
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.remove(self._path(path))
+
+    def _prune(self):
+        """Keeps the newest ``keep`` backups; deletes older ones, Keras-layout files and
+        weights files without a record (a backup killed before its record)."""
+        records = self._records()
+        for _, name in records[self.keep:]:
+            self._delete_backup(name)
+        kept = {name[:-len(".json")] + ".weights.h5" for _, name in records[:self.keep]}
+        for name in os.listdir(self.backup_dir):
+            if ((name.startswith("backup-") and name.endswith(".weights.h5") and name not in kept)
+                    or name in (_KERAS_WEIGHTS, _KERAS_METADATA)
+                    or name in (_KERAS_WEIGHTS + ".bkp", _KERAS_METADATA + ".bkp")):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self._path(name))
+
+
+class _Damaged(Exception):
+    """A backup that cannot be resumed (internal: the reason is its message)."""
 
 
 class TensorBoard(keras.callbacks.TensorBoard):

@@ -1,22 +1,25 @@
 """One training process of the kill-and-resume test (run by tests/test_kill_resume.py).
 
-    python tests/resume_job.py METHOD BACKUP_DIR OUT_NPZ KILL_AFTER_STEP SAVE_FREQ
+    python tests/resume_job.py METHOD BACKUP_DIR OUT_NPZ KILL SAVE_FREQ
 
 Trains METHOD (simclr, moco_v2 or dino) with ``model.fit`` for 3 epochs of
 4 batches of 16 real Fashion-MNIST images (fixed flip / brightness views, so
 every process sees the same batches), deterministic ops on, with
 ``keras_contrastive.callbacks.BackupAndRestore(BACKUP_DIR, save_freq=SAVE_FREQ)``.
-With KILL_AFTER_STEP > 0 the process sends itself SIGKILL after that
-optimizer step (no exception, no cleanup: as if the machine died); otherwise
-it trains to the end and writes every variable of the model and of its
-optimizer, by path, to OUT_NPZ.
+KILL is a step N > 0: the process sends itself SIGKILL after that optimizer
+step (no exception, no cleanup: as if the machine died); ``N:weights``: it is
+killed inside the backup of step N, half of the weights file written;
+``N:record``: inside the backup of step N, the weights file in place but not
+yet its record.  With KILL 0 it trains to the end and writes every variable
+of the model and of its optimizer, by path, to OUT_NPZ.
 """
 import os
 import signal
 import sys
 
 method, backup_dir, out = sys.argv[1:4]
-kill_after, save_freq = int(sys.argv[4]), int(sys.argv[5])
+kill_after, _, kill_inside = sys.argv[4].partition(":")
+kill_after, save_freq = int(kill_after), int(sys.argv[5])
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -65,8 +68,25 @@ def build():
 
 class KillAfter(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
-        if kill_after and int(self.model.optimizer.iterations.numpy()) == kill_after:
+        if (kill_after and not kill_inside
+                and int(self.model.optimizer.iterations.numpy()) == kill_after):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def replace_or_die(source, target, replace=os.replace):
+    """``os.replace``, except inside the backup of step ``kill_after``: dies half-way
+    through its weights file (``weights``) or before its record is renamed (``record``)."""
+    if int(model.optimizer.iterations.numpy()) == kill_after:
+        if kill_inside == "weights" and target.endswith(".weights.h5"):
+            with open(source, "r+b") as f:
+                f.truncate(os.path.getsize(source) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        if kill_inside == "record" and target.endswith(".json"):
+            os.kill(os.getpid(), signal.SIGKILL)
+    replace(source, target)
+
+
+os.replace = replace_or_die  # BackupAndRestore renames each complete file into place
 
 
 model = build()

@@ -200,3 +200,39 @@ def test_tensorboard_writes_epoch_scalars_when_steps_are_not_a_multiple_of_updat
     assert {"epoch_loss", "epoch_embedding_std", "batch_loss"} <= found["ours"]["train"]
     assert "epoch_knn_acc" in found["ours"]["validation"]
     assert "epoch_loss" not in found["keras"].get("train", set())  # the bug this works around
+
+
+class _Capture(keras.callbacks.Callback):
+    """Records the variables as ``on_train_begin`` leaves them (after a restore) and stops."""
+
+    def on_train_begin(self, logs=None):
+        self.iterations = int(self.model.optimizer.iterations.numpy())
+        self.finite = all(np.all(np.isfinite(v.numpy())) for v in self.model.trainable_variables)
+        raise RuntimeError("captured")
+
+
+def test_a_run_stopped_by_nan_guard_resumes_from_its_last_finite_backup(fashion_mnist_train,
+                                                                        tmp_path):
+    """The step whose loss is NaN is not backed up (before the guard stops the run), so the
+    resumed run starts from the finite state of the step before."""
+    from keras_contrastive.callbacks import BackupAndRestore, NaNGuard, NonFiniteLossError
+    from tests.conftest import fixed_views
+
+    views = tf.data.Dataset.from_tensor_slices(fixed_views(fashion_mnist_train[0][:256])).batch(16)
+
+    def model():
+        m = models.SimCLR(tiny_encoder(), projection_dim=8)
+        m.compile(optimizer=keras.optimizers.SGD(0.1))
+        return m
+
+    guard = NaNGuard()
+    with pytest.warns(RuntimeWarning, match=r"no backup at step (\d+): the logged '\w+' \((nan|inf)"):
+        with pytest.raises(NonFiniteLossError):
+            model().fit(views, epochs=3, verbose=0, callbacks=[
+                BackupAndRestore(tmp_path, save_freq=1), _BlowUp(), guard])
+    bad_step = int(guard.message.split("step ")[1].split(":")[0])
+    capture = _Capture()
+    with pytest.raises(RuntimeError, match="captured"):
+        model().fit(views, epochs=3, verbose=0,
+                    callbacks=[BackupAndRestore(tmp_path, save_freq=1), capture])
+    assert capture.finite and capture.iterations == bad_step - 1 >= 2

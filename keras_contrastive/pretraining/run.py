@@ -113,6 +113,25 @@ def write_view_summary(logdir, view_batches, max_images=8):
     writer.flush()
 
 
+# the settings a run may change when it resumes a backup: the length of the run, and
+# the evaluation after it
+_RESUMABLE_CHANGES = ("epochs", "eval_train_subset", "eval_test_subset", "knn_k",
+                      "knn_temperature")
+
+
+def _check_backups(config, callbacks):
+    """Gives each ``BackupAndRestore`` of ``callbacks`` the run's settings as its identity
+    and refuses, before any work, a backup written with other settings."""
+    from keras_contrastive.callbacks import BackupAndRestore
+
+    identity = {key: value for key, value in dataclasses.asdict(config).items()
+                if key not in _RESUMABLE_CHANGES}
+    for callback in callbacks:
+        if isinstance(callback, BackupAndRestore):
+            callback.identity = {**identity, **callback.identity}
+            callback.check()
+
+
 def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=print,
              evaluator=evaluate, strategy=None, logdir=None):
     """Pretrains ``config.method`` and evaluates it (and random init).
@@ -134,6 +153,10 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     an image summary of the first batch of views.
     Returns a :class:`PretrainResult`; ``pairs_per_s`` is view pairs per
     second over the median epoch (the first epoch includes tracing).
+    A ``callbacks.BackupAndRestore`` among ``callbacks`` gets the run's
+    settings as its ``identity`` (all of ``config`` but the epochs and the
+    evaluation's settings): a backup of a run with other settings is refused
+    with a ``ValueError`` naming them, before any work.
 
     Example:
 
@@ -144,6 +167,7 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     >>> sorted(result.metrics), len(result.history["loss"])
     (['knn_acc', 'knn_top5_acc', 'linear_acc'], 1)
     """
+    _check_backups(config, callbacks)
     keras.utils.set_random_seed(config.seed)
     train, test = open_splits(config.dataset, image_size=config.image_size)
     count = min(train.count, config.train_subset) if config.train_subset else train.count
