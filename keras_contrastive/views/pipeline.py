@@ -70,12 +70,17 @@ def _probe_first_batch(dataset, batch_size, cardinality, drop_remainder, check_r
             "would yield no batch and fit would train on nothing. Lower `batch_size` or "
             "give more images.")
     if check_range and count:
+        if not bool(tf.reduce_all(tf.math.is_finite(batch))):
+            raise ValueError(f"make_views: the first {count} float images hold NaN or "
+                             "infinite values; images must be finite, in [0, 1].")
         low, high = float(tf.reduce_min(batch)), float(tf.reduce_max(batch))
         if high > 1.0 + FLOAT_RANGE_TOLERANCE or low < -FLOAT_RANGE_TOLERANCE:
-            raise ValueError(
-                f"make_views: float images must lie in [0, 1]; the first {count} images "
-                f"range over [{low:g}, {high:g}] and would saturate. Divide images in "
-                "[0, 255] by 255, or pass them as uint8.")
+            fix = ("would saturate to 1. Divide images in [0, 255] by 255, or pass them as "
+                   "uint8." if high > 1.0 + FLOAT_RANGE_TOLERANCE else
+                   "would be clipped at 0. Rescale them (e.g. (x + 1) / 2 for images in "
+                   "[-1, 1]), or pass them as uint8.")
+            raise ValueError(f"make_views: float images must lie in [0, 1]; the first "
+                             f"{count} images range over [{low:g}, {high:g}] and {fix}")
 
 
 def _crop_layers(augment):
