@@ -96,16 +96,21 @@ class _Walk:
 
     def files(self, directory):
         """Visible, non-junk files below ``directory``, in sorted walk order."""
+        return list(self.iter_files(directory))
+
+    def iter_files(self, directory):
+        """`files`, one at a time (the first is found without walking the rest)."""
         real = os.path.realpath(directory)
-        if real in self.visited:
-            return []
+        if real in self.visited:  # reached again through a link: its files are read once
+            self.ignored.append((directory, f"a link to {real}, read already"))
+            return
         self.visited.add(real)
         try:
             names = sorted(os.listdir(directory))
         except OSError as error:
             self.ignored.append((directory, f"unreadable ({error.strerror or error})"))
-            return []
-        found, folders = [], []
+            return
+        folders = []
         for name in names:
             full = os.path.join(directory, name)
             problem = self.link_problem(full)
@@ -117,19 +122,19 @@ class _Walk:
             elif os.path.isdir(full):
                 folders.append(full)
             elif os.path.isfile(full):
-                found.append(full)
+                yield full
             else:
                 self.skipped.append((full, "not a regular file (a broken link?)"))
         for folder in folders:
-            found += self.files(folder)
-        return found
+            yield from self.iter_files(folder)
 
 
 def list_class_folders(path):
     """The class folders of ``path`` (sorted names: the label map) and the
     ``(path, reason)`` of the sub-folders ignored: junk (`JUNK_NAMES`, hidden
-    names), empty ones (no file below them) and links out of ``path`` or
-    looping back to it.  Nothing is decoded.
+    names), empty ones (no file below them), links out of ``path`` or
+    looping back to it, and links into another class folder (its images
+    would count twice).  Nothing is decoded.
 
     Example:
 
@@ -145,19 +150,26 @@ def list_class_folders(path):
     (['cat', 'dog'], ['__MACOSX', 'empty'])
     """
     walk = _Walk(path)
-    walk.visited.add(walk.root_real)
+    entries = [name for name in sorted(os.listdir(path))
+               if os.path.isdir(os.path.join(path, name))]
+    # the real folders (not links) a link may point into: it would repeat their images
+    folders = {os.path.realpath(os.path.join(path, name)): name for name in entries
+               if not _is_junk(name) and not os.path.islink(os.path.join(path, name))}
     names, ignored = [], []
-    for name in sorted(os.listdir(path)):
+    for name in entries:
         full = os.path.join(path, name)
-        if not os.path.isdir(full):
-            continue
         problem = walk.link_problem(full)
+        into = os.path.islink(full) and next(
+            (other for real, other in folders.items()
+             if _inside(os.path.realpath(full), real)), None)
         if _is_junk(name):
             ignored.append((full, "junk folder"))
         elif problem:
             ignored.append((full, problem))
-        elif not _Walk(path).files(full):
-            ignored.append((full, "empty: no file in it"))
+        elif into:
+            ignored.append((full, f"a link into the class folder {into!r}"))
+        elif next(_Walk(path).iter_files(full), None) is None:
+            ignored.append((full, "empty: no file to read in it"))
         else:
             names.append(name)
     return names, ignored
