@@ -253,6 +253,9 @@ def scan_image_directory(path, labels="inferred", class_names=None):
     if labels not in _LABEL_MODES:
         raise ValueError(f"`labels` must be 'inferred' or None; received labels={labels!r}.")
     if class_names is not None:
+        if labels is None:
+            raise ValueError("`class_names` is a label map; it needs labels='inferred', "
+                             "received labels=None.")
         class_names = _check_class_names(class_names)
     path = os.fspath(path)
     if not os.path.exists(path):

@@ -32,6 +32,15 @@ from keras_contrastive.views import make_views
 # ----------------------------------------------------------------------------- helpers
 
 
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Replaces the suite's per-test Keras reset (tests/conftest.py: a full
+    garbage collection, about 0.25 s a test): these cases build no model and
+    draw no random number (no shuffling, an identity augmentation)."""
+    yield
+
+
+
 def _png(value, size=(4, 4)):
     return tf.io.encode_png(np.full((*size, 3), value, np.uint8)).numpy()
 
@@ -182,6 +191,9 @@ FOLDER_CASES = [
      {"a/1.png": 1}, {"class_names": ["a", "a"]}, ("error", r"class_names=\['a', 'a'\]")),
     ("given_label_map_of_non_strings_is_refused",
      {"a/1.png": 1}, {"class_names": [0, 1]}, ("error", r"distinct folder names")),
+    ("label_map_without_labels_is_refused",
+     {"a/1.png": 1}, {"class_names": ["a"], "labels": None},
+     ("error", r"`class_names` is a label map; it needs labels='inferred'")),
     ("unlabelled_reading_skips_junk_too",
      {"a/1.png": 1, "__MACOSX/9.png": 9, "a/@eaDir/8.png": 8}, {"labels": None},
      {"values": [1]}),
