@@ -6,8 +6,13 @@ pairs with int64 scalar labels when labels exist:
 * `load_fashion_mnist` / `load_fashion_mnist_arrays` / `find_fashion_mnist`:
   Fashion-MNIST from its original idx files, found locally before any download;
   `load_tinted_fashion_mnist_arrays`, its class-tinted colour toy.
-* `from_directory` / `scan_image_directory`: image files, optionally in class
-  sub-folders; unreadable files are skipped, counted and reported.
+* `from_directory` / `scan_image_directory` / `list_class_folders`: image
+  files, optionally in class sub-folders (the label map: the training
+  split's class folders, reused by the other splits; junk, empty folders and
+  links out of the root ignored with a warning); unreadable files, and files
+  deleted or corrupted after the scan, are skipped, counted and reported.
+* `exif_orientation` / `apply_orientation`: a JPEG turned as its EXIF
+  orientation says (what `from_directory` does).
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
 * `from_arrays`: NumPy arrays.
 * `fashion_scenes`: colour scenes of 1-4 real Fashion-MNIST garments over
@@ -39,6 +44,10 @@ _EXPORTS = {
     "from_directory": "directory",
     "scan_image_directory": "directory",
     "ImageDirectoryScan": "directory",
+    "list_class_folders": "directory",
+    "JUNK_NAMES": "directory",
+    "exif_orientation": "orientation",
+    "apply_orientation": "orientation",
     "from_tfds": "tfds",
     "from_arrays": "arrays",
     "synthetic_street_masks": "street_masks",

@@ -3,17 +3,37 @@
 Every file is decoded once, eagerly, when the directory is scanned: files that
 are not readable images (corrupt, truncated, empty, another format) are
 skipped, counted and reported with a warning, so the dataset never fails later
-inside `tf.data`.  JPEG, PNG, BMP and GIF (first frame) are supported.
+inside `tf.data`.  A file deleted or replaced by a non-image between the scan
+and its reading is skipped, counted (``scan.skipped``) and warned about too,
+its place in the epoch taken by the next readable file (the epoch keeps its
+length).  JPEG, PNG, BMP and GIF (first frame) are supported; a JPEG's EXIF
+orientation is followed (`data.orientation`).
+
+Class labels come from one listing of class folders (`list_class_folders`),
+which the other splits of a data set reuse (``class_names=``), so a class
+missing from one split does not shift the labels of the others.  Known junk
+(`JUNK_NAMES`, names starting with "."), empty class folders and links out of
+the root are ignored, with a warning naming them.
 """
 import dataclasses
 import os
+import threading
 import warnings
 
+import numpy as np
 import tensorflow as tf
+
+from keras_contrastive.data.orientation import apply_orientation, exif_orientation
 
 _LABEL_MODES = ("inferred", None)
 _CHANNELS = (1, 3, 4)
 _WARN_NAMES = 5  # skipped files named in the warning; the rest are counted
+_READ_BATCH = 32  # files read per Python call when iterating (its cost is per call)
+
+#: Folder and file names that are never images or classes: macOS archive
+#: metadata, Synology thumbnails, Python caches, Windows and macOS desktop files.
+JUNK_NAMES = frozenset(["__MACOSX", "@eaDir", "__pycache__", ".DS_Store", "Thumbs.db",
+                        "desktop.ini"])
 
 
 @dataclasses.dataclass
@@ -25,9 +45,13 @@ class ImageDirectoryScan:
         files: paths of the readable images, sorted.
         labels: one int label per file (index into `class_names`), or None
             when the images do not sit in class sub-folders.
-        class_names: sorted names of the class sub-folders ([] if none).
-        shapes: native ``(height, width, channels)`` of each file.
-        skipped: ``(path, reason)`` for every file that was not used.
+        class_names: the label map: class names in label order ([] if none).
+        shapes: ``(height, width, channels)`` of each file as shown (EXIF
+            orientation applied).
+        skipped: ``(path, reason)`` for every file that was not used; files
+            found deleted or changed when read later are added.
+        ignored: ``(path, reason)`` for every folder (or link) ignored.
+        stats: ``(size, mtime_ns)`` of each file when scanned.
     """
 
     path: str
@@ -36,28 +60,134 @@ class ImageDirectoryScan:
     class_names: list
     shapes: list
     skipped: list
+    ignored: list = dataclasses.field(default_factory=list)
+    stats: list = dataclasses.field(default_factory=list)
 
 
-def _visible(name):
-    return not name.startswith(".")
+def _is_junk(name):
+    return name.startswith(".") or name in JUNK_NAMES
 
 
-def _files_under(directory):
-    """All visible files below `directory`, sorted, following the sorted walk."""
-    found = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
-        found.extend(os.path.join(root, f) for f in sorted(files) if _visible(f))
-    return found
+def _inside(real, root_real):
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
-def _decode_native(path):
-    """Returns the native (H, W, C) shape of an image file, or raises ValueError."""
+class _Walk:
+    """Walks below a root: junk and hidden names skipped; a link followed only
+    to a target inside the root that does not enclose the link (no loops),
+    and each real folder entered once.  ``ignored`` and ``skipped`` collect
+    ``(path, reason)`` of the folders and files passed over."""
+
+    def __init__(self, root):
+        self.root_real = os.path.realpath(root)
+        self.visited = set()
+        self.ignored, self.skipped = [], []
+
+    def link_problem(self, path):
+        """Why the link ``path`` is not followed, or None (not a link, or a good one)."""
+        if not os.path.islink(path):
+            return None
+        real = os.path.realpath(path)
+        if not _inside(real, self.root_real):
+            return f"a link to {real}, outside {self.root_real}"
+        if _inside(os.path.realpath(os.path.dirname(path)), real):
+            return f"a link to {real}, a folder enclosing it (a loop)"
+        return None
+
+    def files(self, directory):
+        """Visible, non-junk files below ``directory``, in sorted walk order."""
+        return list(self.iter_files(directory))
+
+    def iter_files(self, directory):
+        """`files`, one at a time (the first is found without walking the rest)."""
+        real = os.path.realpath(directory)
+        if real in self.visited:  # reached again through a link: its files are read once
+            self.ignored.append((directory, f"a link to {real}, read already"))
+            return
+        self.visited.add(real)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as error:
+            self.ignored.append((directory, f"unreadable ({error.strerror or error})"))
+            return
+        folders = []
+        for name in names:
+            full = os.path.join(directory, name)
+            problem = self.link_problem(full)
+            if _is_junk(name):
+                if os.path.isdir(full):
+                    self.ignored.append((full, "junk folder"))
+            elif problem:
+                (self.ignored if os.path.isdir(full) else self.skipped).append((full, problem))
+            elif os.path.isdir(full):
+                folders.append(full)
+            elif os.path.isfile(full):
+                yield full
+            else:
+                self.skipped.append((full, "not a regular file (a broken link?)"))
+        for folder in folders:
+            yield from self.iter_files(folder)
+
+
+def list_class_folders(path):
+    """The class folders of ``path`` (sorted names: the label map) and the
+    ``(path, reason)`` of the sub-folders ignored: junk (`JUNK_NAMES`, hidden
+    names), empty ones (no file below them), links out of ``path`` or
+    looping back to it, and links into another class folder (its images
+    would count twice).  Nothing is decoded.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.data.directory import list_class_folders
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("dog", "cat", "__MACOSX", "empty"):
+    ...     os.mkdir(os.path.join(root, name))
+    >>> for name in ("dog", "cat"):
+    ...     open(os.path.join(root, name, "1.png"), "wb").close()
+    >>> names, ignored = list_class_folders(root)
+    >>> names, sorted(os.path.basename(p) for p, _ in ignored)
+    (['cat', 'dog'], ['__MACOSX', 'empty'])
+    """
+    walk = _Walk(path)
+    entries = [name for name in sorted(os.listdir(path))
+               if os.path.isdir(os.path.join(path, name))]
+    # the real folders (not links) a link may point into: it would repeat their images
+    folders = {os.path.realpath(os.path.join(path, name)): name for name in entries
+               if not _is_junk(name) and not os.path.islink(os.path.join(path, name))}
+    names, ignored = [], []
+    for name in entries:
+        full = os.path.join(path, name)
+        problem = walk.link_problem(full)
+        into = os.path.islink(full) and next(
+            (other for real, other in folders.items()
+             if _inside(os.path.realpath(full), real)), None)
+        if _is_junk(name):
+            ignored.append((full, "junk folder"))
+        elif problem:
+            ignored.append((full, problem))
+        elif into:
+            ignored.append((full, f"a link into the class folder {into!r}"))
+        elif next(_Walk(path).iter_files(full), None) is None:
+            ignored.append((full, "empty: no file to read in it"))
+        else:
+            names.append(name)
+    return names, ignored
+
+
+def _read_file(path):
+    """``(contents, (size, mtime_ns))`` of a file, or raises ValueError."""
     try:
         with open(path, "rb") as stream:
-            contents = stream.read()
+            stat = os.fstat(stream.fileno())
+            return stream.read(), (stat.st_size, stat.st_mtime_ns)
     except OSError as error:
         raise ValueError(f"unreadable ({error.strerror or error})") from error
+
+
+def _shown_shape(contents):
+    """The (H, W, C) of encoded image bytes as shown (EXIF orientation applied),
+    or raises ValueError."""
     try:
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
@@ -66,23 +196,36 @@ def _decode_native(path):
     shape = tuple(int(n) for n in image.shape)
     if len(shape) != 3 or shape[-1] not in (1, 2, 3, 4) or 0 in shape:
         raise ValueError(f"unsupported image shape {shape}")
+    if exif_orientation(contents) >= 5:  # turned a quarter: height and width swap
+        shape = (shape[1], shape[0], shape[2])
     return shape
+def _check_class_names(class_names):
+    names = list(class_names)
+    if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"`class_names` must be distinct folder names (strings); received "
+                         f"class_names={class_names!r}.")
+    return names
 
 
-def scan_image_directory(path, labels="inferred"):
+def scan_image_directory(path, labels="inferred", class_names=None):
     """Finds and validates the image files under a directory.
 
     Each file is decoded once (eagerly, first frame for GIFs) to check it is
     a readable image and record its shape.  With ``labels="inferred"`` and
-    sub-folders present, every non-hidden sub-folder of ``path`` is a class
-    (sorted by name; images nested deeper belong to their top sub-folder) and
-    files directly in ``path`` are skipped.  Without sub-folders, or with
-    ``labels=None``, all images below ``path`` are used without labels.
-    Hidden files and folders (names starting with ".") are ignored.
+    class folders present (`list_class_folders`: junk, empty folders and
+    links out of ``path`` are ignored), each class folder is a class (images
+    nested deeper belong to their top folder) and files directly in ``path``
+    are skipped.  The label map is the sorted class folder names, or
+    ``class_names`` when given: the training split's map, for another split
+    of the same data set (a class it lacks keeps its label; a folder that is
+    not in it is refused).  Without class folders, or with ``labels=None``,
+    all images below ``path`` are used without labels.  Hidden and junk
+    names are ignored; links are followed only inside ``path``.
 
     Args:
         path: the directory.
         labels: ``"inferred"`` (labels from class sub-folders) or ``None``.
+        class_names: optional label map (class folder names in label order).
 
     Returns:
         An `ImageDirectoryScan`.
@@ -90,7 +233,8 @@ def scan_image_directory(path, labels="inferred"):
     Raises:
         FileNotFoundError: ``path`` does not exist.
         NotADirectoryError: ``path`` is not a directory.
-        ValueError: ``labels`` is neither ``"inferred"`` nor ``None``.
+        ValueError: ``labels`` is neither ``"inferred"`` nor ``None``; or, with
+            ``class_names``, a class folder not in it, or no class folder.
 
     Example:
 
@@ -103,40 +247,65 @@ def scan_image_directory(path, labels="inferred"):
     >>> scan = scan_image_directory(root)
     >>> scan.class_names, scan.labels, scan.shapes
     (['cats'], [0], [(4, 4, 3)])
+    >>> scan_image_directory(root, class_names=["birds", "cats"]).labels
+    [1]
     """
     if labels not in _LABEL_MODES:
         raise ValueError(f"`labels` must be 'inferred' or None; received labels={labels!r}.")
+    if class_names is not None:
+        if labels is None:
+            raise ValueError("`class_names` is a label map; it needs labels='inferred', "
+                             "received labels=None.")
+        class_names = _check_class_names(class_names)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Image directory {path} does not exist.")
     if not os.path.isdir(path):
         raise NotADirectoryError(f"{path} is not a directory.")
 
-    class_names = sorted(
-        d for d in os.listdir(path) if _visible(d) and os.path.isdir(os.path.join(path, d))
-    )
-    candidates, skipped = [], []
-    if labels == "inferred" and class_names:
+    walk = _Walk(path)
+    candidates, skipped, ignored = [], [], []
+    found = []
+    if labels == "inferred":
+        found, ignored = list_class_folders(path)
+    if class_names is not None and labels == "inferred":
+        unknown = [name for name in found if name not in class_names]
+        if unknown:
+            raise ValueError(
+                f"{path} has class folder(s) {unknown} that the training split lacks (its "
+                f"classes: {class_names}): their images would get no label. Remove them, or "
+                "add them to the training split.")
+        if not found:
+            raise ValueError(f"{path} has no class folders; the training split has classes "
+                             f"{class_names}.")
+    if found:
+        class_names = class_names if class_names is not None else found
         for name in sorted(os.listdir(path)):
             full = os.path.join(path, name)
-            if _visible(name) and os.path.isfile(full):
+            if not _is_junk(name) and not os.path.isdir(full):
                 skipped.append((full, "not inside a class sub-folder"))
-        for index, name in enumerate(class_names):
-            candidates += [(f, index) for f in _files_under(os.path.join(path, name))]
+        walk.visited.add(walk.root_real)
+        for name in found:
+            index = class_names.index(name)
+            candidates += [(f, index) for f in walk.files(os.path.join(path, name))]
     else:
         class_names = []
-        candidates = [(f, None) for f in _files_under(path)]
+        candidates = [(f, None) for f in walk.files(path)]
+    ignored += [entry for entry in walk.ignored if entry not in ignored]
+    skipped += walk.skipped
 
-    files, file_labels, shapes = [], [], []
+    files, file_labels, shapes, stats = [], [], [], []
     for file, label in candidates:
         try:
-            shape = _decode_native(file)
+            contents, stat = _read_file(file)
+            shape = _shown_shape(contents)
         except ValueError as error:
             skipped.append((file, str(error)))
             continue
         files.append(file)
         file_labels.append(label)
         shapes.append(shape)
+        stats.append(stat)
     return ImageDirectoryScan(
         path=path,
         files=files,
@@ -144,6 +313,8 @@ def scan_image_directory(path, labels="inferred"):
         class_names=class_names,
         shapes=shapes,
         skipped=skipped,
+        ignored=ignored,
+        stats=stats,
     )
 
 
@@ -205,32 +376,45 @@ def _check_image_size(image_size):
     return height, width
 
 
+def _named(entries):
+    names = ", ".join(f"{f} ({why})" for f, why in entries[:_WARN_NAMES])
+    more = len(entries) - _WARN_NAMES
+    return names + (f" and {more} more" if more > 0 else "")
+
+
 def _warn_skipped(scan):
-    names = ", ".join(f"{f} ({why})" for f, why in scan.skipped[:_WARN_NAMES])
-    more = len(scan.skipped) - _WARN_NAMES
-    total = len(scan.files) + len(scan.skipped)
-    warnings.warn(
-        f"from_directory: skipped {len(scan.skipped)} of {total} files in {scan.path} "
-        f"that are not readable images: {names}"
-        + (f" and {more} more" if more > 0 else "")
-        + ". `scan_image_directory(path).skipped` lists them all.",
-        stacklevel=3,
-    )
+    if scan.ignored:
+        warnings.warn(
+            f"from_directory: ignored {len(scan.ignored)} folder(s) in {scan.path}: "
+            f"{_named(scan.ignored)}. `scan_image_directory(path).ignored` lists them all.",
+            stacklevel=3,
+        )
+    if scan.skipped:
+        total = len(scan.files) + len(scan.skipped)
+        warnings.warn(
+            f"from_directory: skipped {len(scan.skipped)} of {total} files in {scan.path} "
+            f"that are not readable images: {_named(scan.skipped)}. "
+            "`scan_image_directory(path).skipped` lists them all.",
+            stacklevel=3,
+        )
 
 
 def from_directory(
-    path, image_size=None, channels=3, labels="inferred", shuffle_files=False, seed=None
+    path, image_size=None, channels=3, labels="inferred", shuffle_files=False, seed=None,
+    class_names=None,
 ):
     """Image files under a directory as a `tf.data.Dataset`.
 
     Files are found and validated by `scan_image_directory`; the unreadable
     ones are skipped with a warning naming them.  Images are decoded from
-    disk on iteration (in file order unless ``shuffle_files``).
+    disk on iteration (in file order unless ``shuffle_files``), turned as
+    their EXIF orientation says.
 
     Args:
         path: the directory.  With class sub-folders (``path/cat/1.png``,
             ``path/dog/2.jpg``) and ``labels="inferred"``, each image gets the
-            index of its sub-folder in the sorted sub-folder names.
+            index of its sub-folder in the sorted sub-folder names (or in
+            ``class_names``).
         image_size: ``None`` to keep the images' size (all must then share
             one), an int, or ``(height, width)`` to resize to (bilinear,
             rounded back to uint8).
@@ -238,6 +422,8 @@ def from_directory(
         labels: ``"inferred"`` or ``None`` (images only).
         shuffle_files: shuffle the file order, anew on every iteration.
         seed: seed of that shuffle.
+        class_names: the label map to use (the training split's
+            ``scan.class_names``) instead of this folder's own listing.
 
     Returns:
         An unbatched dataset of uint8 ``[H, W, channels]`` images, or of
@@ -245,8 +431,9 @@ def from_directory(
         sub-folders and ``labels="inferred"``.
 
     Raises:
-        ValueError: bad arguments, no readable image under ``path``, or images
-            of different sizes with ``image_size=None``.
+        ValueError: bad arguments, no readable image under ``path``, images
+            of different sizes with ``image_size=None``, or a class folder
+            that ``class_names`` lacks.
 
     Example:
 
@@ -264,8 +451,64 @@ def from_directory(
     if channels not in _CHANNELS:
         raise ValueError(f"`channels` must be 1, 3 or 4; received channels={channels!r}.")
     _check_image_size(image_size)
-    return from_scan(scan_image_directory(path, labels=labels), image_size=image_size,
-                     channels=channels, shuffle_files=shuffle_files, seed=seed)
+    scan = scan_image_directory(path, labels=labels, class_names=class_names)
+    return from_scan(scan, image_size=image_size, channels=channels,
+                     shuffle_files=shuffle_files, seed=seed)
+
+
+class _CheckedReader:
+    """Reads the scanned files again when the dataset is iterated (in a
+    ``tf.py_function``): a file deleted, unreadable or changed into a
+    non-image (or, without resizing, an image of another size) since the
+    scan is skipped, added to ``scan.skipped`` and warned about once, and
+    the next readable file of the first ``count`` takes its place."""
+
+    def __init__(self, scan, count, shown_size):
+        self.scan, self.count, self.shown_size = scan, count, shown_size
+        self.bad = set()
+        self.lock = threading.Lock()
+
+    def _contents(self, index):
+        file = self.scan.files[index]
+        contents, stat = _read_file(file)
+        if stat != tuple(self.scan.stats[index]):  # replaced since the scan: check it again
+            shape = _shown_shape(contents)
+            if self.shown_size is not None and shape[:2] != self.shown_size:
+                raise ValueError(f"now {shape[0]}x{shape[1]}, not the "
+                                 f"{self.shown_size[0]}x{self.shown_size[1]} of the others")
+        return contents
+
+    def _skip(self, index, reason):
+        file = self.scan.files[index]
+        with self.lock:
+            if index in self.bad:
+                return
+            self.bad.add(index)
+            self.scan.skipped.append((file, f"changed after the scan: {reason}"))
+        warnings.warn(
+            f"from_directory: skipped {file}, which was deleted or changed after the scan "
+            f"({reason}); {len(self.bad)} such file(s) so far, the next readable file "
+            "takes each one's place. `scan.skipped` lists them.", stacklevel=2)
+
+    def __call__(self, indices):
+        """``(contents, orientations, indices used)`` of a batch of file indices."""
+        read = [self._read_one(int(index)) for index in indices]
+        return (np.array([r[0] for r in read], dtype=object),
+                np.array([r[1] for r in read], np.int32), np.array([r[2] for r in read], np.int64))
+
+    def _read_one(self, index):
+        for step in range(self.count):
+            current = (index + step) % self.count
+            if current in self.bad:
+                continue
+            try:
+                contents = self._contents(current)
+            except ValueError as error:
+                self._skip(current, str(error))
+                continue
+            return contents, exif_orientation(contents), current
+        raise ValueError(f"none of the {self.count} image files of {self.scan.path} can be "
+                         "read any more: they were deleted or changed after the scan.")
 
 
 def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None, limit=None):
@@ -273,9 +516,11 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
     (what `from_directory` returns), without scanning the folder again.
 
     Images are decoded from disk on iteration, so the dataset streams: memory
-    does not grow with the number of files.  ``limit`` keeps the first N
-    files (before ``shuffle_files``); the other arguments are
-    `from_directory`'s.
+    does not grow with the number of files.  A file deleted or changed into
+    a non-image since the scan is skipped, counted in ``scan.skipped`` and
+    warned about, and the next readable file takes its place (the epoch
+    keeps its length).  ``limit`` keeps the first N files (before
+    ``shuffle_files``); the other arguments are `from_directory`'s.
 
     Example:
 
@@ -299,9 +544,10 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
             + (f", e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]}" if scan.skipped else "")
             + ")."
         )
-    if scan.skipped:
+    if scan.skipped or scan.ignored:
         _warn_skipped(scan)
     count = len(scan.files) if limit is None else min(int(limit), len(scan.files))
+    shown_size = None
     if size is None:
         sizes = {}
         for file, shape in zip(scan.files[:count], scan.shapes[:count]):
@@ -312,27 +558,35 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
                 f"Images in {scan.path} have {len(sizes)} different sizes, e.g. {examples}. "
                 "Pass image_size=(height, width) to resize them all."
             )
-        target_shape = [*next(iter(sizes)), channels]
+        shown_size = next(iter(sizes))
+        target_shape = [*shown_size, channels]
     else:
         target_shape = [*size, channels]
+    if len(scan.stats) != len(scan.files):  # a scan made by hand: record the files as they are
+        scan.stats = [_read_file(file)[1] for file in scan.files]
+    reader = _CheckedReader(scan, count, shown_size)
+    labels = None if scan.labels is None else tf.constant(scan.labels[:count], tf.int64)
 
-    def load(file):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=0, expand_animations=False)
-        image = _to_channels(image, channels)
+    def read(indices):  # in Python, a batch of files per call (the call's cost is shared)
+        contents, orientations, used = tf.numpy_function(
+            reader, [indices], [tf.string, tf.int32, tf.int64], stateful=True)
+        for value in (contents, orientations, used):
+            value.set_shape(indices.shape)
+        return contents, orientations, used
+
+    def load(contents, orientation, used):
+        image = tf.io.decode_image(contents, channels=0, expand_animations=False)
+        image = apply_orientation(_to_channels(image, channels), orientation)
         if size is not None:
             resized = tf.image.resize(image, size)
             image = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
         image.set_shape(target_shape)
-        return image
+        return image if labels is None else (image, tf.gather(labels, used))
 
-    files = scan.files[:count]
-    if scan.labels is None:
-        ds = tf.data.Dataset.from_tensor_slices(files)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices(
-            (files, tf.constant(scan.labels[:count], tf.int64)))
+    ds = tf.data.Dataset.range(count)
     if shuffle_files:
         ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    if scan.labels is None:
-        return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.map(lambda f, y: (load(f), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(_READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    # every index read yields one image (a lost file's place is taken by another)
+    return ds.apply(tf.data.experimental.assert_cardinality(count))

@@ -25,7 +25,7 @@ from keras_contrastive import distribute, models, views
 from keras_contrastive.evaluation import evaluate_encoder
 from keras_contrastive.pretraining.builders import (
     build_augment, build_model, build_optimizer, build_view_maker, encoder_input_shape)
-from keras_contrastive.pretraining.sources import open_splits
+from keras_contrastive.pretraining.sources import label_names, open_splits
 
 
 @dataclasses.dataclass
@@ -259,8 +259,9 @@ def format_report(config, result):
 
 def export_pretrained(config, result, path, version=1, overwrite=False):
     """Exports the run's encoder (``export.export_encoder``) with the run's
-    data, configuration and figures in ``metadata.json``; returns the version
-    directory.
+    data, configuration, figures and label map (``class_names``: a folder's
+    class names in label order, ``null`` for named and TFDS data sets) in
+    ``metadata.json``; returns the version directory.
 
     Example:
 
@@ -280,4 +281,4 @@ def export_pretrained(config, result, path, version=1, overwrite=False):
     training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset else "")
     return export_encoder(result.model, path, version=version, overwrite=overwrite, metadata={
         "training_data": training_data, "metrics": result.metrics,
-        "config": dataclasses.asdict(config)})
+        "config": dataclasses.asdict(config), "class_names": label_names(config.dataset)})

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive import data as kc_data
-from keras_contrastive.data.directory import from_scan, scan_image_directory
+from keras_contrastive.data.directory import from_scan, list_class_folders, scan_image_directory
 
 #: Decoded uint8 images a streamed training split shuffles among (the files'
 #: order is shuffled too, each epoch): its memory is fixed, whatever the data
@@ -49,6 +49,8 @@ class Split:
             ``(uint8 image, int64 label)``: the first ``limit`` images (all
             for ``None``), in a random order each epoch if ``shuffle``.
         source_arrays: ``(images, labels)`` when ``in_memory``.
+        class_names: a folder's label map (class names in label order, from
+            its training split: the same for every split), else None.
 
     Example:
 
@@ -65,6 +67,7 @@ class Split:
     in_memory: bool
     open: object
     source_arrays: tuple = None
+    class_names: list = None
 
     def arrays(self, limit=None):
         """``(images, labels)`` NumPy arrays of the first ``limit`` images (all for ``None``)."""
@@ -122,12 +125,42 @@ def _named_split(name, split):
 
 
 def _folder_root(path, split):
+    """``path/split`` if the folder has ``train/`` or ``test/``, else ``path`` itself."""
     split_dir = os.path.join(path, split)
-    return split_dir if os.path.isdir(split_dir) else path
+    if os.path.isdir(split_dir):
+        return split_dir
+    present = [name for name in ("train", "test") if os.path.isdir(os.path.join(path, name))]
+    if present:
+        raise ValueError(f"{path!r} has a {present[0]}/ folder but no {split}/ folder: give "
+                         "both train/ and test/ (each holding the class folders), or the "
+                         "class folders alone (used for both splits).")
+    return path
+
+
+def label_names(dataset):
+    """The class names of ``dataset`` in label order: a folder's training class
+    folders (what every split's labels index), or None for the named arrays
+    and TFDS names.  Nothing is decoded.
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.pretraining.sources import label_names
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("train/dog", "train/cat", "test/cat"):
+    ...     os.makedirs(os.path.join(root, name))
+    ...     open(os.path.join(root, name, "1.png"), "wb").close()
+    >>> label_names(root), label_names("fashion_mnist")
+    (['cat', 'dog'], None)
+    """
+    if dataset in kc_data.NAMED_ARRAYS or not os.path.isdir(dataset):
+        return None
+    return list_class_folders(_folder_root(dataset, "train"))[0]
 
 
 def _folder_split(path, split, image_size, scan=None):
-    scan = scan or scan_image_directory(_folder_root(path, split))
+    # the label map is the training split's, for every split: a class missing from
+    # test/ shifts no label, and a test/ class that train/ lacks is refused
+    scan = scan or scan_image_directory(_folder_root(path, split),
+                                        class_names=label_names(path) or None)
     if scan.files and scan.labels is None:
         raise ValueError(f"{path!r} split {split!r} has no labels (no class sub-folders): "
                          "evaluation needs them.")
@@ -137,7 +170,8 @@ def _folder_split(path, split, image_size, scan=None):
                          limit=limit)
 
     shape = tuple(open_(None, False, None).element_spec[0].shape)  # refuses mixed sizes
-    return Split(path, split, len(scan.files), shape, False, open_), scan
+    return Split(path, split, len(scan.files), shape, False, open_,
+                 class_names=list(scan.class_names)), scan
 
 
 def _tfds_split(name, split, image_size):

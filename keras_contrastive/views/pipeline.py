@@ -46,6 +46,43 @@ def _last_message(lines):
     return useful[-1] if useful else ""
 
 
+#: How far float images may stray outside [0, 1] (resampling overshoot, rounding).
+FLOAT_RANGE_TOLERANCE = 1e-3
+
+
+def _probe_first_batch(dataset, batch_size, cardinality, drop_remainder, check_range):
+    """Reads the first ``batch_size`` images, before anything trains, where
+    the spec cannot tell: float images must lie in [0, 1] (images in
+    [0, 255] would saturate to 1.0), and a dataset of unknown cardinality
+    must fill one batch with ``drop_remainder`` (else ``fit`` trains on
+    nothing)."""
+    count_unknown = drop_remainder and cardinality == tf.data.UNKNOWN_CARDINALITY
+    if not (check_range or count_unknown):
+        return
+    first = dataset.map(lambda *element: _image_of(element[0] if len(element) == 1
+                                                   else element))
+    batch = next(iter(first.take(batch_size).batch(batch_size)), None)
+    count = 0 if batch is None else int(batch.shape[0])
+    if count_unknown and count < batch_size:
+        raise ValueError(
+            f"make_views: the dataset holds {count} images (counted: its cardinality is "
+            f"unknown), fewer than batch_size={batch_size}; with drop_remainder=True it "
+            "would yield no batch and fit would train on nothing. Lower `batch_size` or "
+            "give more images.")
+    if check_range and count:
+        if not bool(tf.reduce_all(tf.math.is_finite(batch))):
+            raise ValueError(f"make_views: the first {count} float images hold NaN or "
+                             "infinite values; images must be finite, in [0, 1].")
+        low, high = float(tf.reduce_min(batch)), float(tf.reduce_max(batch))
+        if high > 1.0 + FLOAT_RANGE_TOLERANCE or low < -FLOAT_RANGE_TOLERANCE:
+            fix = ("would saturate to 1. Divide images in [0, 255] by 255, or pass them as "
+                   "uint8." if high > 1.0 + FLOAT_RANGE_TOLERANCE else
+                   "would be clipped at 0. Rescale them (e.g. (x + 1) / 2 for images in "
+                   "[-1, 1]), or pass them as uint8.")
+            raise ValueError(f"make_views: float images must lie in [0, 1]; the first "
+                             f"{count} images range over [{low:g}, {high:g}] and {fix}")
+
+
 def _crop_layers(augment):
     if not isinstance(augment, keras.layers.Layer):
         return []
@@ -241,8 +278,11 @@ def make_views(
             0 (or known and smaller than `batch_size` with
             `drop_remainder`: no batch at all), images that are not rank 3,
             and an `augment` containing a `RandomResizedCrop` larger than the
-            images.  A dataset of unknown cardinality (e.g. after `filter`)
-            is not probed.
+            images.  The first `batch_size` images are read before
+            training where the spec cannot tell: float images outside
+            [0, 1] (e.g. in [0, 255]: divide by 255 or pass uint8) and, with
+            `drop_remainder`, a dataset of unknown cardinality (e.g. after
+            `filter`) too small for one batch are refused too.
 
     Example:
 
@@ -334,6 +374,9 @@ def make_views(
             raise ValueError(
                 "make_views(labels=True): labels must be integer scalars per image. "
                 f"Received spec: {label_spec}")
+
+    _probe_first_batch(dataset, batch_size, cardinality, drop_remainder,
+                       check_range=rescale and spec.dtype.is_floating)
 
     def views_of(images, batch_labels=None):
         # on the device, the model's step makes the views (ContrastiveModel(device_views=...))
