@@ -43,10 +43,16 @@ def fashion_mnist_test():
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test starts from a clean Keras name scope and a fixed seed."""
+    """Each test starts from a clean Keras name scope and a fixed seed.
+
+    Without the garbage collection of ``clear_session()``'s default
+    (``free_memory=True``): a full collection in a process holding
+    TensorFlow's graphs costs about 0.2 s of CPU a test (tests/losses and
+    test_layers, 135 tests: 78-89 CPU-s with it, 59 without), and Python's
+    own collector still frees the cycles."""
     import keras
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     np.random.seed(0)
     yield
