@@ -44,11 +44,9 @@ class KNNMoCo(MoCo):
                  temperature=0.2, version=2, **kwargs):
         super().__init__(encoder, version=version, momentum=momentum,
                          temperature=temperature, **kwargs)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.queue_size:
+        self.keep_config(locals())  # checks k, nn_weight and warmup_epochs
+        if self.k > self.queue_size:
             raise ValueError(f"`k` must be an integer in [1, queue_size], got k={k!r}.")
-        if nn_weight < 0:
-            raise ValueError(f"`nn_weight` must be >= 0, got nn_weight={nn_weight!r}.")
-        self.keep_config(locals())
         self.feature_queue = FeatureQueue(self.queue_size, self.feature_dim, name="feature_queue")
         self.warmup_steps = self.add_weight(shape=(), dtype="int64", trainable=False,
                                             initializer="zeros", name="warmup_steps",
