@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive.losses.info_nce import nearest_neighbour_nce
+from keras_contrastive.models.base import check_arguments
 from keras_contrastive.models.moco import MoCo, moco_v2_protocol
 from keras_contrastive.state import FeatureQueue
 from keras_contrastive.models.registry import MethodSpec, Paper, register_method
@@ -42,6 +43,7 @@ class KNNMoCo(MoCo):
 
     def __init__(self, encoder, k=20, nn_weight=0.4, warmup_epochs=5, momentum=0.995,
                  temperature=0.2, version=2, **kwargs):
+        check_arguments({"k": k, "nn_weight": nn_weight, "warmup_epochs": warmup_epochs})
         super().__init__(encoder, version=version, momentum=momentum,
                          temperature=temperature, **kwargs)
         self.keep_config(locals())  # checks k, nn_weight and warmup_epochs

@@ -110,14 +110,13 @@ def bounded(type_, option, low=None, high=None, low_open=False):
     ...
     argparse.ArgumentError: argument --epochs: --epochs must be an integer >= 1, got 0
     """
+    bounds = {"low": low, "high": high, "low_open": low_open}
+
     def parse(text):
         value = type_(text)  # a ValueError: argparse's "invalid int value: 'x'"
-        try:
-            check_number(option, value, low=low, high=high, low_open=low_open,
-                         integer=type_ is int)
-        except ValueError as error:
-            reason = str(error).split(" must be ", 1)[1].split(", got ")[0]
-            raise argparse.ArgumentTypeError(f"{option} must be {reason}, got {text}") from None
+        problem = _out_of_range(option, value, type_, bounds)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     parse.__name__ = type_.__name__
@@ -182,12 +181,21 @@ def _validator(flag):
     from absl import flags
 
     def valid(value):
-        if value is None:
-            return True
-        try:
-            check_number("--" + flag.name, value, integer=flag.type is int, **flag.bounds)
-        except ValueError as error:
-            raise flags.ValidationError(str(error)) from None
+        problem = None if value is None else _out_of_range(
+            "--" + flag.name, value, flag.type, flag.bounds)
+        if problem:
+            raise flags.ValidationError(problem)
         return True
 
     return valid
+
+
+def _out_of_range(option, value, type_, bounds):
+    """``None`` if ``value`` is a finite ``type_`` within ``bounds``, else the
+    problem in the flag's words: ``"--epochs must be an integer >= 1, got 0"``."""
+    try:
+        check_number(option, value, integer=type_ is int, **bounds)
+    except ValueError as error:
+        reason = str(error).split(" must be ", 1)[1].rsplit(", got ", 1)[0]
+        return f"{option} must be {reason}, got {value}"
+    return None
