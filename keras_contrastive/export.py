@@ -675,7 +675,7 @@ def load_encoder(path, trainable=False):
         layer = SavedEncoderLayer(
             version_dir, call_endpoint=SIGNATURE_NAME, trainable=trainable, name="saved_encoder"
         )
-    except (tf.errors.OpError, OSError, ValueError) as error:
+    except Exception as error:  # TensorFlow's loader fails in many ways on damaged files
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ValueError(f"the SavedModel at {version_dir} is damaged (truncated or missing "
                          f"variables?): cannot load it ({type(error).__name__}: {first_line}); "
