@@ -114,17 +114,18 @@ def _to_channels(images, channels):
     colour model, colour becomes BT.601 luma for a grey one, alpha is dropped."""
     count = tf.shape(images)[-1]
     if channels == 1:
-        return tf.cond(
+        images = tf.cond(
             count >= 3,
             lambda: tf.reduce_sum(images[..., :3] * tf.constant(_LUMA, images.dtype), -1,
                                   keepdims=True),
             lambda: images[..., :1])
-    if channels == 3:
-        return tf.cond(count >= 3, lambda: images[..., :3],
-                       lambda: tf.concat([images[..., :1]] * 3, axis=-1))
-    tf.debugging.assert_equal(count, channels, message=(
-        f"the images must have the model's {channels} channels"))
-    return images
+    elif channels == 3:
+        images = tf.cond(count >= 3, lambda: images[..., :3],
+                         lambda: tf.concat([images[..., :1]] * 3, axis=-1))
+    else:
+        tf.debugging.assert_equal(count, channels, message=(
+            f"the images must have the model's {channels} channels"))
+    return tf.ensure_shape(images, images.shape[:-1].concatenate([channels]))
 
 
 def _resolve_encoder(model_or_encoder, input_shape=None):
