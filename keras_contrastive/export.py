@@ -375,7 +375,7 @@ def _decode_batch(image_bytes, image_shape, max_pixels, to_input_size):
         return index, too_large, image
 
     good = tf.data.Dataset.from_tensor_slices((tf.range(count), image_bytes)).map(
-        decode).ignore_errors()
+        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
     nothing = tf.data.Dataset.from_tensors((
         tf.zeros([0], tf.int32), tf.zeros([0], tf.bool),
         tf.zeros([0, height or 0, width or 0, channels])))
