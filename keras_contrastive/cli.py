@@ -8,9 +8,13 @@ Example::
     keras-contrastive export simclr.keras --out saved_models/simclr --version 2
 
 Exit codes: 0 done, 2 bad arguments or inputs (before training), 3 training
-stopped by a guard (NaN/Inf loss, collapsed embeddings).
+stopped by a guard (NaN/Inf loss, collapsed embeddings).  Numeric flags are
+checked when parsed (``--epochs 0``, ``--train-subset 0``, a learning rate
+<= 0, a NaN: exit code 2 naming the flag), and a flag must be spelt in full
+(``--epoch`` is refused, not taken for ``--epochs``).
 """
 import argparse
+import functools
 import json
 import os
 import sys
@@ -35,14 +39,18 @@ _VIEWS_FIELDS = ("dataset", "image_size", "local_crops", "local_size", "min_over
 
 def _parser():
     from keras_contrastive.pretraining import PRESETS
-    from keras_contrastive.pretraining.flags import add_config_arguments
+    from keras_contrastive.pretraining.flags import add_config_arguments, bounded
 
     parser = argparse.ArgumentParser(
         prog="keras-contrastive",
         description="Self-supervised contrastive learning of image representations.",
+        allow_abbrev=False,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    pre = commands.add_parser(
+    command = functools.partial(commands.add_parser, allow_abbrev=False)
+    version = dict(type=bounded(int, "--version", low=0), default=1,
+                   help="SavedModel version, an integer >= 0 (default 1)")
+    pre = command(
         "pretrain",
         help="pretrain an encoder, evaluate it against random init, export it",
         description="Pretrain an encoder without labels, then report kNN and "
@@ -57,11 +65,11 @@ def _parser():
     pre.add_argument("--resume", metavar="DIR",
                      help="back the run up to DIR (each epoch, or every --backup-steps steps) "
                      "and, if DIR holds a backup, resume from it; deleted when training ends")
-    pre.add_argument("--backup-steps", type=int, metavar="N",
+    pre.add_argument("--backup-steps", type=bounded(int, "--backup-steps", low=1), metavar="N",
                      help="with --resume: back up every N steps instead of every epoch")
     pre.add_argument("--export", metavar="DIR",
                      help="write the encoder to DIR/<version>/ (TF Serving layout)")
-    pre.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
+    pre.add_argument("--version", **version)
     pre.add_argument("--overwrite", action="store_true", help="replace an existing export")
     pre.add_argument("--save-model", metavar="FILE.keras",
                      help="save the whole trained model (heads, queues, targets) for "
@@ -71,7 +79,7 @@ def _parser():
                      "epoch, an image summary of the views")
     pre.add_argument("--json", action="store_true", help="print the summary as JSON too")
 
-    exp = commands.add_parser(
+    exp = command(
         "export",
         help="export the encoder of a saved .keras model as a TF Serving SavedModel",
         description="Write the encoder of a model saved with `pretrain --save-model` (or "
@@ -80,13 +88,13 @@ def _parser():
     )
     exp.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras")
     exp.add_argument("--out", required=True, metavar="DIR", help="base directory of the servable")
-    exp.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
+    exp.add_argument("--version", **version)
     exp.add_argument("--overwrite", action="store_true", help="replace an existing version")
     exp.add_argument("--include-projection", action="store_true",
                      help="also output the projection head's vector as 'projection'")
     exp.add_argument("--training-data", help="recorded in metadata.json")
 
-    ev = commands.add_parser(
+    ev = command(
         "evaluate",
         help="kNN, linear-probe, fine-tuning, random-crop and CAM evaluation of a saved encoder",
         description="Evaluate an encoder (an export directory, or a .keras model's encoder) on a "
@@ -100,19 +108,22 @@ def _parser():
     ev.add_argument("--protocols", default="knn,linear",
                     help="comma-separated: " + ", ".join(EVALUATION_PROTOCOLS)
                     + " (default knn,linear)")
-    ev.add_argument("--label-fraction", type=float, default=0.1,
+    ev.add_argument("--label-fraction", type=bounded(float, "--label-fraction", 0, 1, True),
+                    default=0.1,
                     help="finetune: share of the training labels (default 0.1)")
-    ev.add_argument("--epochs", type=int, default=10,
+    ev.add_argument("--epochs", type=bounded(int, "--epochs", low=1), default=10,
                     help="linear_sgd and finetune: training epochs (default 10)")
     ev.add_argument("--cam-out", metavar="PNG", default="class_activation_maps.png",
                     help="cam: the picture of 16 test images and their maps")
-    ev.add_argument("--train-subset", type=int, help="labelled train images (default: all)")
-    ev.add_argument("--test-subset", type=int, help="test images (default: all)")
-    ev.add_argument("--knn-k", type=int, default=200)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--train-subset", type=bounded(int, "--train-subset", low=1),
+                    help="labelled train images (default: all)")
+    ev.add_argument("--test-subset", type=bounded(int, "--test-subset", low=1),
+                    help="test images (default: all)")
+    ev.add_argument("--knn-k", type=bounded(int, "--knn-k", low=1), default=200)
+    ev.add_argument("--seed", type=bounded(int, "--seed", low=0), default=0)
     ev.add_argument("--json", action="store_true", help="print the figures as JSON too")
 
-    vw = commands.add_parser(
+    vw = command(
         "views", help="write a picture of images and their views",
         description="Draw 8 test images and the views a pretraining run would make of them "
         "(the same flags as pretrain).")
@@ -136,9 +147,9 @@ def _pretrain(args):
         _plot_views(config, args.plot_views)
     from keras_contrastive.callbacks import BackupAndRestore, CollapseMonitor, NaNGuard
 
-    if args.backup_steps is not None and (args.backup_steps < 1 or not args.resume):
-        raise ValueError(f"--backup-steps must be a positive number of steps and needs --resume; "
-                         f"got --backup-steps {args.backup_steps}.")
+    if args.backup_steps is not None and not args.resume:
+        raise ValueError(f"--backup-steps needs --resume; got --backup-steps {args.backup_steps} "
+                         "without it.")
     # guards on by default: stop at a NaN/Inf loss, warn on collapsed embeddings
     callbacks = [NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)]
     if args.resume:  # first, so a step's backup is written before a guard stops the run

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._checks import is_positive_int
+from keras_contrastive._checks import check_parameter_count, is_positive_int
 
 
 def _unit_rows_initializer(seed):
@@ -63,6 +63,8 @@ class FeatureQueue(keras.layers.Layer):
                 raise ValueError(f"`{name}` must be a positive integer, got {name}={value!r}.")
         self.size = int(size)
         self.dim = int(dim)
+        check_parameter_count(f"{self.name} (size={self.size}, dim={self.dim})",
+                              self.size * self.dim)
         self.seed = seed
         self.buffer = self.add_weight(
             shape=(self.size, self.dim), initializer=_unit_rows_initializer(seed),

@@ -106,14 +106,13 @@ ROWS = {
     "momentum > 1 (DINO)": (lambda: models.DINO(small_cnn(), out_dim=16, momentum=2.0),
                             r"`momentum` must be in \[0, 1\], got momentum=2.0"),
     "projection dim 0": (lambda: models.SimCLR(small_cnn(), projection_dim=0),
-                         "projection dims must be positive integers, got hidden_dims=\\[64\\], "
-                         "output_dim=0"),
+                         "`projection_dim` must be an integer >= 1, got projection_dim=0"),
     "hidden dim 0": (lambda: models.SimCLR(small_cnn(), hidden_dim=0),
-                     "projection dims must be positive integers, got hidden_dims=\\[0\\]"),
+                     "`hidden_dim` must be an integer >= 1, got hidden_dim=0"),
     "projection dim < 0": (lambda: models.BYOL(small_cnn(), projection_dim=-3),
-                           "output_dim=-3"),
+                           "projection_dim=-3"),
     "DINO out_dim 0": (lambda: models.DINO(small_cnn(), out_dim=0),
-                       "DINO head dims must be positive integers, got out_dim=0"),
+                       "`out_dim` must be an integer >= 1, got out_dim=0"),
     # multi-crop
     "local crops larger than global": (
         lambda: views.MultiCrop(28, 32, num_local=2),

@@ -145,7 +145,7 @@ def test_existing_export_is_refused_without_overwrite(tmp_path):
     (["--dataset", "fashion-mnist"], "unknown data set 'fashion-mnist': did you mean 'fashion_mnist'?"),
     (["--dataset", "Fashion MNIST"], "did you mean 'fashion_mnist'?"),
     (["--dataset", os.path.abspath(__file__)], "is a file; give a folder of images"),
-    (["--backup-steps", "0", "--resume", "/tmp/x"], "--backup-steps must be a positive"),
+    (["--backup-steps", "0", "--resume", "/tmp/x"], "--backup-steps must be an integer >= 1"),
     (["--save-model", "model.h5"], "--save-model must name a .keras file"),
 ])
 def test_bad_arguments_exit_with_a_message(args, message):

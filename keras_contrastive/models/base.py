@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive._checks import check_number
 from keras_contrastive._numerics import at_least_float32, inline_xla_cores
 from keras_contrastive.models._fit_mechanics import FitMechanics
 from keras_contrastive.state import MomentumEncoder
@@ -51,6 +52,63 @@ def centred(embeddings):
     """
     z = tf.stop_gradient(at_least_float32(embeddings))
     return z - distribute.global_mean(z)
+
+
+_POSITIVE = {"low": 0, "low_open": True}
+_FRACTION = {"low": 0, "high": 1}
+_NON_NEGATIVE = {"low": 0}
+_SIZE = {"low": 1, "integer": True}
+_COUNT = {"low": 0, "integer": True}
+_OPTIONAL = object()
+#: What the methods' constructor arguments must be, by name (one name means one
+#: thing in every method).  ``keep_config`` checks them, before any network is
+#: built: a NumPy scalar is checked by value and stored as a Python number; a
+#: string, a bool or NaN is refused naming the argument.  ``None`` passes for the
+#: names marked optional (a method's own default).
+ARGUMENT_RULES = {
+    **dict.fromkeys(("temperature", "student_temperature", "teacher_temperature",
+                     "warmup_teacher_temperature"), _POSITIVE),
+    **dict.fromkeys(("momentum", "center_momentum", "fill"), _FRACTION),
+    "mask_fraction": {"low": 0, "high": 1, "low_open": True, "high_open": True},
+    **dict.fromkeys(("lambda_", "sim_weight", "var_weight", "cov_weight", "nn_weight",
+                     "epsilon"), _NON_NEGATIVE),
+    **dict.fromkeys(("projection_dim", "out_dim", "bottleneck_dim", "predictor_dim",
+                     "projector_layers", "queue_size", "support_size", "num_prototypes",
+                     "sinkhorn_iterations", "k", "num_permutations", "version",
+                     "prediction_steps"), _SIZE),
+    **dict.fromkeys(("hidden_dim", "prediction_hidden_dim", "context_dim", "total_steps",
+                     "patch_size"), {**_SIZE, "optional": True}),
+    "grid": {"low": 2, "integer": True},
+    **dict.fromkeys(("num_hidden_layers", "queue_length", "freeze_prototypes_epochs",
+                     "warmup_teacher_temperature_epochs", "freeze_last_layer_epochs",
+                     "warmup_epochs", "jitter"), _COUNT),
+}
+
+
+def check_arguments(arguments):
+    """``arguments`` (a dict) with each value named in :data:`ARGUMENT_RULES`
+    checked and made a Python number; raises ``TypeError``/``ValueError`` naming
+    the first bad one.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models.base import check_arguments
+    >>> check_arguments({"temperature": np.float32(0.5), "hidden_dim": None})
+    {'temperature': 0.5, 'hidden_dim': None}
+    >>> check_arguments({"temperature": np.float32(0)})
+    Traceback (most recent call last):
+    ...
+    ValueError: `temperature` must be > 0, got temperature=np.float32(0.0).
+    """
+    checked = dict(arguments)
+    for name, value in arguments.items():
+        rule = ARGUMENT_RULES.get(name)
+        if rule is None or (value is None and rule.get("optional")):
+            continue
+        checked[name] = check_number(name, value, **{k: v for k, v in rule.items()
+                                                    if k != "optional"})
+    return checked
 
 
 def check_anchor(anchor):
@@ -233,8 +291,12 @@ class ContrastiveModel(FitMechanics):
 
     def keep_config(self, arguments):
         """Stores each of ``config_fields`` found in ``arguments`` (the
-        constructor's ``locals()``, after validation) as an attribute, unless
-        a parent's constructor stored it already (its value, resolved, wins)."""
+        constructor's ``locals()``) as an attribute, unless a parent's
+        constructor stored it already (its value, resolved, wins).  The values
+        are checked first (:func:`check_arguments`): call it before building
+        any network."""
+        arguments = check_arguments({name: arguments[name] for name in self.config_fields
+                                     if name in arguments})
         for name in self.config_fields:
             if name in arguments and name not in vars(self):
                 setattr(self, name, arguments[name])

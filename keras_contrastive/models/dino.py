@@ -3,7 +3,6 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import dino_head
 from keras_contrastive.losses.dino import dino
 from keras_contrastive.models.base import MomentumTargetModel
@@ -69,16 +68,7 @@ class DINO(MomentumTargetModel):
                  center_momentum=0.9, momentum=0.996, freeze_last_layer_epochs=1,
                  use_bn_in_head=False, total_steps=None, **kwargs):
         super().__init__(encoder, **kwargs)
-        for value in (student_temperature, teacher_temperature, warmup_teacher_temperature):
-            check_temperature(value)
-        if not 0.0 <= center_momentum <= 1.0:
-            raise ValueError(f"`center_momentum` must be in [0, 1], got {center_momentum!r}.")
-        for name, value in (("warmup_teacher_temperature_epochs",
-                             warmup_teacher_temperature_epochs),
-                            ("freeze_last_layer_epochs", freeze_last_layer_epochs)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"`{name}` must be an integer >= 0, got {name}={value!r}.")
-        self.keep_config(locals())
+        self.keep_config(locals())  # checks the temperatures, momenta, sizes and epochs
         self._build_online_target(
             dino_head(self.feature_dim, out_dim, hidden_dim, bottleneck_dim,
                       use_bn=use_bn_in_head), momentum,

@@ -14,6 +14,7 @@ Example:
 """
 import dataclasses
 
+from keras_contrastive._checks import check_number
 from keras_contrastive.models.registry import get_method, method_names
 
 # each optimizer's protocol settings where neither the run nor the method
@@ -40,13 +41,21 @@ def _method_optimizer(method):
         return {}
 
 
-def _field(default, choices=None, methods=None):
-    """A field with its flag's ``choices`` (a tuple, or a function returning one) and
+def _field(default, choices=None, methods=None, bounds=None):
+    """A field with its flag's ``choices`` (a tuple, or a function returning one),
     ``methods``, a predicate on ``MethodSpec`` naming the methods it applies to in
-    the flag's help."""
-    metadata = {key: value for key, value in (("choices", choices), ("methods", methods))
+    the flag's help, and ``bounds``, the range its value must lie in
+    (``_checks.check_number``'s ``low``, ``high``, ``low_open``)."""
+    metadata = {key: value for key, value in (("choices", choices), ("methods", methods),
+                                              ("bounds", bounds))
                 if value is not None}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+_POSITIVE = {"low": 0, "low_open": True}
+_FRACTION = {"low": 0, "high": 1}
+_AT_LEAST_0 = {"low": 0}
+_AT_LEAST_1 = {"low": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,38 +125,50 @@ class PretrainConfig:
 
     method: str = _field("simclr", choices=method_names)
     dataset: str = "fashion_mnist"
-    epochs: int = 5
-    batch_size: int = 256
+    epochs: int = _field(5, bounds=_AT_LEAST_1)
+    batch_size: int = _field(256, bounds=_AT_LEAST_1)
     backbone: str = "resnet18"
-    width: int = 16
+    width: int = _field(16, bounds=_AT_LEAST_1)
     stem: str = _field("cifar", choices=("cifar", "imagenet"))
-    learning_rate: float = None
-    momentum: float = 0.9
-    weight_decay: float = None
-    warmup_epochs: int = None
-    temperature: float = _field(0.1, methods=lambda spec: spec.uses_temperature)
-    projection_dim: int = 128
+    learning_rate: float = _field(None, bounds=_POSITIVE)
+    momentum: float = _field(0.9, bounds=_FRACTION)
+    weight_decay: float = _field(None, bounds=_AT_LEAST_0)
+    warmup_epochs: int = _field(None, bounds=_AT_LEAST_0)
+    temperature: float = _field(0.1, methods=lambda spec: spec.uses_temperature,
+                                bounds=_POSITIVE)
+    projection_dim: int = _field(128, bounds=_AT_LEAST_1)
     anchor: str = _field("crop", choices=("crop", "original"),
                          methods=lambda spec: spec.takes_anchor)
     crop_scale: tuple = (0.2, 1.0)
-    local_crops: int = _field(0, methods=lambda spec: spec.reads_local_views)
-    local_size: int = None
-    min_overlap: float = None
-    max_iou: float = None
+    local_crops: int = _field(0, methods=lambda spec: spec.reads_local_views,
+                              bounds=_AT_LEAST_0)
+    local_size: int = _field(None, bounds=_AT_LEAST_1)
+    min_overlap: float = _field(None, bounds={"low": 0, "high": 1, "low_open": True})
+    max_iou: float = _field(None, bounds={"low": 0, "high": 1, "low_open": True})
     stronger: bool = False
-    jitter_strength: float = 0.5
-    image_size: int = None
-    train_subset: int = None
-    eval_train_subset: int = None
-    eval_test_subset: int = None
-    knn_k: int = 200
-    knn_temperature: float = 0.1
-    seed: int = 0
+    jitter_strength: float = _field(0.5, bounds=_AT_LEAST_0)
+    image_size: int = _field(None, bounds=_AT_LEAST_1)
+    train_subset: int = _field(None, bounds=_AT_LEAST_1)
+    eval_train_subset: int = _field(None, bounds=_AT_LEAST_1)
+    eval_test_subset: int = _field(None, bounds=_AT_LEAST_1)
+    knn_k: int = _field(200, bounds=_AT_LEAST_1)
+    knn_temperature: float = _field(0.1, bounds=_POSITIVE)
+    seed: int = _field(0, bounds=_AT_LEAST_0)
     optimizer: str = _field(None, choices=OPTIMIZERS)
-    key_momentum: float = 0.99
+    key_momentum: float = _field(0.99, bounds=_FRACTION)
     augment_on: str = _field("data", choices=("data", "device"))
-    blur_prob: float = 0.0
+    blur_prob: float = _field(0.0, bounds=_FRACTION)
     model_options: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        """Checks each bounded field that is set (``_checks.check_number``): a run
+        of 0 epochs, a subset of 0 images or a negative learning rate is refused
+        before anything is built, naming the field."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if "bounds" in field.metadata and value is not None:
+                check_number(field.name, value, integer=field.type is int,
+                             **field.metadata["bounds"])
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -15,10 +15,12 @@ Example:
 >>> flag.help.endswith("(methods: byol, simclr).")
 True
 """
+import argparse
 import dataclasses
 import inspect
 import re
 
+from keras_contrastive._checks import check_number
 from keras_contrastive.models.registry import method_specs
 from keras_contrastive.pretraining.config import PretrainConfig
 
@@ -52,12 +54,14 @@ class ConfigFlag:
         default: the field's default in ``PretrainConfig``.
         help: the field's docstring entry (and the methods it applies to).
         choices: the allowed values, or ``None``.
+        bounds: the range of the value (``_checks.check_number``'s ``low``,
+            ``high``, ``low_open``), or ``None``.
 
     Example:
 
     >>> from keras_contrastive.pretraining.flags import config_flag
     >>> config_flag("batch_size")
-    ConfigFlag(name='batch_size', type=<class 'int'>, default=256, help='global batch (pairs of views per step).', choices=None)
+    ConfigFlag(name='batch_size', type=<class 'int'>, default=256, help='global batch (pairs of views per step).', choices=None, bounds={'low': 1})
     """
 
     name: str
@@ -65,6 +69,7 @@ class ConfigFlag:
     default: object
     help: str
     choices: tuple = None
+    bounds: dict = None
 
 
 def config_flag(name):
@@ -88,7 +93,34 @@ def config_flag(name):
         names = [spec.name for spec in method_specs() if field.metadata["methods"](spec)]
         text = text.rstrip(".") + f" (methods: {', '.join(names)})."
     default = None if field.default is dataclasses.MISSING else field.default
-    return ConfigFlag(name, type_, default, text, choices)
+    return ConfigFlag(name, type_, default, text, choices, field.metadata.get("bounds"))
+
+
+def bounded(type_, option, low=None, high=None, low_open=False):
+    """An ``argparse`` ``type`` that parses ``type_`` (``int`` or ``float``) and
+    refuses, naming ``option``, a value outside the bounds or not finite: the
+    parser then exits with code 2 before anything runs.
+
+    >>> import argparse
+    >>> from keras_contrastive.pretraining.flags import bounded
+    >>> parser = argparse.ArgumentParser(exit_on_error=False)
+    >>> _ = parser.add_argument("--epochs", type=bounded(int, "--epochs", low=1))
+    >>> parser.parse_args(["--epochs", "0"])
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentError: argument --epochs: --epochs must be an integer >= 1, got 0
+    """
+    bounds = {"low": low, "high": high, "low_open": low_open}
+
+    def parse(text):
+        value = type_(text)  # a ValueError: argparse's "invalid int value: 'x'"
+        problem = _out_of_range(option, value, type_, bounds)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = type_.__name__
+    return parse
 
 
 def add_config_arguments(parser, names):
@@ -110,7 +142,8 @@ def add_config_arguments(parser, names):
         if flag.type is bool:
             parser.add_argument(option, action="store_const", const=True, help=text)
         else:
-            parser.add_argument(option, type=flag.type, choices=flag.choices, help=text)
+            type_ = bounded(flag.type, option, **flag.bounds) if flag.bounds else flag.type
+            parser.add_argument(option, type=type_, choices=flag.choices, help=text)
 
 
 def define_config_flags(names, flag_values, defaults=None, note=""):
@@ -138,3 +171,31 @@ def define_config_flags(names, flag_values, defaults=None, note=""):
             flags.DEFINE_enum(name, default, list(flag.choices), text, flag_values=flag_values)
         else:
             define[flag.type](name, default, text, flag_values=flag_values)
+        if flag.bounds:
+            flags.register_validator(name, _validator(flag), flag_values=flag_values)
+
+
+def _validator(flag):
+    """An absl flag validator: True when unset or within ``flag.bounds``, else
+    ``flags.ValidationError`` naming the flag."""
+    from absl import flags
+
+    def valid(value):
+        problem = None if value is None else _out_of_range(
+            "--" + flag.name, value, flag.type, flag.bounds)
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    return valid
+
+
+def _out_of_range(option, value, type_, bounds):
+    """``None`` if ``value`` is a finite ``type_`` within ``bounds``, else the
+    problem in the flag's words: ``"--epochs must be an integer >= 1, got 0"``."""
+    try:
+        check_number(option, value, integer=type_ is int, **bounds)
+    except ValueError as error:
+        reason = str(error).split(" must be ", 1)[1].rsplit(", got ", 1)[0]
+        return f"{option} must be {reason}, got {value}"
+    return None
