@@ -15,7 +15,7 @@ import keras
 from keras_contrastive import backbones, views
 from keras_contrastive.models.registry import get_method, method_specs
 from keras_contrastive.optimizers import LARS, warmup_cosine
-from keras_contrastive.pretraining.config import OPTIMIZER_DEFAULTS, OPTIMIZERS
+from keras_contrastive.pretraining.config import KERAS_HUB_PREFIX, OPTIMIZER_DEFAULTS, OPTIMIZERS
 
 BACKBONES = {
     "resnet18": lambda shape, config: backbones.resnet18(shape, width=config.width,
@@ -30,7 +30,11 @@ BACKBONES = {
 
 
 def build_backbone(config, input_shape):
-    """``config.backbone`` for images of ``input_shape``.
+    """``config.backbone`` for images of ``input_shape``: a built-in one
+    (``BACKBONES``), or ``keras_hub:PRESET``, a keras-hub backbone preset (a
+    name or a saved preset's directory) wrapped by ``backbones.as_encoder``
+    (needs the ``hub`` extra; its input must be ``input_shape``; images reach it in
+    [0, 1], without the preset's normalisation).
 
     Example:
 
@@ -38,10 +42,29 @@ def build_backbone(config, input_shape):
     >>> build_backbone(PretrainConfig(backbone="resnet18", width=8), (28, 28, 1)).output_shape
     (None, 64)
     """
+    if config.backbone.startswith(KERAS_HUB_PREFIX):
+        return _keras_hub_backbone(config.backbone[len(KERAS_HUB_PREFIX):], input_shape)
     if config.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {config.backbone!r}; choose one of "
-                         f"{sorted(BACKBONES)}.")
+                         f"{sorted(BACKBONES)} or {KERAS_HUB_PREFIX}PRESET.")
     return BACKBONES[config.backbone](input_shape, config)
+
+
+def _keras_hub_backbone(preset, input_shape):
+    """The keras-hub backbone ``preset`` as an encoder of images of ``input_shape``."""
+    try:
+        import keras_hub
+    except ImportError:
+        raise ValueError(f"--backbone {KERAS_HUB_PREFIX}{preset} needs keras-hub: pip install "
+                         "'keras-contrastive[hub]'.") from None
+    model = keras_hub.models.Backbone.from_preset(preset)
+    taken = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+    if taken is None or len(taken) != 3 or any(
+            want is not None and want != have for want, have in zip(taken, input_shape)):
+        raise ValueError(f"keras-hub preset {preset!r} takes images {taken}; the views are "
+                         f"{tuple(input_shape)} (set --image-size, or use a data set with "
+                         f"{taken[-1] if taken else 'its'} channels).")
+    return backbones.as_encoder(model)
 
 
 def protocol_arguments(spec, config):
