@@ -57,7 +57,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         if ("default" not in text and action.option_strings
-                and action.default not in (None, False, argparse.SUPPRESS)):
+                and not any(action.default is off for off in (None, False, argparse.SUPPRESS))):
             text += " (default: %(default)s)"
         return text
 

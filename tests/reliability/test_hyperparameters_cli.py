@@ -331,6 +331,12 @@ CLI_ROWS = {
                               "--version must be an integer >= 0"),
     "export --version -1": (["export", "m.keras", "--out", "o", "--version", "-1"],
                             "--version must be an integer >= 0"),
+    "pretrain --export-version -1": (["pretrain", "--export-version", "-1"],
+                                     "--export-version must be an integer >= 0"),
+    "pretrain --knn-k 0": (["pretrain", "--knn-k", "0"], "--knn-k must be an integer >= 1"),
+    "pretrain --backbone resnet34": (["pretrain", "--backbone", "resnet34"],
+                                     "--backbone takes resnet18, resnet50, vit_small, vit_tiny, "
+                                     "keras_hub:NAME; got 'resnet34'"),
     "export --vers 2 (abbreviation)": (["export", "m.keras", "--out", "o", "--vers", "2"],
                                        "unrecognized arguments: --vers"),
     "evaluate --label-fraction 0": (["evaluate", "x", "--label-fraction", "0"],
