@@ -153,13 +153,15 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     assert metadata["config"]["width"] == 4
     assert not (tmp_path / "backup").exists()  # the backup is deleted when training ends
 
-    exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version",
-                    "2", "--include-projection", "--training-data", "fashion_mnist[:256]")
+    exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
+                    "--export-version", "2", "--include-projection", "--training-data",
+                    "fashion_mnist[:256]")
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "SimCLR exported to" in exported.stdout
     metadata = json.loads((export / "2" / "metadata.json").read_text())
     assert metadata["outputs"] == ["embedding", "projection"]
-    again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version", "2")
+    again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
+                 "--export-version", "2")
     assert again.returncode == 2 and "already exists" in again.stderr
 
     # the exported encoder, evaluated by the CLI on the same images, gives the same figures
@@ -248,11 +250,11 @@ def test_help_lists_the_view_options():
     assert result.returncode == 0
     for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
                    "--method", "--preset", "--export", "--resume", "--backup-steps",
-                   "--augment-on", "--logdir",
-                   "--save-model"):
+                   "--augment-on", "--logdir", "--save-model", "--backbone", "--knn-k",
+                   "--print-config", "--export-version"):
         assert option in result.stdout, option
     for command, options in {
-        "export": ("--out", "--version", "--overwrite", "--include-projection",
+        "export": ("--out", "--export-version", "--overwrite", "--include-projection",
                    "--training-data"),
         "evaluate": ("--dataset", "--protocols", "--train-subset", "--test-subset", "--knn-k",
                      "--json", "--label-fraction", "--epochs", "--cam-out", "linear_sgd",

@@ -137,8 +137,8 @@ def test_registering_twice_or_a_bad_spec_is_refused():
 
 def test_the_committed_method_manifest_is_the_generated_one():
     """``keras_contrastive/_method_manifest.py`` (what ``--help`` reads without
-    TensorFlow) is what the registry derives; regenerate it with
-    ``python -c "from keras_contrastive.models.registry import write_manifest; write_manifest()"``."""
+    TensorFlow) is what the registry derives; regenerate it with ``python -c "from
+    keras_contrastive.models.registry import write_manifest; write_manifest()"``."""
     from keras_contrastive.models.registry import MANIFEST_PATH, manifest_source
 
     with open(MANIFEST_PATH) as f:

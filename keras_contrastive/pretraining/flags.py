@@ -4,8 +4,9 @@ A flag's type and default come from the field, its help from the field's entry
 in ``PretrainConfig``'s docstring, its choices from the field's metadata; the
 methods a field applies to (``anchor``, ``local_crops``, ``temperature``) are
 read from ``config.known_methods()`` (the method registry, or its generated
-manifest: no TensorFlow is imported to build a parser).  The CLI (argparse, ``--batch-size``) and the
-recipes (absl, ``--batch_size``) both declare their config flags here.
+manifest: no TensorFlow is imported to build a parser).  The CLI (argparse,
+``--batch-size``) and the recipes (absl, ``--batch_size``) both declare their
+config flags here.
 
 Example:
 

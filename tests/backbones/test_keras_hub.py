@@ -101,5 +101,6 @@ def test_a_saved_keras_hub_preset_is_a_pretraining_backbone(tmp_path):
     encoder = build_backbone(config, (32, 32, 3))
     x = _images()
     np.testing.assert_allclose(encoder(x).numpy(), vit(x).numpy()[:, 0], rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match=r"takes images \(32, 32, 3\); the views are \(28, 28, 1\)"):
+    with pytest.raises(ValueError,
+                       match=r"takes images \(32, 32, 3\); the views are \(28, 28, 1\)"):
         build_backbone(config, (28, 28, 1))
