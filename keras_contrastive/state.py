@@ -136,11 +136,13 @@ class MemoryBank(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from keras_contrastive.state import MemoryBank
-    >>> bank = MemoryBank(size=3, dim=2, momentum=0.5)
-    >>> bank.update(np.array([2]), np.array([[3., 4.]], "float32"))
-    >>> bank.update(np.array([2]), np.array([[0.6, 0.8]], "float32"))
-    >>> bank.values.numpy()[2].round(4).tolist()  # the same direction twice stays put
-    [0.6, 0.8]
+    >>> bank = MemoryBank(size=3, dim=2, momentum=0.5, seed=0)
+    >>> before = bank.values.numpy()
+    >>> bank.update(np.array([2]), np.array([[3., 4.]], "float32"))  # f = (0.6, 0.8)
+    >>> mixed = 0.5 * before[2] + 0.5 * np.array([0.6, 0.8])
+    >>> after = bank.values.numpy()
+    >>> bool(np.allclose(after[2], mixed / np.linalg.norm(mixed))), bool((after[:2] == before[:2]).all())
+    (True, True)
     """
 
     def __init__(self, size, dim, momentum=0.5, seed=None, **kwargs):
