@@ -75,6 +75,22 @@ class NPID(ContrastiveModel):
         self.bank = MemoryBank(num_images, projection_dim, momentum, name="memory_bank")
         self.built = True
 
+    def check_views(self, dataset):
+        """The base's checks, and a bank too small for the views: ``fit`` refuses
+        ``B`` batches of ``b`` images when ``B * b > num_images``."""
+        super().check_views(dataset)
+        if not isinstance(dataset, tf.data.Dataset):
+            return
+        spec = dataset.element_spec
+        first = spec["global"][0] if "global" in spec else spec["images"]
+        batches = int(dataset.cardinality())
+        if batches > 0 and first.shape[0] and batches * first.shape[0] > self.num_images:
+            raise ValueError(
+                f"the memory bank holds num_images={self.num_images} entries, but the views "
+                f"hold at least {batches * first.shape[0]} images ({batches} batches of "
+                f"{first.shape[0]}): build NPID(num_images=...) with the number of training "
+                "images.")
+
     def compute_objective(self, views, training):
         if "indices" not in views:
             check_indices_spec(type(self).__name__, views)

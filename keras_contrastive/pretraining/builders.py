@@ -69,8 +69,8 @@ def protocol_arguments(spec, config, num_images=None):
 
 def build_method(spec, encoder, config, num_images=None):
     """``spec``'s model on ``encoder`` (built for the views), with the protocol's
-    arguments (:func:`protocol_arguments`; ``num_images``: the training images).  A method with its own
-    ``encoder_input`` gets a second backbone of ``config`` for that input (built
+    arguments (:func:`protocol_arguments`; ``num_images``: the training
+    images).  A method with its own ``encoder_input`` gets a second backbone of ``config`` for that input (built
     after ``encoder``, so seeded runs draw the same weights as before).
 
     Example:

@@ -93,6 +93,15 @@ def test_views_without_indices_are_refused_before_training(fashion_mnist_train):
         model.fit(plain, epochs=1, verbose=0)
 
 
+def test_a_bank_smaller_than_the_data_is_refused_before_training(fashion_mnist_train):
+    model = models.NPID(small_cnn(), num_images=50, projection_dim=16)
+    model.compile(optimizer="sgd")
+    data = views.make_views(tf.data.Dataset.from_tensor_slices(fashion_mnist_train[0][:64]),
+                            lambda x: x, batch_size=32, indices=True)
+    with pytest.raises(ValueError, match="num_images=50 entries, but the views hold at least 64"):
+        model.fit(data, epochs=1, verbose=0)
+
+
 def test_round_trip(tmp_path, fashion_mnist_train):
     model = models.NPID(small_cnn(), num_images=48, projection_dim=16, temperature=0.2,
                         momentum=0.25, proximal=1.0)
