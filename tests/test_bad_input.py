@@ -85,6 +85,9 @@ ROWS = {
     # labels
     "missing labels (SupCon)": (lambda: _fit(models.SupCon(small_cnn()), _views(IMAGES)),
                                 r"views\['labels'\] is missing"),
+    "missing indices (NPID)": (lambda: _fit(models.NPID(small_cnn(), num_images=64),
+                                            _views(IMAGES)),
+                               r"NPID keeps one entry per training image: views\['indices'\] is missing"),
     "labels given to a view method": (
         lambda: _fit(models.SimCLR(small_cnn()), IMAGES, np.zeros(64)),
         "SimCLR.fit takes views, not labels: got y=ndarray"),
@@ -97,6 +100,8 @@ ROWS = {
                       "`temperature` must be > 0, got temperature=0.0"),
     "temperature < 0 (MoCo)": (lambda: models.MoCo(small_cnn(), temperature=-1.0),
                                "`temperature` must be > 0, got temperature=-1.0"),
+    "num_images 0 (NPID)": (lambda: models.NPID(small_cnn(), num_images=0),
+                            "`num_images` must be a positive integer.*got num_images=0"),
     "temperature 0 (SupCon)": (lambda: models.SupCon(small_cnn(), temperature=0.0),
                                "temperature"),
     "momentum > 1": (lambda: models.MoCo(small_cnn(), momentum=1.5),

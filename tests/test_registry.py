@@ -116,6 +116,7 @@ def test_what_a_method_reads_comes_from_its_class():
     assert get_method("moco_v1").reads == ("global", "local")  # MoCo reads local crops
     assert get_method("leoclr").reads == ("global", "original")
     assert get_method("supcon").reads == ("global", "labels")
+    assert get_method("npid").reads == ("global", "indices")
     assert {spec.name for spec in method_specs() if spec.takes_anchor} == {"simclr", "byol"}
     assert not get_method("dino").uses_temperature and get_method("swav").uses_temperature
 

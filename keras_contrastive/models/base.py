@@ -203,6 +203,10 @@ class ContrastiveModel(FitMechanics):
     #: whether training reads ``views["labels"]`` (supervised contrastive).
     needs_labels = False
 
+    #: whether training reads ``views["indices"]``, each image's index in the
+    #: data set (``make_views(..., indices=True)``): NPID's memory bank.
+    needs_indices = False
+
     #: whether the method uses multi-crop local views (``views["local"]``);
     #: ``fit`` refuses local views for a method that would ignore them.
     reads_local_views = False
@@ -350,8 +354,7 @@ class ContrastiveModel(FitMechanics):
             if self.device_views is None:
                 raise ValueError(view_spec.no_device_views_message(type(self).__name__))
             views = dict(self.device_views(data["images"], training=True))
-            if "labels" in data:
-                views["labels"] = data["labels"]
+            views.update({key: data[key] for key in view_spec.PER_IMAGE_KEYS if key in data})
             return views
         if isinstance(data, dict) and "global" in data:
             return data
@@ -385,7 +388,7 @@ class ContrastiveModel(FitMechanics):
 
         :func:`keras_contrastive.views.spec.check_views` against what this
         method declares it reads (``needs_original_view``, ``needs_labels``,
-        ``reads_local_views``, ``checks_view_size``, the encoder's input,
+        ``needs_indices``, ``reads_local_views``, ``checks_view_size``, the encoder's input,
         ``check_global_batch``).  A method with more to check overrides it.
         """
         view_spec.check_views(dataset, self)

@@ -178,6 +178,16 @@ class MethodSpec:
         return bool(getattr(self.model_class, "needs_labels", False))
 
     @property
+    def needs_indices(self):
+        return bool(getattr(self.model_class, "needs_indices", False))
+
+    @property
+    def takes_num_images(self):
+        """Whether the class takes ``num_images`` (state per training image: NPID's
+        memory bank); the run gives it the training split's size."""
+        return _constructor_takes(self.model_class, "num_images")
+
+    @property
     def reads_local_views(self):
         return bool(getattr(self.model_class, "reads_local_views", False))
 
@@ -189,10 +199,10 @@ class MethodSpec:
     @property
     def reads(self):
         """The view keys training reads: ``"global"`` and, as the class declares,
-        ``"local"``, ``"original"``, ``"labels"``."""
+        ``"local"``, ``"original"``, ``"labels"``, ``"indices"``."""
         return ("global",) + tuple(key for key, flag in (
             ("local", self.reads_local_views), ("original", self.needs_original_view),
-            ("labels", self.needs_labels)) if flag)
+            ("labels", self.needs_labels), ("indices", self.needs_indices)) if flag)
 
 
 def register_method(spec):

@@ -67,10 +67,11 @@ def _keras_hub_backbone(preset, input_shape):
     return backbones.as_encoder(model)
 
 
-def protocol_arguments(spec, config):
+def protocol_arguments(spec, config, num_images=None):
     """The constructor arguments the run gives ``spec``'s class: its protocol's
     (``MethodSpec.protocol``), ``temperature`` and ``anchor`` where the class takes
-    them, then ``config.model_options``.
+    them, ``num_images`` (the training images, when the run knows them) where it
+    takes that (NPID's memory bank), then ``config.model_options``.
 
     Example:
 
@@ -84,13 +85,15 @@ def protocol_arguments(spec, config):
         arguments.setdefault("temperature", config.temperature)
     if spec.takes_anchor:
         arguments.setdefault("anchor", config.anchor)
+    if spec.takes_num_images and num_images is not None:
+        arguments["num_images"] = num_images
     return {**arguments, **config.model_options}
 
 
-def build_method(spec, encoder, config):
+def build_method(spec, encoder, config, num_images=None):
     """``spec``'s model on ``encoder`` (built for the views), with the protocol's
-    arguments (:func:`protocol_arguments`).  A method with its own
-    ``encoder_input`` gets a second backbone of ``config`` for that input (built
+    arguments (:func:`protocol_arguments`; ``num_images``: the training
+    images).  A method with its own ``encoder_input`` gets a second backbone of ``config`` for that input (built
     after ``encoder``, so seeded runs draw the same weights as before).
 
     Example:
@@ -106,7 +109,7 @@ def build_method(spec, encoder, config):
     if spec.encoder_input is not None:
         encoder = build_backbone(config, spec.encoder_input(tuple(encoder.input_shape[1:])))
     try:
-        return spec.model_class(encoder, **protocol_arguments(spec, config))
+        return spec.model_class(encoder, **protocol_arguments(spec, config, num_images))
     except (TypeError, ValueError) as error:  # an option the class does not take, or a bad value
         if not config.model_options:
             raise
@@ -114,8 +117,10 @@ def build_method(spec, encoder, config):
                          f"{error}") from None
 
 
-def build_model(config, input_shape):
+def build_model(config, input_shape, num_images=None):
     """The run's backbone wrapped in the method's model (not compiled).
+    ``num_images``: the training images, for a method that keeps state per
+    image (NPID's memory bank; else its protocol's default).
 
     Example:
 
@@ -131,7 +136,7 @@ def build_model(config, input_shape):
         raise ValueError(
             f"anchor={config.anchor!r} is for {takes} ({always} always anchors on the "
             f"original image); {config.method!r} takes anchor='crop'.")
-    return build_method(spec, build_backbone(config, input_shape), config)
+    return build_method(spec, build_backbone(config, input_shape), config, num_images)
 
 
 def encoder_input_shape(config, size, channels):

@@ -81,12 +81,16 @@ class Split:
             labels.append(batch_labels)
         return np.concatenate(images), np.concatenate(labels)
 
-    def training_images(self, limit=None, labels=False, seed=None):
+    def training_images(self, limit=None, labels=False, seed=None, indices=False):
         """The first ``limit`` images (all for ``None``) as an unbatched ``tf.data``
         for ``views.make_views``, with their labels if ``labels``; and the
         ``make_views`` arguments that suit it (in memory: its cache and shuffle
         buffer, as ever; streamed: no cache, the files shuffled each epoch and
-        a :data:`STREAM_SHUFFLE_BUFFER` of decoded images).
+        a :data:`STREAM_SHUFFLE_BUFFER` of decoded images).  ``indices``: the
+        views will carry each image's position (``make_views(indices=True)``),
+        so a streamed split keeps its files in one order and ``make_views``
+        shuffles them in its buffer of :data:`STREAM_SHUFFLE_BUFFER`, after
+        counting.
 
         >>> from keras_contrastive.pretraining.sources import open_split
         >>> images, options = open_split("fashion_mnist", "test").training_images(100)
@@ -97,9 +101,11 @@ class Split:
             images, image_labels = self.arrays(limit)
             return (tf.data.Dataset.from_tensor_slices((images, image_labels) if labels
                                                        else images), {})
-        stream = self.open(limit, True, seed)
+        stream = self.open(limit, not indices, seed)
         if not labels:
             stream = stream.map(lambda image, label: image)
+        if indices:  # an image's position must not change between epochs
+            return stream, {"cache": False, "shuffle_buffer": STREAM_SHUFFLE_BUFFER}
         stream = stream.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         return stream, {"cache": False, "shuffle_buffer": 0}
 

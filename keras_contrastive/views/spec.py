@@ -1,22 +1,28 @@
 """What a views dataset must look like to a method, checked before anything is traced.
 
 The views layer defines the element structure (``make_views``: a dict
-``{"global": (v1, v2, ...), "local": ..., "original": ..., "labels": ...}``,
-or ``{"images": ..., "labels": ...}`` for views made on the device); a
-method declares what it reads (``needs_original_view``, ``needs_labels``,
+``{"global": (v1, v2, ...), "local": ..., "original": ..., "labels": ...,
+"indices": ...}``, or ``{"images": ..., "labels": ..., "indices": ...}`` for
+views made on the device); a method declares what it reads
+(``needs_original_view``, ``needs_labels``, ``needs_indices``,
 ``reads_local_views``, ``checks_view_size``, its encoder's input) and
 :func:`check_views` compares the two.  ``ContrastiveModel.fit`` calls it
 through ``ContrastiveModel.check_views``.
 """
 import tensorflow as tf
 
-__all__ = ["DEVICE_KEYS", "VIEW_KEYS", "check_labels_spec", "check_views", "device_view_spec",
+__all__ = ["DEVICE_KEYS", "PER_IMAGE_KEYS", "VIEW_KEYS", "check_indices_spec", "check_labels_spec",
+           "check_per_image_spec", "check_views", "device_view_spec",
            "missing_original_message", "no_device_views_message", "views_expected_message"]
 
 #: the keys a views dict may hold
-VIEW_KEYS = ("global", "local", "original", "labels")
+VIEW_KEYS = ("global", "local", "original", "labels", "indices")
 #: what ``make_views(augment_on="device")`` yields: the model makes the views
-DEVICE_KEYS = ("images", "labels")
+DEVICE_KEYS = ("images", "labels", "indices")
+#: the keys that hold one integer per image of the batch, not views: the
+#: labels (``make_views(labels=True)``) and each image's index in the data
+#: set (``make_views(indices=True)``)
+PER_IMAGE_KEYS = ("labels", "indices")
 
 
 def missing_original_message(name):
@@ -71,6 +77,29 @@ def views_expected_message(spec):
     )
 
 
+def check_per_image_spec(key, spec, what):
+    """Raises ``ValueError`` unless ``spec[key]`` is one integer per image
+    ``[batch]``, as many as the views of ``spec["global"][0]``; ``what`` names
+    the values in the message.  ``spec`` holds ``tf.TensorSpec`` or tensors.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.spec import check_per_image_spec
+    >>> views = {"global": (tf.zeros([4, 8, 8, 1]),) * 2, "indices": tf.zeros([3], tf.int64)}
+    >>> check_per_image_spec("indices", views, "image indices")
+    Traceback (most recent call last):
+    ...
+    ValueError: views['indices'] has 3 image indices for batches of 4 views.
+    """
+    values, first = spec[key], spec["global"][0]
+    if not (values.dtype.is_integer and values.shape.rank == 1):
+        raise ValueError(f"views[{key!r}] must be integer {what} [batch], got {values}.")
+    if None not in (values.shape[0], first.shape[0]) and values.shape[0] != first.shape[0]:
+        raise ValueError(f"views[{key!r}] has {values.shape[0]} {what} for batches of "
+                         f"{first.shape[0]} views.")
+
+
 def check_labels_spec(name, spec):
     """Raises ``ValueError`` unless ``spec["labels"]`` are integer labels
     ``[batch]``, one per view of ``spec["global"][0]`` (method ``name``
@@ -85,19 +114,39 @@ def check_labels_spec(name, spec):
     >>> check_labels_spec("SupCon", {**views, "labels": tf.zeros([3], tf.int64)})
     Traceback (most recent call last):
     ...
-    ValueError: views['labels'] has 3 labels for batches of 4 views.
+    ValueError: views['labels'] has 3 class labels for batches of 4 views.
     """
     if "labels" not in spec:
         raise ValueError(
             f"{name} trains on labelled views: views['labels'] is missing. Build them with "
             "keras_contrastive.views.make_views(labelled_dataset, augment, labels=True), "
             "where the dataset yields (image, label) pairs.")
-    labels, first = spec["labels"], spec["global"][0]
-    if not (labels.dtype.is_integer and labels.shape.rank == 1):
-        raise ValueError(f"views['labels'] must be integer class labels [batch], got {labels}.")
-    if None not in (labels.shape[0], first.shape[0]) and labels.shape[0] != first.shape[0]:
-        raise ValueError(f"views['labels'] has {labels.shape[0]} labels for batches of "
-                         f"{first.shape[0]} views.")
+    check_per_image_spec("labels", spec, "class labels")
+
+
+def check_indices_spec(name, spec):
+    """Raises ``ValueError`` unless ``spec["indices"]`` holds each image's index
+    in the data set, integers ``[batch]``, one per view of
+    ``spec["global"][0]`` (method ``name`` keeps state per image: NPID's
+    memory bank).  ``spec`` holds ``tf.TensorSpec`` or tensors.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.spec import check_indices_spec
+    >>> views = {"global": (tf.zeros([4, 8, 8, 1]),) * 2}
+    >>> check_indices_spec("NPID", {**views, "indices": tf.range(4, dtype=tf.int64)})  # fine
+    >>> check_indices_spec("NPID", views)
+    Traceback (most recent call last):
+    ...
+    ValueError: NPID keeps one entry per training image: views['indices'] is missing. ...
+    """
+    if "indices" not in spec:
+        raise ValueError(
+            f"{name} keeps one entry per training image: views['indices'] is missing. Build "
+            "the views with keras_contrastive.views.make_views(dataset, augment, "
+            "indices=True) (each image's position in the dataset).")
+    check_per_image_spec("indices", spec, "image indices")
 
 
 def device_view_spec(spec, device_views, name):
@@ -137,7 +186,7 @@ def device_view_spec(spec, device_views, name):
                          f"{images.shape.as_list()}: {error}") from error
     views = tf.nest.map_structure(
         lambda v: tf.TensorSpec([images.shape[0]] + v.shape[1:], v.dtype), made)
-    return {**views, **({"labels": spec["labels"]} if "labels" in spec else {})}
+    return {**views, **{key: spec[key] for key in PER_IMAGE_KEYS if key in spec}}
 
 
 def check_views(dataset, model):
@@ -147,7 +196,7 @@ def check_views(dataset, model):
     dict with a ``"global"`` tuple of at least 2 view batches, not
     ``(images, labels)``), the keys the method reads or would ignore
     (``model.needs_original_view``, ``model.needs_labels``,
-    ``model.reads_local_views``), image rank, dtype and channels against
+    ``model.needs_indices``, ``model.reads_local_views``), image rank, dtype and channels against
     ``model.encoder`` (and the global views' size, where
     ``model.checks_view_size``), a static batch size divisible by the
     replica count, the method's own refusal (``model.check_global_batch``)
@@ -183,6 +232,8 @@ def check_views(dataset, model):
         raise ValueError(missing_original_message(name))
     if model.needs_labels:
         check_labels_spec(name, spec)
+    if model.needs_indices:
+        check_indices_spec(name, spec)
     if "local" in spec and not model.reads_local_views:
         raise ValueError(
             f"{name} does not use multi-crop local views (views['local']): "
@@ -196,7 +247,7 @@ def check_views(dataset, model):
         )
     expected = tuple(model.encoder.input_shape[1:])
     replicas = model.distribute_strategy.num_replicas_in_sync
-    for key in sorted(set(spec) - {"labels"}):
+    for key in sorted(set(spec) - set(PER_IMAGE_KEYS)):
         views = spec[key] if isinstance(spec[key], (tuple, list)) else (spec[key],)
         for index, view in enumerate(views):
             _check_view(f"views[{key!r}][{index}]", view, key, expected, replicas,
