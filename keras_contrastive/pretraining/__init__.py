@@ -29,7 +29,8 @@ import functools
 from keras_contrastive.models.registry import method_specs
 from keras_contrastive.pretraining.builders import (
     BACKBONES, build_augment, build_backbone, build_method, build_model, build_optimizer,
-    build_view_maker, encoder_input_shape, protocol_arguments, uses_view_strategy)
+    build_view_maker, encoder_input_shape, protocol_arguments, synchronized_batch_norm,
+    uses_view_strategy)
 from keras_contrastive.pretraining.config import (
     OPTIMIZER_DEFAULTS, OPTIMIZERS, PAPER_BASE, PRESETS, PretrainConfig)
 from keras_contrastive.pretraining.run import (
@@ -41,7 +42,8 @@ __all__ = [
     "PretrainResult", "Split", "build_augment", "build_backbone", "build_method", "build_model",
     "build_optimizer", "build_view_maker", "encoder_input_shape", "evaluate",
     "export_pretrained", "format_report", "load_labelled", "open_split", "open_splits",
-    "pretrain", "protocol_arguments", "uses_view_strategy", "write_view_summary",
+    "pretrain", "protocol_arguments", "synchronized_batch_norm", "uses_view_strategy",
+    "write_view_summary",
 ]
 
 
