@@ -130,12 +130,13 @@ class NormalizedDense(keras.layers.Layer):
 
 
 def dino_head(input_dim, out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num_layers=3,
-              use_bn=False, name="dino_head"):
+              use_bn=False, name="dino_head", synchronized_bn=False):
     """DINO's projection head: an MLP with GELU (``num_layers`` Dense layers,
     the last to ``bottleneck_dim``), l2 normalisation, then a
     :class:`NormalizedDense` to ``out_dim`` logits (built).  ``use_bn`` puts a
     BatchNormalization before each GELU (the official ``--use_bn_in_head``,
-    which CNN backbones need on small data).  Sizes are checked as in
+    which CNN backbones need on small data); ``synchronized_bn`` takes its
+    statistics over the global batch under a strategy.  Sizes are checked as in
     :func:`projection_head` (positive integers, at most 2**31 parameters).
 
     Example:
@@ -159,7 +160,8 @@ def dino_head(input_dim, out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num
     for index in range(num_layers - 1):
         stack.append(layers.Dense(hidden_dim, name=f"dense{index}"))
         if use_bn:
-            stack.append(layers.BatchNormalization(epsilon=1e-5, name=f"bn{index}"))
+            stack.append(kc_layers.batch_normalization(
+                synchronized_bn, epsilon=1e-5, name=f"bn{index}"))
         stack.append(layers.Activation("gelu", name=f"gelu{index}"))
     stack += [layers.Dense(bottleneck_dim, name="bottleneck"),
               layers.UnitNormalization(axis=-1, name="l2_normalize"),

@@ -350,6 +350,8 @@ class ContrastiveModel(FitMechanics):
         return self.multi_worker_logs({m.name: m.result() for m in self.metrics})
 
     def _unpack(self, data):
+        # an uneven split across replicas stops the step (a static one was refused by fit)
+        data = distribute.check_even_split(data)
         if isinstance(data, dict) and "images" in data and "global" not in data:
             if self.device_views is None:
                 raise ValueError(view_spec.no_device_views_message(type(self).__name__))
@@ -368,6 +370,8 @@ class ContrastiveModel(FitMechanics):
                 "Build views with keras_contrastive.views.make_views(dataset, augment)."
             )
         self.check_views(x)
+        view_spec.check_array_split(x, kwargs.get("batch_size"),
+                                    self.distribute_strategy.num_replicas_in_sync)
         kwargs.setdefault("shuffle", False)  # a views dataset is shuffled by make_views
         validation = kwargs.get("validation_data")
         if validation is not None:

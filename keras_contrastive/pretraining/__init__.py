@@ -33,7 +33,8 @@ import importlib
 _SUBMODULE = {
     **dict.fromkeys(("BACKBONES", "build_augment", "build_backbone", "build_method",
                      "build_model", "build_optimizer", "build_view_maker",
-                     "encoder_input_shape", "protocol_arguments", "uses_view_strategy"),
+                     "encoder_input_shape", "protocol_arguments", "synchronized_batch_norm",
+                     "uses_view_strategy"),
                     "builders"),
     **dict.fromkeys(("OPTIMIZER_DEFAULTS", "OPTIMIZERS", "PAPER_BASE", "PRESETS",
                      "PretrainConfig"), "config"),

@@ -2,7 +2,11 @@
 
 The model comes from the method's registration (``MethodSpec``): its class,
 the quality protocol's constructor arguments, and the encoder's input where
-the method reads something else than whole views.
+the method reads something else than whole views.  Built under a strategy of
+several replicas (``pretrain(strategy=...)``, a recipe's ``--strategy
+mirrored`` or ``multi_worker``), every batch norm of the backbone and the
+heads takes its statistics over the global batch
+(``layers.GlobalBatchNormalization``): :func:`synchronized_batch_norm`.
 
 Example:
 
@@ -11,6 +15,7 @@ Example:
 'MoCo'
 """
 import keras
+import tensorflow as tf
 
 from keras_contrastive import backbones, views
 from keras_contrastive.models.registry import get_method, method_specs
@@ -18,15 +23,29 @@ from keras_contrastive.optimizers import LARS, warmup_cosine
 from keras_contrastive.pretraining.config import KERAS_HUB_PREFIX, OPTIMIZER_DEFAULTS, OPTIMIZERS
 
 BACKBONES = {
-    "resnet18": lambda shape, config: backbones.resnet18(shape, width=config.width,
-                                                         stem=config.stem),
-    "resnet50": lambda shape, config: backbones.resnet50(shape, width=config.width,
-                                                         stem=config.stem),
+    "resnet18": lambda shape, config: backbones.resnet18(
+        shape, width=config.width, stem=config.stem, synchronized_bn=synchronized_batch_norm()),
+    "resnet50": lambda shape, config: backbones.resnet50(
+        shape, width=config.width, stem=config.stem, synchronized_bn=synchronized_batch_norm()),
     # ViT-S/16 (DINO's ViT-S: 384-d, 12 blocks, 6 heads) and the small ViT
     "vit_small": lambda shape, config: backbones.vit(shape, patch_size=16, dim=384, depth=12,
                                                      num_heads=6, name="vit_small"),
     "vit_tiny": lambda shape, config: backbones.vit_tiny(shape),
 }
+
+
+def synchronized_batch_norm():
+    """Whether the run's batch norms synchronise: under a strategy of several
+    replicas (the one whose scope is entered), so that a step on N replicas is
+    the step on one device with the same global batch.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import synchronized_batch_norm
+    >>> synchronized_batch_norm()  # no strategy: one replica
+    False
+    """
+    return tf.distribute.get_strategy().num_replicas_in_sync > 1
 
 
 def build_backbone(config, input_shape):
@@ -71,7 +90,9 @@ def protocol_arguments(spec, config, num_images=None):
     """The constructor arguments the run gives ``spec``'s class: its protocol's
     (``MethodSpec.protocol``), ``temperature`` and ``anchor`` where the class takes
     them, ``num_images`` (the training images, when the run knows them) where it
-    takes that (NPID's memory bank), then ``config.model_options``.
+    takes that (NPID's memory bank), ``synchronized_bn=True`` where it takes it
+    under a strategy of several replicas (:func:`synchronized_batch_norm`), then
+    ``config.model_options``.
 
     Example:
 
@@ -87,6 +108,8 @@ def protocol_arguments(spec, config, num_images=None):
         arguments.setdefault("anchor", config.anchor)
     if spec.takes_num_images and num_images is not None:
         arguments["num_images"] = num_images
+    if "synchronized_bn" in spec.model_class.config_fields and synchronized_batch_norm():
+        arguments.setdefault("synchronized_bn", True)
     return {**arguments, **config.model_options}
 
 

@@ -9,6 +9,7 @@ views made on the device); a method declares what it reads
 :func:`check_views` compares the two.  ``ContrastiveModel.fit`` calls it
 through ``ContrastiveModel.check_views``.
 """
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["DEVICE_KEYS", "PER_IMAGE_KEYS", "VIEW_KEYS", "check_indices_spec", "check_labels_spec",
@@ -198,8 +199,8 @@ def check_views(dataset, model):
     (``model.needs_original_view``, ``model.needs_labels``,
     ``model.needs_indices``, ``model.reads_local_views``), image rank, dtype and channels against
     ``model.encoder`` (and the global views' size, where
-    ``model.checks_view_size``), a static batch size divisible by the
-    replica count, the method's own refusal (``model.check_global_batch``)
+    ``model.checks_view_size``), under several replicas a static batch size
+    divisible by the replica count, the method's own refusal (``model.check_global_batch``)
     and emptiness.  Data of images for ``model.device_views`` is checked as
     the views it makes.  Datasets that are not a ``tf.data.Dataset``
     (distributed datasets, generators) are checked at trace time.
@@ -258,6 +259,40 @@ def check_views(dataset, model):
         raise ValueError("the views dataset is empty (0 batches).")
 
 
+def check_array_split(x, batch_size, replicas):
+    """Refuses views given as arrays to ``fit`` whose batches would split unevenly
+    across ``replicas`` (``batch_size``: ``fit``'s, Keras' default 32 when ``None``);
+    raises ``ValueError`` naming the sizes.  Anything but arrays passes (a
+    ``tf.data`` pipeline is checked by :func:`check_views`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.views.spec import check_array_split
+    >>> x = np.zeros([18, 8, 8, 1], "float32")
+    >>> check_array_split({"global": (x, x)}, 8, replicas=2)  # 8, 8 and 2: even
+    >>> check_array_split({"global": (x[:17], x[:17])}, 8, replicas=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: views of 17 examples in batches of 8 end with a batch of 1, which cannot be split evenly across 2 replicas; ...
+    """
+    leaves = tf.nest.flatten(x)
+    if replicas == 1 or not leaves or not all(isinstance(v, np.ndarray) for v in leaves):
+        return
+    count, batch_size = len(leaves[0]), batch_size or 32
+    last = count % batch_size
+    if batch_size % replicas:
+        raise ValueError(
+            f"fit's batch_size={batch_size} cannot be split evenly across {replicas} "
+            f"replicas; use a multiple of {replicas}.")
+    if last % replicas:
+        raise ValueError(
+            f"views of {count} examples in batches of {batch_size} end with a batch of "
+            f"{last}, which cannot be split evenly across {replicas} replicas; give fit a "
+            f"number of examples whose remainder is a multiple of {replicas} (or a tf.data "
+            "pipeline batched with drop_remainder=True).")
+
+
 def _check_view(name, view, key, expected, replicas, checks_view_size):
     shape = tuple(view.shape)
     if len(shape) != 4:
@@ -280,6 +315,13 @@ def _check_view(name, view, key, expected, replicas, checks_view_size):
             f"{name} is {shape[1]}x{shape[2]} but the encoder takes "
             f"{expected[0]}x{expected[1]} images."
         )
+    if shape[0] is None and replicas > 1:
+        raise ValueError(
+            f"{name} has no fixed batch size (batched with drop_remainder=False?): under "
+            f"{replicas} replicas a batch that is not a multiple of {replicas} (the last, "
+            "smaller one) would split unevenly, and the losses assume equal shares. "
+            f"Batch with drop_remainder=True (make_views' default) and a batch size that "
+            f"is a multiple of {replicas}.")
     if shape[0] is not None and shape[0] % replicas:
         raise ValueError(
             f"the batch size {shape[0]} cannot be split evenly across "
