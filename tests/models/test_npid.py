@@ -67,21 +67,21 @@ def test_model_loss_is_npid_of_its_projections_and_each_view_then_updates_the_ba
 
 
 def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
-    """Loss, every weight and the bank after one step agree to 1e-5 (float64, sync BN)."""
-    with float64():
-        images = fashion_mnist_train[0][:16, 8:20, 8:20]
-        dataset = tf.data.Dataset.from_tensors(_indexed(images, start=3))
+    """Loss, every weight and the bank after one step agree (float32, sync BN, to
+    conftest.replica_tolerance)."""
+    images = fashion_mnist_train[0][:16, 8:20, 8:20]
+    dataset = tf.data.Dataset.from_tensors(_indexed(images, start=3))
 
-        def build():
-            model = models.NPID(sync_bn_encoder((12, 12, 1)), num_images=24, projection_dim=16)
-            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
-            return model
+    def build():
+        model = models.NPID(sync_bn_encoder((12, 12, 1)), num_images=24, projection_dim=16)
+        model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+        return model
 
-        single, _, start = fit_on_one_and_two_replicas(build, dataset, two_replicas)
-        moved = [not np.allclose(a, b) for a, b, w in zip(start, single.get_weights(),
-                                                          single.weights)
-                 if "memory_bank" in w.path]
-        assert moved == [True]  # the bank took the step (the comparison is not vacuous)
+    single, _, start = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+    moved = [not np.allclose(a, b) for a, b, w in zip(start, single.get_weights(),
+                                                      single.weights)
+             if "memory_bank" in w.path]
+    assert moved == [True]  # the bank took the step (the comparison is not vacuous)
 
 
 def test_views_without_indices_are_refused_before_training(fashion_mnist_train):
