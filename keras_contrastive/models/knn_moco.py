@@ -46,7 +46,8 @@ class KNNMoCo(MoCo):
         check_arguments({"k": k, "nn_weight": nn_weight, "warmup_epochs": warmup_epochs})
         super().__init__(encoder, version=version, momentum=momentum,
                          temperature=temperature, **kwargs)
-        self.keep_config(locals())  # checks k, nn_weight and warmup_epochs
+        temperature = self.temperature  # None: MoCo's default for the version
+        self.keep_config(locals())
         if self.k > self.queue_size:
             raise ValueError(f"`k` must be an integer in [1, queue_size], got k={k!r}.")
         self.feature_queue = FeatureQueue(self.queue_size, self.feature_dim, name="feature_queue")

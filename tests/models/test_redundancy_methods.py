@@ -121,7 +121,7 @@ def test_round_trip_restores_configuration_and_outputs(name, tmp_path, fashion_m
     (models.BarlowTwins, {"lambda_": -1.0}, "lambda_"),
     (models.VICReg, {"var_weight": -2.0}, "var_weight"),
     (models.VICReg, {"epsilon": -1e-4}, "epsilon"),
-    (models.BarlowTwins, {"projection_dim": 0}, "projection dims"),
+    (models.BarlowTwins, {"projection_dim": 0}, "`projection_dim` must be an integer >= 1"),
 ])
 def test_bad_arguments_are_refused_when_built(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -86,8 +86,9 @@ def test_labels_as_y_are_rejected(fashion_mnist_train):
         _model(width=None).fit(images[:16], labels[:16])
 
 
-@pytest.mark.parametrize("kwargs,match", [({"temperature": 0.0}, "temperature"),
-                                          ({"projection_dim": 0}, "projection dims")])
+@pytest.mark.parametrize("kwargs,match", [
+    ({"temperature": 0.0}, "temperature"),
+    ({"projection_dim": 0}, "`projection_dim` must be an integer >= 1")])
 def test_bad_model_arguments_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         models.SimCLR(small_cnn(), **kwargs)
