@@ -273,15 +273,23 @@ def _pretrain(args):
     return 0
 
 
-def _export(args):
+def _load_model(path):
+    """``keras.models.load_model(path)`` with the library's classes registered (the
+    parser imports no model, so that ``--help`` needs no TensorFlow)."""
     import keras
 
+    import keras_contrastive.models  # noqa: F401  (registers the methods' classes)
+
+    return keras.models.load_model(path)
+
+
+def _export(args):
     from keras_contrastive.export import check_export_path, export_encoder
 
     check_export_path(args.out, args.export_version, args.overwrite)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no saved model at {args.model!r}.")
-    model = keras.models.load_model(args.model)
+    model = _load_model(args.model)
     metadata = {"training_data": args.training_data} if args.training_data else None
     path = export_encoder(model, args.out, version=args.export_version, overwrite=args.overwrite,
                           include_projection=args.include_projection, metadata=metadata)
@@ -291,12 +299,10 @@ def _export(args):
 
 
 def _load_encoder(path):
-    import keras
-
     from keras_contrastive.export import load_encoder
 
     if os.path.isfile(path) and path.endswith(".keras"):
-        model = keras.models.load_model(path)
+        model = _load_model(path)
         # a saved method's representation (CPC: the grid mean), or a saved encoder
         extractor = getattr(model, "feature_extractor", None)
         return extractor() if callable(extractor) else model
