@@ -317,8 +317,8 @@ def make_views(
             parallel map before an earlier one that is still being made
             (throughput); `True` keeps the batches in order (e.g. to compare
             two runs batch by batch).  The images inside a batch, and the
-            pipeline before it, keep their order either way.  With `epochs`,
-            `True` also makes every random draw of the augmentation's Keras
+            pipeline before it, keep their order either way, and with
+            `epochs` the batches do too.  With `epochs`, `True` also makes every random draw of the augmentation's Keras
             layers a function of `(seed, epoch, batch)` (stateless: their
             `SeedGenerator`s are neither read nor advanced), so two runs, and
             a resumed run, make the same views; a plain-function `augment`
@@ -525,8 +525,10 @@ def make_views(
             batches = batches.apply(tf.data.experimental.assert_cardinality(
                 per_epoch * (epochs - initial_epoch)))
     try:  # tracing applies `augment` to the images' spec: a mismatch shows here
+        # with epochs, batches keep their order: a resumed run drops the batches trained
+        # before its backup, which must be the same ones in every process
         views = batches.map(make, num_parallel_calls=parallel,
-                            deterministic=bool(deterministic))
+                            deterministic=bool(deterministic) or epochs is not None)
     except (ValueError, TypeError, tf.errors.OpError) as error:
         reason = str(error).strip().splitlines()
         raise ValueError(
