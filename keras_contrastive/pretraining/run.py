@@ -192,6 +192,12 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     settings as its ``identity`` (all of ``config`` but the epochs and the
     evaluation's settings): a backup of a run with other settings is refused
     with a ``ValueError`` naming them, before any work.
+    Each epoch's data order is a function of ``(config.seed, epoch)``
+    (``views.make_views(..., epochs=...)``, trained with ``steps_per_epoch``),
+    and a resumed run starts the data at the epoch its backup resumes
+    (``BackupAndRestore.resume_epoch``).  ``config.deterministic``: TensorFlow's
+    op determinism for the run and views keyed on ``(seed, epoch, batch)``, so
+    the same seed gives bit-identical weights, a killed-and-resumed run included.
 
     Example:
 
