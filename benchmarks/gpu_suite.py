@@ -174,12 +174,13 @@ def _ssl(args, strategy, pool, global_batch, xla, method, augment_on):
     size, channels = pool.shape[1], pool.shape[3]
     augment = build_augment(config, size, channels)
     with strategy.scope():
-        model = build_model(config, (size, size, channels))
+        model = build_model(config, (size, size, channels), len(pool))
     maker = build_view_maker(config, model, augment, size, channels)
     if augment_on == "device":
         model.device_views = maker
     data = views.make_views(tf.data.Dataset.from_tensor_slices(pool), maker,
-                            batch_size=global_batch, seed=0, augment_on=augment_on).repeat()
+                            batch_size=global_batch, seed=0, augment_on=augment_on,
+                            indices=model.needs_indices).repeat()
     model.check_views(data)
     with strategy.scope():
         model.compile(optimizer=build_optimizer(config, steps_per_epoch=1000), jit_compile=xla)

@@ -51,10 +51,11 @@ def _augment(config, original=False):
         seed=config.seed + (100 if original else 0))
 
 
-def _view_batches(images, config, n_batches, original):
-    """``n_batches`` batches of views, computed once and replayed."""
+def _view_batches(images, config, n_batches, original, indices=False):
+    """``n_batches`` batches of views, computed once and replayed (with each image's
+    index for NPID's memory bank)."""
     data = views.make_views(tf.data.Dataset.from_tensor_slices(images), _augment(config),
-                            batch_size=config.batch_size, seed=config.seed,
+                            batch_size=config.batch_size, seed=config.seed, indices=indices,
                             original_augment=_augment(config, True) if original else None)
     return data.take(n_batches).cache().repeat()
 
@@ -110,10 +111,11 @@ def main(argv=None):
         if name == SUPERVISED:
             model, data = _supervised(config, images, labels, args.xla)
         else:
-            model = build_model(config.replace(method=name), (28, 28, 1))
+            model = build_model(config.replace(method=name), (28, 28, 1), len(images))
             model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
                           jit_compile=args.xla)
-            data = _view_batches(images, config, per_round, model.needs_original_view)
+            data = _view_batches(images, config, per_round, model.needs_original_view,
+                                 model.needs_indices)
         runs[name] = (model, data, StepTimer(args.warmup))
         model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and compile
     for _ in range(args.rounds):

@@ -5,73 +5,161 @@ Example::
     keras-contrastive pretrain --method simclr --dataset fashion_mnist \\
         --epochs 5 --batch-size 256 --export saved_models/simclr_fashion_mnist \\
         --save-model simclr.keras --resume /tmp/simclr_backup
-    keras-contrastive export simclr.keras --out saved_models/simclr --version 2
+    keras-contrastive pretrain --preset demo --method byol --print-config
+    keras-contrastive export simclr.keras --out saved_models/simclr --export-version 2
+    keras-contrastive --version
 
 Exit codes: 0 done, 2 bad arguments or inputs (before training), 3 training
-stopped by a guard (NaN/Inf loss, collapsed embeddings).
+stopped by a guard (NaN/Inf loss, collapsed embeddings).  Numeric flags are
+checked when parsed (``--epochs 0``, ``--train-subset 0``, a learning rate
+<= 0, a NaN: exit code 2 naming the flag), and a flag must be spelt in full
+(``--epoch`` is refused, not taken for ``--epochs``).
+
+``--help``, ``--version`` and ``pretrain --print-config`` import no TensorFlow:
+the parser reads the methods from ``pretraining.config.known_methods`` (the
+registry once ``keras_contrastive.models`` is imported, else its generated
+manifest).  ``--version`` of ``pretrain`` and ``export`` is the old spelling
+of ``--export-version`` (the SavedModel's version): it still works, with a
+deprecation note on stderr.
 """
 import argparse
+import functools
 import json
 import os
 import sys
+import textwrap
 
-# TensorFlow's C++ INFO/WARNING lines (grappler cost-model notes on every
-# traced augmentation) drown the progress bars; errors still show.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_contrastive import __version__
+# neither imports TensorFlow (the pretraining package loads its parts when asked)
+from keras_contrastive.pretraining.config import (
+    PRESET_NOTES, PRESETS, known_methods, preset_changes, resolved_settings)
+from keras_contrastive.pretraining.flags import add_config_arguments, bounded
 
 # evaluation.PROTOCOLS, spelt out so `--help` does not import TensorFlow (a test checks they agree)
 EVALUATION_PROTOCOLS = ("knn", "linear", "linear_sgd", "finetune", "random_crop", "cam")
 
 # the PretrainConfig fields each command takes as flags (pretraining.flags generates them)
 _PRETRAIN_FIELDS = (
-    "method", "dataset", "epochs", "batch_size", "width", "stem", "optimizer", "learning_rate",
-    "temperature", "projection_dim", "anchor", "local_crops", "local_size", "min_overlap",
-    "max_iou", "stronger", "augment_on", "image_size", "train_subset", "eval_train_subset",
-    "eval_test_subset", "seed", "deterministic",
+    "method", "dataset", "epochs", "batch_size", "backbone", "width", "stem", "optimizer",
+    "learning_rate", "temperature", "projection_dim", "anchor", "local_crops", "local_size",
+    "min_overlap", "max_iou", "stronger", "augment_on", "image_size", "train_subset",
+    "eval_train_subset", "eval_test_subset", "knn_k", "seed", "deterministic",
 )
 _VIEWS_FIELDS = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
                  "stronger", "seed")
+_DEFAULT_PRESET = "quality"
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the descriptions' line breaks, and ends an option's help with its
+    default where the help does not say it (switches are off by default)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" not in text and action.option_strings
+                and not any(action.default is off for off in (None, False, argparse.SUPPRESS))):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _DeprecatedVersion(argparse.Action):
+    """``pretrain/export --version N``: the old spelling of ``--export-version N``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: --version {values} is deprecated here: use --export-version "
+              f"{values} (`keras-contrastive --version` prints the package's version)",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _listing(title, rows):
+    """``title`` and ``name  text`` rows, the text wrapped under itself."""
+    width = max(len(name) for name in rows) + 2
+    lines = [title]
+    for name, text in rows.items():
+        lines += textwrap.wrap(text, 96, initial_indent=f"  {name:<{width}}",
+                               subsequent_indent=" " * (width + 2))
+    return "\n".join(lines)
+
+
+def _presets_text():
+    rows = {}
+    for name in PRESETS:
+        changes = " ".join(f"--{field.replace('_', '-')} {value}"
+                           for field, value in preset_changes(name).items())
+        rows[name] = PRESET_NOTES[name] + (f"; sets {changes}" if changes else "")
+    return _listing(f"presets (--preset, default {_DEFAULT_PRESET}; flags override them; "
+                    "--print-config shows the result):", rows)
+
+
+def _methods_text():
+    return _listing("methods (--method):",
+                    {method.name: method.description for method in known_methods()})
+
+
+def _add_export_version(parser):
+    """``--export-version N`` and its deprecated spelling ``--version N``."""
+    parser.add_argument("--export-version", dest="export_version", metavar="N", default=1,
+                        type=bounded(int, "--export-version", low=0),
+                        help="SavedModel version, an integer >= 0: the export goes to "
+                        "DIR/<N>/ (default: 1)")
+    parser.add_argument("--version", dest="export_version", metavar="N",
+                        type=bounded(int, "--version", low=0), action=_DeprecatedVersion,
+                        default=argparse.SUPPRESS,
+                        help="deprecated spelling of --export-version")
 
 
 def _parser():
-    from keras_contrastive.pretraining import PRESETS
-    from keras_contrastive.pretraining.flags import add_config_arguments
-
     parser = argparse.ArgumentParser(
         prog="keras-contrastive",
         description="Self-supervised contrastive learning of image representations.",
+        allow_abbrev=False, formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the package's version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
-    pre = commands.add_parser(
+    command = functools.partial(commands.add_parser, allow_abbrev=False,
+                                formatter_class=_HelpFormatter)
+    preset_text = _presets_text()
+    pre = command(
         "pretrain",
         help="pretrain an encoder, evaluate it against random init, export it",
-        description="Pretrain an encoder without labels, then report kNN and "
-        "linear-probe accuracy of the pretrained and of the randomly initialised "
-        "encoder, and optionally export it as a TF Serving SavedModel.",
+        description=textwrap.fill(
+            "Pretrain an encoder without labels, then report kNN and linear-probe accuracy of "
+            "the pretrained and of the randomly initialised encoder, and optionally export it "
+            "as a TF Serving SavedModel.", 96) + "\n\n" + preset_text,
+        epilog=_methods_text(),
     )
-    pre.add_argument("--preset", choices=sorted(PRESETS), default="quality",
-                     help="starting settings; flags below override them (default: quality)")
-    add_config_arguments(pre, _PRETRAIN_FIELDS)  # from PretrainConfig's fields
+    pre.add_argument("--preset", choices=sorted(PRESETS), default=_DEFAULT_PRESET,
+                     help="starting settings (above); flags below override them")
+    pre.add_argument("--print-config", action="store_true",
+                     help="print the settings the run would use (the preset, the flags and "
+                     "the method's protocol optimizer resolved) and exit without training")
+    # from PretrainConfig's fields; the defaults shown are the default preset's
+    add_config_arguments(pre, _PRETRAIN_FIELDS, defaults=PRESETS[_DEFAULT_PRESET])
     pre.add_argument("--plot-views", metavar="PNG",
-                     help="write a picture of 8 images and their views before training")
+                     help="write a picture of 8 images and their views before training "
+                     "(default: none)")
     pre.add_argument("--resume", metavar="DIR",
                      help="back the run up to DIR (each epoch, or every --backup-steps steps) "
-                     "and, if DIR holds a backup, resume from it; deleted when training ends")
-    pre.add_argument("--backup-steps", type=int, metavar="N",
-                     help="with --resume: back up every N steps instead of every epoch")
+                     "and, if DIR holds a backup, resume from it; deleted when training ends "
+                     "(default: no backup)")
+    pre.add_argument("--backup-steps", type=bounded(int, "--backup-steps", low=1), metavar="N",
+                     help="with --resume: back up every N steps (default: every epoch)")
     pre.add_argument("--export", metavar="DIR",
-                     help="write the encoder to DIR/<version>/ (TF Serving layout)")
-    pre.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
+                     help="write the encoder to DIR/<version>/ (TF Serving layout; default: "
+                     "no export)")
+    _add_export_version(pre)
     pre.add_argument("--overwrite", action="store_true", help="replace an existing export")
     pre.add_argument("--save-model", metavar="FILE.keras",
                      help="save the whole trained model (heads, queues, targets) for "
-                     "`keras-contrastive export` or further training")
+                     "`keras-contrastive export` or further training (default: not saved)")
     pre.add_argument("--logdir", metavar="DIR",
                      help="TensorBoard logs: loss, representation health, kNN accuracy per "
-                     "epoch, an image summary of the views")
+                     "epoch, an image summary of the views (default: none)")
     pre.add_argument("--json", action="store_true", help="print the summary as JSON too")
 
-    exp = commands.add_parser(
+    exp = command(
         "export",
         help="export the encoder of a saved .keras model as a TF Serving SavedModel",
         description="Write the encoder of a model saved with `pretrain --save-model` (or "
@@ -80,13 +168,14 @@ def _parser():
     )
     exp.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras")
     exp.add_argument("--out", required=True, metavar="DIR", help="base directory of the servable")
-    exp.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
+    _add_export_version(exp)
     exp.add_argument("--overwrite", action="store_true", help="replace an existing version")
     exp.add_argument("--include-projection", action="store_true",
                      help="also output the projection head's vector as 'projection'")
-    exp.add_argument("--training-data", help="recorded in metadata.json")
+    exp.add_argument("--training-data",
+                     help="recorded in metadata.json (default: not recorded)")
 
-    ev = commands.add_parser(
+    ev = command(
         "evaluate",
         help="kNN, linear-probe, fine-tuning, random-crop and CAM evaluation of a saved encoder",
         description="Evaluate an encoder (an export directory, or a .keras model's encoder) on a "
@@ -100,45 +189,68 @@ def _parser():
     ev.add_argument("--protocols", default="knn,linear",
                     help="comma-separated: " + ", ".join(EVALUATION_PROTOCOLS)
                     + " (default knn,linear)")
-    ev.add_argument("--label-fraction", type=float, default=0.1,
+    ev.add_argument("--label-fraction", type=bounded(float, "--label-fraction", 0, 1, True),
+                    default=0.1,
                     help="finetune: share of the training labels (default 0.1)")
-    ev.add_argument("--epochs", type=int, default=10,
+    ev.add_argument("--epochs", type=bounded(int, "--epochs", low=1), default=10,
                     help="linear_sgd and finetune: training epochs (default 10)")
     ev.add_argument("--cam-out", metavar="PNG", default="class_activation_maps.png",
                     help="cam: the picture of 16 test images and their maps")
-    ev.add_argument("--train-subset", type=int, help="labelled train images (default: all)")
-    ev.add_argument("--test-subset", type=int, help="test images (default: all)")
-    ev.add_argument("--knn-k", type=int, default=200)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--train-subset", type=bounded(int, "--train-subset", low=1),
+                    help="labelled train images (default: all)")
+    ev.add_argument("--test-subset", type=bounded(int, "--test-subset", low=1),
+                    help="test images (default: all)")
+    ev.add_argument("--knn-k", type=bounded(int, "--knn-k", low=1), default=200,
+                    help="knn: neighbours")
+    ev.add_argument("--seed", type=bounded(int, "--seed", low=0), default=0,
+                    help="seed of the probes and of fine-tuning")
     ev.add_argument("--json", action="store_true", help="print the figures as JSON too")
 
-    vw = commands.add_parser(
+    vw = command(
         "views", help="write a picture of images and their views",
-        description="Draw 8 test images and the views a pretraining run would make of them "
-        "(the same flags as pretrain).")
+        description="Draw 8 test images and the views a pretraining run would make of them\n"
+        "(the same flags as pretrain).\n\n" + preset_text)
     vw.add_argument("--out", required=True, metavar="PNG", help="the picture to write")
-    vw.add_argument("--preset", choices=sorted(PRESETS), default="quality")
-    add_config_arguments(vw, _VIEWS_FIELDS)
+    vw.add_argument("--preset", choices=sorted(PRESETS), default=_DEFAULT_PRESET,
+                    help="starting settings (above); flags below override them")
+    add_config_arguments(vw, _VIEWS_FIELDS, defaults=PRESETS[_DEFAULT_PRESET])
     return parser
+
+
+def _pretrain_config(args):
+    """The run's ``PretrainConfig``: the preset, with the flags given over it."""
+    return PRESETS[args.preset].replace_given(
+        **{field: getattr(args, field) for field in _PRETRAIN_FIELDS})
+
+
+def _print_config(args):
+    """``pretrain --print-config``: the resolved settings, one per line (or JSON)."""
+    settings = resolved_settings(_pretrain_config(args))
+    if args.json:
+        print(json.dumps(settings))
+    else:
+        print(f"# --preset {args.preset} with the flags given")
+        for name, value in settings.items():
+            print(f"{name:<24}{value}")
+    return 0
 
 
 def _pretrain(args):
     from keras_contrastive.export import check_export_path
-    from keras_contrastive.pretraining import PRESETS, export_pretrained, format_report, pretrain
+    from keras_contrastive.pretraining import export_pretrained, format_report, pretrain
 
-    config = PRESETS[args.preset].replace_given(
-        **{field: getattr(args, field) for field in _PRETRAIN_FIELDS})
+    config = _pretrain_config(args)
     if args.export:
-        check_export_path(args.export, args.version, args.overwrite)  # fail before training
+        check_export_path(args.export, args.export_version, args.overwrite)  # before training
     if args.save_model and not args.save_model.endswith(".keras"):
         raise ValueError(f"--save-model must name a .keras file; got {args.save_model!r}.")
     if args.plot_views:
         _plot_views(config, args.plot_views)
     from keras_contrastive.callbacks import BackupAndRestore, CollapseMonitor, NaNGuard
 
-    if args.backup_steps is not None and (args.backup_steps < 1 or not args.resume):
-        raise ValueError(f"--backup-steps must be a positive number of steps and needs --resume; "
-                         f"got --backup-steps {args.backup_steps}.")
+    if args.backup_steps is not None and not args.resume:
+        raise ValueError(f"--backup-steps needs --resume; got --backup-steps {args.backup_steps} "
+                         "without it.")
     # guards on by default: stop at a NaN/Inf loss, warn on collapsed embeddings
     callbacks = [NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)]
     if args.resume:  # first, so a step's backup is written before a guard stops the run
@@ -151,7 +263,7 @@ def _pretrain(args):
         result.model.save(args.save_model)
         print(f"model saved to {args.save_model}")
     if args.export:
-        path = export_pretrained(config, result, args.export, version=args.version,
+        path = export_pretrained(config, result, args.export, version=args.export_version,
                                  overwrite=args.overwrite)
         print(f"encoder exported to {path} (signatures serving_default, serve_uint8, "
               "serve_bytes)")
@@ -166,12 +278,12 @@ def _export(args):
 
     from keras_contrastive.export import check_export_path, export_encoder
 
-    check_export_path(args.out, args.version, args.overwrite)
+    check_export_path(args.out, args.export_version, args.overwrite)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no saved model at {args.model!r}.")
     model = keras.models.load_model(args.model)
     metadata = {"training_data": args.training_data} if args.training_data else None
-    path = export_encoder(model, args.out, version=args.version, overwrite=args.overwrite,
+    path = export_encoder(model, args.out, version=args.export_version, overwrite=args.overwrite,
                           include_projection=args.include_projection, metadata=metadata)
     print(f"encoder of {type(model).__name__} exported to {path} (signatures serving_default, "
           "serve_uint8, serve_bytes)")
@@ -218,8 +330,6 @@ def _evaluate(args):
 
 
 def _views(args):
-    from keras_contrastive.pretraining import PRESETS
-
     config = PRESETS[args.preset].replace_given(**{f: getattr(args, f) for f in _VIEWS_FIELDS})
     _plot_views(config, args.out)
     return 0
@@ -235,9 +345,19 @@ def _plot_views(config, path):
     print(f"views of 8 test images written to {path}")
 
 
+def _refused(args, error):
+    print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
+    return 2
+
+
 def run(argv=None):
     """Entry point of the ``keras-contrastive`` command."""
     args = _parser().parse_args(argv)
+    if getattr(args, "print_config", False):  # no TensorFlow
+        try:
+            return _print_config(args)
+        except ValueError as error:
+            return _refused(args, error)
     import keras
 
     keras.config.enable_interactive_logging()  # progress bars on stdout, not absl
@@ -247,8 +367,7 @@ def run(argv=None):
         return {"pretrain": _pretrain, "export": _export, "evaluate": _evaluate,
                 "views": _views}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
-        print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return _refused(args, error)
     except (NonFiniteLossError, CollapseError) as error:
         print(f"keras-contrastive {args.command}: training stopped: {error}", file=sys.stderr)
         return 3

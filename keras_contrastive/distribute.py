@@ -131,6 +131,10 @@ def replica_slice(x):
 def global_offset(local_batch_size):
     """Index in the global batch of this replica's first example.
 
+    Assumes every replica holds an equal share (``replica_id * local_batch_size``):
+    ``ContrastiveModel.fit`` refuses views that could split unevenly before
+    training, and :func:`check_even_split` stops a step on batches it could not see.
+
     Example:
 
     >>> from keras_contrastive import distribute
@@ -138,6 +142,58 @@ def global_offset(local_batch_size):
     0
     """
     return tf.cast(replica_id(), tf.int32) * tf.cast(local_batch_size, tf.int32)
+
+
+def uneven_split_message(replicas):
+    """What the refusal of a global batch that does not split evenly says.
+
+    Example:
+
+    >>> from keras_contrastive import distribute
+    >>> distribute.uneven_split_message(2)[:50]
+    'a global batch cannot be split evenly across 2 rep'
+    """
+    return (f"a global batch cannot be split evenly across {replicas} "
+            "replicas: the losses and the step assume equal shares (the self-mask of "
+            "NT-Xent would land on the wrong row). Batch with drop_remainder=True "
+            f"(make_views' default) and a batch size that is a multiple of {replicas}.")
+
+
+def check_even_split(data):
+    """``data`` (a nested structure of batches), checked to split evenly across replicas.
+
+    On one replica, or where the first batch's size is static (``fit`` refused
+    a static global batch that does not divide, and a pipeline without a
+    fixed batch size), ``data`` is returned as is.  Otherwise (a batch size
+    known only at run time, as in a custom loop over a distributed dataset)
+    one all-reduce of a scalar sums the replicas' row counts, and each
+    replica asserts that its own count times the replica count is that sum
+    (true on every replica only when the shares are equal) before anything
+    uses the batch: a step on an uneven split stops with an
+    ``InvalidArgumentError`` whose message is :func:`uneven_split_message`'s
+    and names the sizes.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive import distribute
+    >>> batch = {"global": (tf.ones([3, 2]), tf.ones([3, 2]))}
+    >>> distribute.check_even_split(batch) is batch  # one replica
+    True
+    """
+    replicas = num_replicas()
+    first = tf.nest.flatten(data)[0]
+    if replicas == 1 or first.shape[0] is not None:
+        return data
+    size = tf.shape(first)[0]
+    # float32 counts are exact up to 2**24 examples
+    total = tf.cast(all_reduce_sum(tf.cast(size, tf.float32)), tf.int32)
+    even = tf.debugging.Assert(
+        tf.equal(size * replicas, total),
+        [uneven_split_message(replicas), "Examples in the global batch:", total,
+         "on this replica:", size])
+    with tf.control_dependencies([even]):
+        return tf.nest.map_structure(tf.identity, data)
 
 
 def is_multi_worker(strategy=None):

@@ -11,20 +11,28 @@ Layout (what TF Serving's model server watches)::
 
 Signatures (``H, W, C``: the encoder's input size; ``D``: its features):
 
-=================  ===========================================  ================================
-name               input                                        preprocessing inside the graph
-=================  ===========================================  ================================
-serving_default    ``images``: float32 ``[B, H, W, C]`` in [0, 1]   none
-serve_uint8        ``images``: uint8 ``[B, h, w, C]``, any h, w     resize to H x W, scale by 1/255
-serve_bytes        ``image_bytes``: string ``[B]``, JPEG/PNG/GIF/BMP  decode to C channels, resize, scale
-=================  ===========================================  ================================
+=================  =================================================  ==========================
+name               input                                              preprocessing in the graph
+=================  =================================================  ==========================
+serving_default    ``images``: float32 ``[B, H, W, C]`` in [0, 1]     none
+serve_uint8        ``images``: uint8 ``[B, h, w, c]``, any h, w, c    to C channels, resize to
+                   (c: 1 grey, 3 RGB, 4 RGBA)                         H x W, scale by 1/255
+serve_bytes        ``image_bytes``: string ``[B]``, JPEG, PNG, GIF,   check the header size,
+                   BMP or WebP                                        decode, to C channels,
+                                                                      resize, scale
+=================  =================================================  ==========================
 
 Each returns ``{"embedding": float32 [B, D]}`` (the backbone's features) and,
 exported with ``include_projection=True``, ``"projection"`` (the method's
 projection head on them).  Resizing is bilinear with antialiasing, to
 exactly ``H x W`` (the aspect ratio is not kept); an image already at
 ``H x W`` is unchanged.  TF Serving's REST API sends ``serve_bytes`` its
-input as ``{"b64": "..."}``.
+input as ``{"b64": "..."}``.  Channels are converted in the graph: grey is
+repeated for a colour model, colour becomes BT.601 luma (0.299 R + 0.587 G +
+0.114 B) for a grey one, alpha is dropped.  An empty batch is refused;
+``serve_bytes`` refuses an image whose header announces more than
+``max_pixels`` pixels before decoding it, and names the indices of the
+images it could not decode.
 
 The encoder is called with ``training=False`` (BatchNormalization uses its
 moving statistics).  Models whose variables were created under a
@@ -42,9 +50,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive._checks import is_int
+from keras_contrastive._checks import is_int, is_positive_int
 
-__all__ = ["SavedEncoderLayer", "export_encoder", "load_encoder", "read_metadata"]
+__all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "load_encoder",
+           "read_metadata", "recover_interrupted_export"]
 
 SIGNATURE_NAME = "serving_default"
 UINT8_SIGNATURE = "serve_uint8"
@@ -54,6 +63,69 @@ BYTES_INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "embedding"
 PROJECTION_NAME = "projection"
 METADATA_FILE = "metadata.json"
+
+DEFAULT_MAX_PIXELS = 25_000_000
+_FORMATS = "JPEG, PNG, GIF, BMP or WebP"
+# ITU-R BT.601 luma, summing to 1 so a grey picture stored as RGB keeps its values
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _header_size(data):
+    """``[height, width]`` (int64) read from an encoded image's header without
+    decoding it: JPEG (``tf.image.extract_jpeg_shape``), PNG, GIF, BMP and WebP
+    (lossy, lossless, extended); ``[-1, -1]`` for anything else."""
+    head = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * 32)]), 0, 32)
+    b = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    def little(i, n):
+        return tf.add_n([b[i + k] * 256 ** k for k in range(n)])
+
+    def big(i):
+        return tf.add_n([b[i + k] * 256 ** (3 - k) for k in range(4)])
+
+    magic = tf.strings.substr(head, 0, 4)
+    webp = tf.logical_and(tf.equal(magic, b"RIFF"),
+                          tf.equal(tf.strings.substr(head, 8, 4), b"WEBP"))
+    chunk = tf.strings.substr(head, 12, 4)
+    bmp_height = little(22, 4)  # signed: negative for top-down bitmaps
+    bmp_height = tf.where(bmp_height >= 2 ** 31, 2 ** 32 - bmp_height, bmp_height)
+    bmp_core = tf.equal(little(14, 4), 12)  # BITMAPCOREHEADER: 16-bit sizes
+    return tf.case([
+        (tf.equal(tf.strings.substr(head, 0, 8), b"\x89PNG\r\n\x1a\n"),
+         lambda: tf.stack([big(20), big(16)])),
+        (tf.equal(magic, b"GIF8"), lambda: tf.stack([little(8, 2), little(6, 2)])),
+        (tf.equal(tf.strings.substr(head, 0, 2), b"BM"),
+         lambda: tf.where(bmp_core, tf.stack([little(20, 2), little(18, 2)]),
+                          tf.stack([bmp_height, little(18, 4)]))),
+        (tf.logical_and(webp, tf.equal(chunk, b"VP8 ")),
+         lambda: tf.stack([little(28, 2) % 16384, little(26, 2) % 16384])),
+        (tf.logical_and(webp, tf.equal(chunk, b"VP8L")),
+         lambda: tf.stack([little(21, 4) // 16384 % 16384 + 1, little(21, 4) % 16384 + 1])),
+        (tf.logical_and(webp, tf.equal(chunk, b"VP8X")),
+         lambda: tf.stack([little(27, 3) + 1, little(24, 3) + 1])),
+        (tf.equal(tf.strings.substr(head, 0, 2), b"\xff\xd8"),
+         lambda: tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)),
+    ], default=lambda: tf.constant([-1, -1], tf.int64), exclusive=True)
+
+
+def _to_channels(images, channels):
+    """Float images ``[..., c]`` (c = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA, known
+    only when the graph runs) as ``channels`` channels: grey is repeated for a
+    colour model, colour becomes BT.601 luma for a grey one, alpha is dropped."""
+    count = tf.shape(images)[-1]
+    if channels == 1:
+        images = tf.cond(
+            count >= 3,
+            lambda: tf.reduce_sum(images[..., :3] * tf.constant(_LUMA, images.dtype), -1,
+                                  keepdims=True),
+            lambda: images[..., :1])
+    elif channels == 3:
+        images = tf.cond(count >= 3, lambda: images[..., :3],
+                         lambda: tf.concat([images[..., :1]] * 3, axis=-1))
+    else:
+        tf.debugging.assert_equal(count, channels, message=(
+            f"the images must have the model's {channels} channels"))
+    return tf.ensure_shape(images, images.shape[:-1].concatenate([channels]))
 
 
 def _resolve_encoder(model_or_encoder, input_shape=None):
@@ -101,7 +173,9 @@ def _image_shape(encoder, input_shape):
 def check_export_path(path, version=1, overwrite=False):
     """The version directory ``path/<version>``; raises if writing it is refused.
 
-    Raises ``FileExistsError`` when it exists and ``overwrite`` is False, and
+    It first cleans up after an export of that version that was killed
+    (:func:`recover_interrupted_export`).  Raises ``FileExistsError`` when it
+    exists and ``overwrite`` is False, and
     ``NotADirectoryError`` when ``path`` is a file.  Call it before a long
     training run to fail early; ``export_encoder`` calls it too.
 
@@ -120,6 +194,7 @@ def check_export_path(path, version=1, overwrite=False):
     """
     path = os.fspath(path)
     version_dir = os.path.join(path, str(int(version)))
+    recover_interrupted_export(path, version)
     if os.path.exists(version_dir) and not overwrite:
         raise FileExistsError(
             f"{version_dir} already exists; pass overwrite=True to replace it or choose another `version`."
@@ -130,19 +205,24 @@ def check_export_path(path, version=1, overwrite=False):
 
 
 def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_shape=None,
-                   include_projection=False, metadata=None):
+                   include_projection=False, metadata=None, max_pixels=DEFAULT_MAX_PIXELS):
     """Write the encoder as a SavedModel in TF Serving layout ``path/<version>/``.
 
     Three signatures (see the module docstring): ``serving_default`` takes
     float32 images in [0, 1] at the training size, ``serve_uint8`` uint8
-    images of any size and ``serve_bytes`` encoded JPEG/PNG/GIF/BMP strings;
+    images of any size and ``serve_bytes`` encoded JPEG/PNG/GIF/BMP/WebP strings;
     each returns ``{"embedding": float32 [B, D]}`` (plus ``"projection"``
     with ``include_projection=True``).  ``metadata.json`` beside
     ``saved_model.pb`` records the method, backbone, input size, the
     preprocessing constants, the git commit of the code and whatever
     ``metadata`` adds (training data, figures of merit).  The SavedModel is
     written to a temporary directory inside ``path`` and then renamed, so a
-    server watching ``path`` never sees a half-written version.
+    server watching ``path`` never sees a half-written version; with
+    ``overwrite=True`` the new version replaces the old one by an atomic
+    exchange of the two directories (Linux; elsewhere two renames, undone by
+    the next export after a kill between them), so a version is servable at
+    every moment.  Left-overs of a killed export of the same version are
+    removed first.
 
     Args:
         model_or_encoder: a trained ``ContrastiveModel`` (its
@@ -165,7 +245,11 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
             with a projection head).
         metadata: a JSON-serialisable dict merged into ``metadata.json``
             (e.g. ``{"training_data": "fashion_mnist", "metrics":
-            {"knn_acc": 0.83}}``).
+            {"knn_acc": 0.83}}``); NaN and infinite numbers are written as
+            ``null`` (the file is strict JSON).
+        max_pixels: ``serve_bytes`` refuses an image of more pixels (height x
+            width, read from its header before decoding); default 25 million
+            (a 6000 x 4000 photo), recorded in ``metadata.json``.
 
     Returns:
         The version directory, as a string.
@@ -187,6 +271,9 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     encoder = _resolve_encoder(model_or_encoder, input_shape)
     if not is_int(version) or version < 0:
         raise ValueError(f"`version` must be a non-negative integer, got version={version!r}.")
+    if not is_positive_int(max_pixels):
+        raise ValueError(f"`max_pixels` must be a positive integer, got max_pixels={max_pixels!r}.")
+    max_pixels = int(max_pixels)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"`metadata` must be a dict, got {type(metadata).__name__}.")
     projector = None
@@ -214,17 +301,12 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
         return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
 
     def serve_uint8(images):
-        return serve(to_input_size(tf.cast(images, tf.float32) / 255.0))
-
-    def decode(data):
-        image = tf.io.decode_image(data, channels=channels, dtype=tf.uint8,
-                                   expand_animations=False)
-        return to_input_size(tf.cast(image, tf.float32)[None] / 255.0)[0]
+        _assert_not_empty(UINT8_SIGNATURE, INPUT_NAME, images)
+        return serve(to_input_size(_to_channels(tf.cast(images, tf.float32) / 255.0, channels)))
 
     def serve_bytes(image_bytes):
-        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(
-            (height, width, channels), tf.float32))
-        return serve(images)
+        return serve(_decode_batch(image_bytes, (height, width, channels), max_pixels,
+                                   to_input_size))
 
     archive = keras.export.ExportArchive()
     archive.track(encoder)
@@ -241,26 +323,148 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
         )
     archive.add_endpoint(
         name=UINT8_SIGNATURE, fn=serve_uint8,
-        input_signature=[tf.TensorSpec((None, None, None, channels), tf.uint8, name=INPUT_NAME)])
+        input_signature=[tf.TensorSpec((None, None, None, None), tf.uint8, name=INPUT_NAME)])
     archive.add_endpoint(
         name=BYTES_SIGNATURE, fn=serve_bytes,
         input_signature=[tf.TensorSpec((None,), tf.string, name=BYTES_INPUT_NAME)])
 
     record = _metadata(model_or_encoder, encoder, image_shape, output_shape[-1], projector,
-                       metadata)
+                       {"max_pixels": max_pixels, **(metadata or {})})
     os.makedirs(path, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".tmp-{int(version)}-", dir=path)
+    staging = tempfile.mkdtemp(prefix=f"{_STAGING}{int(version)}-", dir=path)
     os.chmod(staging, 0o755)  # mkdtemp makes it private; a model server may run as another user
     try:
         archive.write_out(staging, verbose=False)
         with open(os.path.join(staging, METADATA_FILE), "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-        if os.path.exists(version_dir):
-            shutil.rmtree(version_dir)
-        os.rename(staging, version_dir)
+            json.dump(record, f, indent=2, sort_keys=True, allow_nan=False)
+        _swap_in(staging, version_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version_dir
+
+
+def _assert_not_empty(signature, input_name, batch):
+    tf.debugging.assert_positive(tf.shape(batch)[0], message=(
+        f"{signature}: the batch `{input_name}` is empty; send at least one image"))
+
+
+def _decode_batch(image_bytes, image_shape, max_pixels, to_input_size):
+    """``[B, H, W, C]`` float32 images in [0, 1] from ``B`` encoded images.
+
+    Each image's height and width are read from its header first: one over
+    ``max_pixels`` is refused before it is decoded.  Decoding runs in a
+    ``tf.data`` pipeline that drops the images that fail, so the error names
+    their indices in the batch rather than failing without saying which."""
+    height, width, channels = image_shape
+    count = tf.shape(image_bytes)[0]
+    _assert_not_empty(BYTES_SIGNATURE, BYTES_INPUT_NAME, image_bytes)
+
+    def decode(index, data):
+        size = _header_size(data)
+        too_large = size[0] * size[1] > max_pixels
+
+        def decoded():
+            image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+            pixels = tf.cast(tf.shape(image)[0], tf.int64) * tf.cast(tf.shape(image)[1], tf.int64)
+            tf.debugging.assert_less_equal(pixels, tf.constant(max_pixels, tf.int64))
+            image = _to_channels(tf.cast(image, tf.float32)[None] / 255.0, channels)
+            return to_input_size(image)[0]
+
+        image = tf.cond(too_large, lambda: tf.zeros((height or 0, width or 0, channels)),
+                        decoded)
+        return index, too_large, image
+
+    good = tf.data.Dataset.from_tensor_slices((tf.range(count), image_bytes)).map(
+        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+    nothing = tf.data.Dataset.from_tensors((
+        tf.zeros([0], tf.int32), tf.zeros([0], tf.bool),
+        tf.zeros([0, height or 0, width or 0, channels])))
+    indices, too_large, images = good.batch(tf.cast(count, tf.int64)).concatenate(
+        nothing).take(1).get_single_element()
+    failed = tf.sparse.to_dense(tf.sets.difference(tf.range(count)[None], indices[None]))[0]
+    tf.debugging.Assert(tf.equal(tf.size(failed), 0), [
+        f"{BYTES_SIGNATURE}: the images at these indices of `{BYTES_INPUT_NAME}` could not be "
+        f"decoded (not {_FORMATS}, or damaged, or over {max_pixels} pixels when decoded):",
+        failed], summarize=64)
+    tf.debugging.Assert(tf.logical_not(tf.reduce_any(too_large)), [
+        f"{BYTES_SIGNATURE}: the images at these indices of `{BYTES_INPUT_NAME}` have more "
+        f"than max_pixels={max_pixels} pixels (height x width in their headers); shrink them "
+        "before sending:", tf.boolean_mask(indices, too_large)], summarize=64)
+    return images
+
+
+_STAGING = ".tmp-"  # prefix of a version being written: path/.tmp-<version>-XXXX
+_RETIRED = ".old-"  # prefix of a replaced version between two renames: path/.old-<version>-XXXX
+_RENAME_EXCHANGE = 2  # renameat2's flag: swap two paths atomically (Linux)
+
+
+def _exchange(first, second):
+    """Swaps two directories atomically with Linux's ``renameat2(RENAME_EXCHANGE)``;
+    False where the system or the file system does not offer it."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_cwd = -100
+    return renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second),
+                     _RENAME_EXCHANGE) == 0
+
+
+def _swap_in(staging, version_dir):
+    """Puts the complete version ``staging`` at ``version_dir`` so that a
+    servable version is there at every moment: a rename when there was none,
+    an atomic exchange (then the old version, now at ``staging``, is deleted)
+    where the system offers one, else two renames through ``.old-<version>-*``
+    (``recover_interrupted_export`` restores it after a kill between them)."""
+    if not os.path.exists(version_dir):
+        os.rename(staging, version_dir)
+        return
+    if _exchange(staging, version_dir):
+        shutil.rmtree(staging)
+        return
+    base, version = os.path.split(version_dir)
+    retired = tempfile.mkdtemp(prefix=f"{_RETIRED}{version}-", dir=base)
+    os.rmdir(retired)
+    os.rename(version_dir, retired)
+    try:
+        os.rename(staging, version_dir)
+    except BaseException:
+        os.rename(retired, version_dir)
+        raise
+    shutil.rmtree(retired)
+
+
+def recover_interrupted_export(path, version):
+    """Cleans up after an export of ``path/<version>`` that was killed: deletes
+    its half-written ``.tmp-<version>-*`` folders and, if ``path/<version>`` is
+    missing while a replaced copy waits in ``.old-<version>-*``, puts it back
+    (otherwise deletes it).  ``export_encoder`` calls it before writing.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.export import recover_interrupted_export
+    >>> base = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(base, ".old-1-abc"))
+    >>> os.makedirs(os.path.join(base, ".tmp-1-def"))
+    >>> recover_interrupted_export(base, 1)
+    >>> sorted(os.listdir(base))
+    ['1']
+    """
+    path, version = os.fspath(path), int(version)
+    if not os.path.isdir(path):
+        return
+    version_dir = os.path.join(path, str(version))
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if name.startswith(f"{_RETIRED}{version}-") and not os.path.exists(version_dir):
+            os.rename(full, version_dir)
+        elif name.startswith((f"{_STAGING}{version}-", f"{_RETIRED}{version}-")):
+            shutil.rmtree(full, ignore_errors=True)
 
 
 def _git_commit():
@@ -292,12 +496,13 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
             SIGNATURE_NAME: "none: float32 images in [0, 1] at input_shape",
             "scale": 1.0 / 255.0,
             "resize": "bilinear, antialias, to input_shape[:2] (aspect ratio not kept)",
-            "decode": f"tf.io.decode_image, {image_shape[-1]} channel(s)",
+            "decode": f"tf.io.decode_image, then {image_shape[-1]} channel(s) (grey repeated, "
+                      "colour to BT.601 luma, alpha dropped)",
         },
         "signatures": {
             SIGNATURE_NAME: {"inputs": {INPUT_NAME: "float32 [B, H, W, C] in [0, 1]"}},
-            UINT8_SIGNATURE: {"inputs": {INPUT_NAME: "uint8 [B, h, w, C]"}},
-            BYTES_SIGNATURE: {"inputs": {BYTES_INPUT_NAME: "string [B] (JPEG/PNG/GIF/BMP)"}},
+            UINT8_SIGNATURE: {"inputs": {INPUT_NAME: "uint8 [B, h, w, c], c in 1, 3, 4"}},
+            BYTES_SIGNATURE: {"inputs": {BYTES_INPUT_NAME: f"string [B] ({_FORMATS})"}},
         },
         "outputs": [OUTPUT_NAME] + ([PROJECTION_NAME] if projector is not None else []),
         "git_commit": _git_commit(),
@@ -307,9 +512,21 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     record.update(extra or {})
-    # NumPy scalars and arrays become JSON numbers and lists; refuse anything
-    # else metadata.json cannot hold before a file is written
-    return json.loads(json.dumps(record, default=_jsonable))
+    # NumPy scalars and arrays become JSON numbers and lists, NaN and infinities
+    # null (strict JSON); anything else metadata.json cannot hold is refused
+    # before a file is written
+    return _finite_or_null(json.loads(json.dumps(record, default=_jsonable)))
+
+
+def _finite_or_null(value):
+    """``value`` (parsed JSON) with every NaN or infinite float replaced by ``None``."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_null(item) for item in value]
+    return value
 
 
 def _jsonable(value):
@@ -339,7 +556,10 @@ def read_metadata(path):
         raise FileNotFoundError(f"{version_dir} has no {METADATA_FILE} (exported by an older "
                                 "version of keras-contrastive?).")
     with open(file) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{file} is damaged: not JSON ({error}).") from None
 
 
 def _version_dir(path):
@@ -365,9 +585,16 @@ def _serving_input_shape(version_dir):
     """(H, W, C) of the `images` input of the serving signature, read from saved_model.pb."""
     from tensorflow.core.protobuf import saved_model_pb2
 
+    from google.protobuf.message import DecodeError
+
     saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
+    file = os.path.join(version_dir, "saved_model.pb")
+    with open(file, "rb") as f:
+        try:
+            saved_model.ParseFromString(f.read())
+        except DecodeError as error:
+            raise ValueError(f"{file} is damaged (truncated or not a SavedModel): cannot parse "
+                             f"it ({error}); export the encoder again.") from None
     for meta_graph in saved_model.meta_graphs:
         signature = meta_graph.signature_def.get(SIGNATURE_NAME)
         if signature is None:
@@ -445,9 +672,15 @@ def load_encoder(path, trainable=False):
     """
     version_dir = _version_dir(path)
     image_shape = _serving_input_shape(version_dir)
-    layer = SavedEncoderLayer(
-        version_dir, call_endpoint=SIGNATURE_NAME, trainable=trainable, name="saved_encoder"
-    )
+    try:
+        layer = SavedEncoderLayer(
+            version_dir, call_endpoint=SIGNATURE_NAME, trainable=trainable, name="saved_encoder"
+        )
+    except Exception as error:  # TensorFlow's loader fails in many ways on damaged files
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"the SavedModel at {version_dir} is damaged (truncated or missing "
+                         f"variables?): cannot load it ({type(error).__name__}: {first_line}); "
+                         "export the encoder again.") from None
     images = keras.Input(shape=image_shape, dtype="float32", name=INPUT_NAME)
     embedding = layer(images)[OUTPUT_NAME]
     model = keras.Model(images, embedding, name="encoder")

@@ -3,6 +3,8 @@ import keras
 from keras import layers
 
 from keras_contrastive import layers as kc_layers
+from keras_contrastive._checks import (
+    check_number, check_parameter_count, dense_parameters, is_positive_int)
 
 
 def projection_head(
@@ -33,6 +35,10 @@ def projection_head(
     Returns:
         A ``keras.Sequential``.
 
+    Dimensions are positive integers (NumPy integers too); a head of more than
+    ``_checks.MAX_PARAMETERS`` (2**31) parameters, or of more float32
+    bytes than the host's available memory, is refused before it is built.
+
     Example:
 
     >>> from keras_contrastive.heads import projection_head
@@ -40,14 +46,18 @@ def projection_head(
     >>> head.output_shape
     (None, 128)
     """
-    if isinstance(hidden_dims, int):
-        hidden_dims = [hidden_dims]
-    for dim in list(hidden_dims) + [output_dim]:
-        if not isinstance(dim, int) or dim <= 0:
+    hidden_dims = list(hidden_dims) if isinstance(hidden_dims, (list, tuple)) else [hidden_dims]
+    for dim in hidden_dims + [output_dim] + ([] if input_dim is None else [input_dim]):
+        if not is_positive_int(dim):
             raise ValueError(
                 "projection dims must be positive integers, got "
-                f"hidden_dims={list(hidden_dims)!r}, output_dim={output_dim!r}."
+                f"hidden_dims={hidden_dims!r}, output_dim={output_dim!r}"
+                + ("." if input_dim is None else f", input_dim={input_dim!r}.")
             )
+    hidden_dims, output_dim = [int(dim) for dim in hidden_dims], int(output_dim)
+    sizes = ([] if input_dim is None else [int(input_dim)]) + hidden_dims + [output_dim]
+    check_parameter_count(f"{name} (hidden_dims={hidden_dims}, output_dim={output_dim}, "
+                          f"input_dim={input_dim})", dense_parameters(sizes))
     stack = []
     for index, dim in enumerate(hidden_dims):
         stack.append(layers.Dense(dim, use_bias=not batch_norm, name=f"dense{index}"))
@@ -101,7 +111,7 @@ class NormalizedDense(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.units = int(units)
+        self.units = check_number("units", units, low=1, integer=True)
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel",
@@ -120,12 +130,14 @@ class NormalizedDense(keras.layers.Layer):
 
 
 def dino_head(input_dim, out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num_layers=3,
-              use_bn=False, name="dino_head"):
+              use_bn=False, name="dino_head", synchronized_bn=False):
     """DINO's projection head: an MLP with GELU (``num_layers`` Dense layers,
     the last to ``bottleneck_dim``), l2 normalisation, then a
     :class:`NormalizedDense` to ``out_dim`` logits (built).  ``use_bn`` puts a
     BatchNormalization before each GELU (the official ``--use_bn_in_head``,
-    which CNN backbones need on small data).
+    which CNN backbones need on small data); ``synchronized_bn`` takes its
+    statistics over the global batch under a strategy.  Sizes are checked as in
+    :func:`projection_head` (positive integers, at most 2**31 parameters).
 
     Example:
 
@@ -133,17 +145,23 @@ def dino_head(input_dim, out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num
     >>> dino_head(192, out_dim=1024, hidden_dim=256, bottleneck_dim=64).output_shape
     (None, 1024)
     """
-    if num_layers < 1:
-        raise ValueError(f"`num_layers` must be >= 1, got num_layers={num_layers!r}.")
+    num_layers = check_number("num_layers", num_layers, low=1, integer=True)
     for argument, dim in (("out_dim", out_dim), ("hidden_dim", hidden_dim),
-                          ("bottleneck_dim", bottleneck_dim)):
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+                          ("bottleneck_dim", bottleneck_dim), ("input_dim", input_dim)):
+        if not is_positive_int(dim):
             raise ValueError(f"DINO head dims must be positive integers, got {argument}={dim!r}.")
+    input_dim, out_dim, hidden_dim, bottleneck_dim = (
+        int(input_dim), int(out_dim), int(hidden_dim), int(bottleneck_dim))
+    sizes = [input_dim] + [hidden_dim] * (num_layers - 1) + [bottleneck_dim, out_dim]
+    check_parameter_count(f"{name} (input_dim={input_dim}, hidden_dim={hidden_dim}, "
+                          f"bottleneck_dim={bottleneck_dim}, out_dim={out_dim})",
+                          dense_parameters(sizes))
     stack = []
     for index in range(num_layers - 1):
         stack.append(layers.Dense(hidden_dim, name=f"dense{index}"))
         if use_bn:
-            stack.append(layers.BatchNormalization(epsilon=1e-5, name=f"bn{index}"))
+            stack.append(kc_layers.batch_normalization(
+                synchronized_bn, epsilon=1e-5, name=f"bn{index}"))
         stack.append(layers.Activation("gelu", name=f"gelu{index}"))
     stack += [layers.Dense(bottleneck_dim, name="bottleneck"),
               layers.UnitNormalization(axis=-1, name="l2_normalize"),

@@ -1,6 +1,6 @@
-"""State carried across training steps: feature queues and momentum (EMA) encoders.
+"""State carried across training steps: feature queues, memory banks and momentum (EMA) encoders.
 
-Both are Keras layers whose state lives in Keras variables, so
+All are Keras layers whose state lives in Keras variables, so
 ``model.save``, ``ModelCheckpoint`` and ``BackupAndRestore`` carry it.  A
 model changes them in ``update_state``, after the optimizer step, never as a
 side effect of computing a loss.
@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._checks import is_positive_int
+from keras_contrastive._checks import check_parameter_count, is_positive_int
 
 
 def _unit_rows_initializer(seed):
@@ -63,6 +63,8 @@ class FeatureQueue(keras.layers.Layer):
                 raise ValueError(f"`{name}` must be a positive integer, got {name}={value!r}.")
         self.size = int(size)
         self.dim = int(dim)
+        check_parameter_count(f"{self.name} (size={self.size}, dim={self.dim})",
+                              self.size * self.dim)
         self.seed = seed
         self.buffer = self.add_weight(
             shape=(self.size, self.dim), initializer=_unit_rows_initializer(seed),
@@ -109,6 +111,76 @@ class FeatureQueue(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "dim": self.dim, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class MemoryBank(keras.layers.Layer):
+    """One unit vector per training image (NPID's memory bank, Wu et al. 2018).
+
+    Starts as random unit vectors.  ``update(indices, features)`` moves the
+    entries of the **global** batch (every replica's indices and features,
+    gathered in replica order, so every replica holds the same bank) toward
+    the new features and back onto the sphere:
+
+        v_i <- normalise(m v_i + (1 - m) f_i)
+
+    with ``f_i`` l2-normalised first.  The global batch's indices must be
+    distinct and lie in ``[0, size)``: several views of one image are
+    several visits, one ``update`` each.
+
+    Args:
+        size: number of entries (the training images).
+        dim: size of each vector.
+        momentum: ``m`` in [0, 1) (0.5 in the paper).
+        seed: seed of the random initial vectors.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.state import MemoryBank
+    >>> bank = MemoryBank(size=3, dim=2, momentum=0.5, seed=0)
+    >>> before = bank.values.numpy()
+    >>> bank.update(np.array([2]), np.array([[3., 4.]], "float32"))  # f = (0.6, 0.8)
+    >>> mixed = 0.5 * before[2] + 0.5 * np.array([0.6, 0.8])
+    >>> after = bank.values.numpy()
+    >>> bool(np.allclose(after[2], mixed / np.linalg.norm(mixed))), bool((after[:2] == before[:2]).all())
+    (True, True)
+    """
+
+    def __init__(self, size, dim, momentum=0.5, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("size", size), ("dim", dim)):
+            if not is_positive_int(value):
+                raise ValueError(f"`{name}` must be a positive integer, got {name}={value!r}.")
+        if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
+            raise ValueError(f"`momentum` must be in [0, 1), got momentum={momentum!r}.")
+        self.size, self.dim, self.momentum, self.seed = int(size), int(dim), float(momentum), seed
+        self.bank = self.add_weight(
+            shape=(self.size, self.dim), initializer=_unit_rows_initializer(seed),
+            trainable=False, name="bank", aggregation="only_first_replica",
+        )
+        self.built = True
+
+    @property
+    def values(self):
+        """The ``[size, dim]`` bank (no gradient)."""
+        return tf.stop_gradient(tf.convert_to_tensor(self.bank))
+
+    def update(self, indices, features):
+        """Moves the global batch's entries ``indices`` (``[n]`` per replica,
+        distinct) toward ``features`` (``[n, dim]`` per replica)."""
+        features = tf.math.l2_normalize(
+            tf.stop_gradient(tf.cast(features, self.bank.dtype)), axis=1)
+        indices = distribute.all_gather(tf.cast(tf.reshape(indices, [-1]), tf.int64))
+        features = distribute.all_gather(features)
+        bank = tf.convert_to_tensor(self.bank)
+        mixed = self.momentum * tf.gather(bank, indices) + (1.0 - self.momentum) * features
+        self.bank.assign(tf.tensor_scatter_nd_update(bank, indices[:, None],
+                                                     tf.math.l2_normalize(mixed, axis=1)))
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "dim": self.dim,
+                "momentum": self.momentum, "seed": self.seed}
 
 
 def cosine_momentum(base, step, total_steps):

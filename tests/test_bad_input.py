@@ -85,6 +85,9 @@ ROWS = {
     # labels
     "missing labels (SupCon)": (lambda: _fit(models.SupCon(small_cnn()), _views(IMAGES)),
                                 r"views\['labels'\] is missing"),
+    "missing indices (NPID)": (lambda: _fit(models.NPID(small_cnn(), num_images=64),
+                                            _views(IMAGES)),
+                               r"NPID keeps one entry per training image: views\['indices'\] is missing"),
     "labels given to a view method": (
         lambda: _fit(models.SimCLR(small_cnn()), IMAGES, np.zeros(64)),
         "SimCLR.fit takes views, not labels: got y=ndarray"),
@@ -97,6 +100,8 @@ ROWS = {
                       "`temperature` must be > 0, got temperature=0.0"),
     "temperature < 0 (MoCo)": (lambda: models.MoCo(small_cnn(), temperature=-1.0),
                                "`temperature` must be > 0, got temperature=-1.0"),
+    "num_images 0 (NPID)": (lambda: models.NPID(small_cnn(), num_images=0),
+                            "`num_images` must be a positive integer.*got num_images=0"),
     "temperature 0 (SupCon)": (lambda: models.SupCon(small_cnn(), temperature=0.0),
                                "temperature"),
     "momentum > 1": (lambda: models.MoCo(small_cnn(), momentum=1.5),
@@ -106,14 +111,13 @@ ROWS = {
     "momentum > 1 (DINO)": (lambda: models.DINO(small_cnn(), out_dim=16, momentum=2.0),
                             r"`momentum` must be in \[0, 1\], got momentum=2.0"),
     "projection dim 0": (lambda: models.SimCLR(small_cnn(), projection_dim=0),
-                         "projection dims must be positive integers, got hidden_dims=\\[64\\], "
-                         "output_dim=0"),
+                         "`projection_dim` must be an integer >= 1, got projection_dim=0"),
     "hidden dim 0": (lambda: models.SimCLR(small_cnn(), hidden_dim=0),
-                     "projection dims must be positive integers, got hidden_dims=\\[0\\]"),
+                     "`hidden_dim` must be an integer >= 1, got hidden_dim=0"),
     "projection dim < 0": (lambda: models.BYOL(small_cnn(), projection_dim=-3),
-                           "output_dim=-3"),
+                           "projection_dim=-3"),
     "DINO out_dim 0": (lambda: models.DINO(small_cnn(), out_dim=0),
-                       "DINO head dims must be positive integers, got out_dim=0"),
+                       "`out_dim` must be an integer >= 1, got out_dim=0"),
     # multi-crop
     "local crops larger than global": (
         lambda: views.MultiCrop(28, 32, num_local=2),

@@ -49,6 +49,64 @@ def test_the_command_runs_as_a_command(tmp_path):
     assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
 
 
+_NO_TENSORFLOW = """
+import contextlib, io, json, sys
+from keras_contrastive import cli
+out = {}
+for argv in (["--help"], ["pretrain", "--help"], ["views", "--help"], ["--version"],
+             ["pretrain", "--print-config", "--method", "moco_v2", "--json"]):
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        try:
+            code = cli.run(argv)
+        except SystemExit as exit:
+            code = exit.code
+    out[" ".join(argv)] = [code, buffer.getvalue()]
+out["imported"] = sorted(m for m in ("tensorflow", "keras", "keras_contrastive.models")
+                         if m in sys.modules)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_help_version_and_print_config_import_no_tensorflow():
+    """``--help`` (top level and per command), ``--version`` and ``--print-config``
+    answer without importing TensorFlow, Keras or the models: the methods come
+    from the generated manifest (``_method_manifest.py``)."""
+    result = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.split("RESULT ", 1)[1])
+    assert out.pop("imported") == []
+    assert all(code == 0 for code, _ in out.values()), out
+    assert "moco_v2" in out["pretrain --help"][1].split("--method {", 1)[1].split("}", 1)[0]
+    settings = json.loads(out["pretrain --print-config --method moco_v2 --json"][1])
+    assert settings["method"] == "moco_v2" and settings["optimizer_name"] == "sgd"
+
+
+_QUIET = """
+import numpy as np
+import keras_contrastive  # first, as a user would
+import tensorflow as tf
+from keras_contrastive import views
+augment = views.simclr_augment(28, channels=1, seed=0)
+images = tf.data.Dataset.from_tensor_slices(np.zeros((64, 28, 28, 1), "uint8")).batch(32)
+for _ in images.map(lambda x: augment(tf.cast(x, "float32") / 255.0)):
+    pass
+"""
+
+
+def test_library_use_prints_no_tensorflow_cost_model_spam():
+    """The views in ``tf.data`` (what every run traces) make grappler's cost model
+    print "W ... Error in PredictCost() ... CropAndResize" at TensorFlow's default
+    log level (this snippet does, with TF_CPP_MIN_LOG_LEVEL=0); importing
+    keras_contrastive first sets the level to 2 where the user has not set it."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", _QUIET], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "PredictCost" not in result.stderr, result.stderr[-2000:]
+
+
 def summary_tags(logdir):
     """{run: tags} of the TensorBoard event files under ``logdir``."""
     import glob
@@ -95,13 +153,15 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     assert metadata["config"]["width"] == 4
     assert not (tmp_path / "backup").exists()  # the backup is deleted when training ends
 
-    exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version",
-                    "2", "--include-projection", "--training-data", "fashion_mnist[:256]")
+    exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
+                    "--export-version", "2", "--include-projection", "--training-data",
+                    "fashion_mnist[:256]")
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "SimCLR exported to" in exported.stdout
     metadata = json.loads((export / "2" / "metadata.json").read_text())
     assert metadata["outputs"] == ["embedding", "projection"]
-    again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export), "--version", "2")
+    again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
+                 "--export-version", "2")
     assert again.returncode == 2 and "already exists" in again.stderr
 
     # the exported encoder, evaluated by the CLI on the same images, gives the same figures
@@ -145,7 +205,7 @@ def test_existing_export_is_refused_without_overwrite(tmp_path):
     (["--dataset", "fashion-mnist"], "unknown data set 'fashion-mnist': did you mean 'fashion_mnist'?"),
     (["--dataset", "Fashion MNIST"], "did you mean 'fashion_mnist'?"),
     (["--dataset", os.path.abspath(__file__)], "is a file; give a folder of images"),
-    (["--backup-steps", "0", "--resume", "/tmp/x"], "--backup-steps must be a positive"),
+    (["--backup-steps", "0", "--resume", "/tmp/x"], "--backup-steps must be an integer >= 1"),
     (["--save-model", "model.h5"], "--save-model must name a .keras file"),
 ])
 def test_bad_arguments_exit_with_a_message(args, message):
@@ -190,11 +250,11 @@ def test_help_lists_the_view_options():
     assert result.returncode == 0
     for option in ("--local-crops", "--min-overlap", "--max-iou", "--stronger", "--plot-views",
                    "--method", "--preset", "--export", "--resume", "--backup-steps",
-                   "--augment-on", "--logdir",
-                   "--save-model"):
+                   "--augment-on", "--logdir", "--save-model", "--backbone", "--knn-k",
+                   "--print-config", "--export-version"):
         assert option in result.stdout, option
     for command, options in {
-        "export": ("--out", "--version", "--overwrite", "--include-projection",
+        "export": ("--out", "--export-version", "--overwrite", "--include-projection",
                    "--training-data"),
         "evaluate": ("--dataset", "--protocols", "--train-subset", "--test-subset", "--knn-k",
                      "--json", "--label-fraction", "--epochs", "--cam-out", "linear_sgd",
@@ -217,3 +277,91 @@ def test_the_cli_lists_the_evaluation_protocols_the_library_runs():
     from keras_contrastive.evaluation import PROTOCOLS
 
     assert cli.EVALUATION_PROTOCOLS == PROTOCOLS
+
+
+def _options(parser):
+    """``{command: [actions]}`` of the parser's subcommands (and ``""``: the top level)."""
+    import argparse
+
+    found = {"": parser._actions}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update({name: sub._actions for name, sub in action.choices.items()})
+    return found
+
+
+def test_every_option_shows_its_default():
+    """Each option that takes a value says its default in ``--help`` (switches are
+    off by default; required options have none); a config flag shows the default
+    preset's value."""
+    import argparse
+
+    missing = []
+    for command, actions in _options(cli._parser()).items():
+        parser = argparse.ArgumentParser(formatter_class=cli._HelpFormatter)
+        formatter = parser._get_formatter()
+        for action in actions:
+            if (not action.option_strings or action.required or action.nargs == 0
+                    or action.help == argparse.SUPPRESS):
+                continue
+            text = formatter._get_help_string(action) % {"default": action.default}
+            if "default" not in text and "deprecated" not in text:
+                missing.append((command, action.option_strings[0]))
+    assert missing == []
+    help_text = " ".join(_run("pretrain", "--help").stdout.split())
+    assert "views per step). (default: 256)" in help_text
+    assert "--knn-k KNN_K kNN protocol: neighbours. (default: 200)" in help_text
+
+
+def test_help_describes_the_presets_and_methods():
+    from keras_contrastive.pretraining.config import PRESET_NOTES
+    from keras_contrastive.pretraining.config import known_methods
+
+    help_text = " ".join(_run("pretrain", "--help").stdout.split())
+    for name, note in PRESET_NOTES.items():
+        assert f"{name} {note}" in help_text, name
+    assert "sets --epochs 3 --width 8 --eval-train-subset 10000" in help_text
+    for method in known_methods():
+        assert f"{method.name} {method.description[:40]}" in help_text, method.name
+
+
+def test_print_config_prints_the_resolved_run_and_trains_nothing():
+    from keras_contrastive.pretraining import PRESETS
+
+    result = _run("pretrain", "--preset", "demo", "--method", "byol", "--batch-size", "512",
+                  "--backbone", "vit_tiny", "--knn-k", "20", "--print-config", "--json")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    config = PRESETS["demo"].replace(method="byol", batch_size=512, backbone="vit_tiny",
+                                     knn_k=20)
+    assert {k: printed[k] for k in ("epochs", "width", "backbone", "knn_k")} == {
+        "epochs": 3, "width": 8, "backbone": "vit_tiny", "knn_k": 20}
+    # BYOL's protocol optimizer, scaled by the batch: 0.5 * 512 / 256
+    assert printed["peak_learning_rate"] == config.peak_learning_rate == 1.0
+    assert printed["effective_weight_decay"] == 1e-5 and printed["effective_warmup_epochs"] == 1
+    text = _run("pretrain", "--print-config", "--epochs", "2").stdout
+    assert "epochs                  2" in text and "peak_learning_rate      0.06" in text
+    refused = _run("pretrain", "--print-config", "--backbone", "resnet34")
+    assert refused.returncode == 2 and "--backbone takes resnet18, resnet50" in refused.stderr
+
+
+def test_version_prints_the_package_version_and_export_version_keeps_the_old_spelling():
+    from keras_contrastive import __version__
+
+    result = _run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"keras-contrastive {__version__}"
+    parser = cli._parser()
+    args = parser.parse_args(["export", "m.keras", "--out", "x", "--export-version", "3"])
+    assert args.export_version == 3
+    assert parser.parse_args(["pretrain"]).export_version == 1
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        args = parser.parse_args(["pretrain", "--version", "2"])
+    assert args.export_version == 2 and "use --export-version 2" in err.getvalue()
+
+
+def test_the_cli_offers_the_backbones_the_builders_build():
+    from keras_contrastive.pretraining import BACKBONES
+    from keras_contrastive.pretraining.config import BACKBONE_NAMES
+
+    assert BACKBONE_NAMES == tuple(BACKBONES)

@@ -17,6 +17,8 @@ def test_every_method_builds_and_computes_its_objective(method):
     views = fixed_views(images, original=model.needs_original_view)
     if model.needs_labels:
         views["labels"] = labels
+    if model.needs_indices:
+        views["indices"] = np.arange(8)
     assert set(views) == set(get_method(method).reads) - {"local"}, views.keys()
     loss, extras = model.compute_objective(views, training=True)
     assert np.isfinite(float(loss))
@@ -44,9 +46,10 @@ def test_fit_traces_the_train_step_once(method, fashion_mnist_train, monkeypatch
 
 
 @pytest.mark.parametrize("method,anchor", [("leoclr", "crop"), ("byol", "original"),
-                                           ("supcon", "crop")])
+                                           ("supcon", "crop"), ("npid", "crop")])
 def test_pretrain_trains_a_method_that_needs_more_than_two_crops(method, anchor):
-    """The original image (LeOCLR's anchor) or the labels (SupCon) reach the model."""
+    """The original image (LeOCLR's anchor), the labels (SupCon) or each image's index
+    (NPID, with a bank of the run's training images) reach the model."""
     config = PretrainConfig(method=method, anchor=anchor, epochs=1, batch_size=16, width=4, train_subset=32)
     seen = {}
 
@@ -60,7 +63,10 @@ def test_pretrain_trains_a_method_that_needs_more_than_two_crops(method, anchor)
     assert result.metrics == {"evaluated": 1.0}
     assert seen["features"] == (4, result.model.feature_dim)
     assert int(result.model.optimizer.iterations.numpy()) == 2
-    assert result.model.needs_original_view or result.model.needs_labels
+    assert (result.model.needs_original_view or result.model.needs_labels
+            or result.model.needs_indices)
+    if result.model.needs_indices:  # one entry per training image (the protocol: 60,000)
+        assert result.model.bank.size == 32
 
 
 def test_anchor_original_is_refused_for_methods_without_it():

@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_contrastive.pretraining import PretrainConfig, open_splits, pretrain
+from keras_contrastive.pretraining.sources import STREAM_SHUFFLE_BUFFER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -165,6 +166,12 @@ def test_a_folder_split_is_counted_without_reading_it_and_streams_shuffled(tmp_p
         tf.constant(epoch, tf.int64))] for epoch in (0, 1, 0))
     assert len(first) == 30 and sorted(first) == sorted(second) and first != second
     assert again == first  # each epoch's order is a function of (seed, epoch)
+    # with indices, an image's position must not change: the files keep their order
+    # and make_views shuffles them after counting, in its buffer
+    indexed, options = train.training_images(limit=30, seed=0, indices=True)
+    assert options == {"cache": False, "shuffle_buffer": STREAM_SHUFFLE_BUFFER}
+    third, fourth = ([int(tf.reduce_sum(tf.cast(x, tf.int64))) for x in indexed] for _ in "ab")
+    assert third == fourth and sorted(third) == sorted(first)
     arrays = test.arrays(10)
     assert arrays[0].shape == (10, 4, 4, 3)
     assert arrays[1].tolist() == [0] * 10  # the first files: c000/ sorts first

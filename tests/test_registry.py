@@ -116,6 +116,7 @@ def test_what_a_method_reads_comes_from_its_class():
     assert get_method("moco_v1").reads == ("global", "local")  # MoCo reads local crops
     assert get_method("leoclr").reads == ("global", "original")
     assert get_method("supcon").reads == ("global", "labels")
+    assert get_method("npid").reads == ("global", "indices")
     assert {spec.name for spec in method_specs() if spec.takes_anchor} == {"simclr", "byol"}
     assert not get_method("dino").uses_temperature and get_method("swav").uses_temperature
 
@@ -133,3 +134,27 @@ def test_registering_twice_or_a_bad_spec_is_refused():
     finally:
         unregister_method("toy_align")
     assert "toy_align" not in method_names()
+
+
+def test_the_committed_method_manifest_is_the_generated_one():
+    """``keras_contrastive/_method_manifest.py`` (what ``--help`` reads without
+    TensorFlow) is what the registry derives; regenerate it with ``python -c "from
+    keras_contrastive.models.registry import write_manifest; write_manifest()"``."""
+    from keras_contrastive.models.registry import MANIFEST_PATH, manifest_source
+
+    with open(MANIFEST_PATH) as f:
+        assert f.read() == manifest_source()
+
+
+def test_known_methods_come_from_the_registry_once_the_models_are_imported():
+    """A method registered at run time is known to the config (and so to the CLI's
+    parser), which reads the manifest only before the models are imported."""
+    from keras_contrastive._method_manifest import METHODS
+    from keras_contrastive.pretraining.config import known_method_names
+
+    assert known_method_names() == method_names() == tuple(m["name"] for m in METHODS)
+    register_toy()
+    try:
+        assert "toy_align" in known_method_names()
+    finally:
+        unregister_method("toy_align")

@@ -1,4 +1,5 @@
-"""FeatureQueue (FIFO ring buffer) and MomentumEncoder (EMA target) against their definitions."""
+"""FeatureQueue (FIFO ring buffer), MemoryBank (NPID) and MomentumEncoder (EMA target) against
+their definitions."""
 import math
 
 import keras
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_contrastive.state import FeatureQueue, MomentumEncoder, cosine_momentum
+from keras_contrastive.state import FeatureQueue, MemoryBank, MomentumEncoder, cosine_momentum
 
 
 def _keys(start, n, dim=3):
@@ -70,6 +71,59 @@ def test_queue_round_trips_through_config():
     clone = keras.layers.deserialize(keras.layers.serialize(queue))
     assert isinstance(clone, FeatureQueue)
     assert (clone.size, clone.dim, clone.seed) == (8, 3, 5)
+
+
+def _bank_update(bank, indices, features, momentum):
+    """The paper's v_i <- (m v_i + (1 - m) f_i) / ||.||, f_i normalised, in NumPy."""
+    bank = bank.copy()
+    f = features / np.linalg.norm(features, axis=1, keepdims=True)
+    for i, feature in zip(indices, f):
+        mixed = momentum * bank[i] + (1 - momentum) * feature
+        bank[i] = mixed / np.linalg.norm(mixed)
+    return bank
+
+
+def test_memory_bank_moves_only_the_visited_entries_by_the_momentum_rule():
+    bank = MemoryBank(size=6, dim=4, momentum=0.5, seed=2)
+    initial = bank.values.numpy()
+    np.testing.assert_allclose(np.linalg.norm(initial, axis=1), 1.0, rtol=1e-5)
+    features = np.random.default_rng(0).normal(size=(3, 4)).astype("float32") * 5
+    bank.update(np.array([4, 0, 2]), features)
+    expected = _bank_update(initial, [4, 0, 2], features, 0.5)
+    np.testing.assert_allclose(bank.values.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(bank.values.numpy()[[1, 3, 5]], initial[[1, 3, 5]])
+
+
+def test_memory_bank_on_two_replicas_updates_the_global_batch(two_replicas):
+    indices = np.array([5, 1, 6, 2])
+    features = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
+    single = MemoryBank(size=8, dim=3, momentum=0.5, seed=3)
+    expected = _bank_update(single.values.numpy(), indices, features, 0.5)
+    single.update(indices, features)
+    np.testing.assert_allclose(single.values.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+    with two_replicas.scope():
+        bank = MemoryBank(size=8, dim=3, momentum=0.5, seed=3)
+    shares = [two_replicas.experimental_distribute_values_from_function(
+        lambda ctx, x=x: x[2 * ctx.replica_id_in_sync_group:2 * ctx.replica_id_in_sync_group + 2])
+        for x in (indices, features)]
+    tf.function(lambda i, f: two_replicas.run(bank.update, args=(i, f)))(*shares)
+    for replica_value in two_replicas.experimental_local_results(bank.bank.value):
+        np.testing.assert_allclose(replica_value.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"size": 0, "dim": 3}, "size"),
+                                          ({"size": 4, "dim": 3, "momentum": 1.0}, "momentum")])
+def test_memory_bank_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MemoryBank(**kwargs)
+
+
+def test_memory_bank_round_trips_through_config():
+    bank = MemoryBank(size=8, dim=3, momentum=0.25, seed=5, name="bank")
+    clone = keras.layers.deserialize(keras.layers.serialize(bank))
+    assert isinstance(clone, MemoryBank)
+    assert (clone.size, clone.dim, clone.momentum, clone.seed) == (8, 3, 0.25, 5)
 
 
 def _network():

@@ -39,8 +39,8 @@ def dino(student_logits, teacher_logits, center, student_temperature=0.1,
     >>> float(dino(s, t, np.zeros(8, "float32"))) > 0
     True
     """
-    check_temperature(student_temperature)
-    check_temperature(teacher_temperature)
+    check_temperature(student_temperature, "student_temperature")
+    check_temperature(teacher_temperature, "teacher_temperature")
     if len(teacher_logits) < 1 or len(student_logits) < 2:
         raise ValueError("dino needs at least 1 teacher view and 2 student views.")
     dtype = at_least_float32(student_logits[0]).dtype

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._checks import check_temperature
+from keras_contrastive._checks import check_number, check_temperature
 from keras_contrastive._numerics import at_least_float32, xla_core
 
 _MASK = -1e9  # logit of an excluded negative
@@ -157,6 +157,8 @@ def nearest_neighbour_nce(query, features, feature_queue, key_queue, k=20, tempe
     >>> loss = nearest_neighbour_nce(q, f, rng.normal(size=(32, 16)), rng.normal(size=(32, 8)), k=5)
     """
     check_temperature(temperature)
+    queued = getattr(feature_queue, "shape", [None])[0]
+    check_number("k", k, low=1, high=queued, integer=True)  # high=None: unknown queue size
     query = tf.math.l2_normalize(_float(query), axis=1)
     features = tf.math.l2_normalize(tf.stop_gradient(tf.cast(features, query.dtype)), axis=1)
     feature_queue = tf.math.l2_normalize(

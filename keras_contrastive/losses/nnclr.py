@@ -1,6 +1,7 @@
 """NNCLR's loss: NT-Xent with each anchor replaced by its nearest neighbour in a support set."""
 import tensorflow as tf
 
+from keras_contrastive._checks import check_temperature
 from keras_contrastive._numerics import xla_core
 from keras_contrastive.losses.info_nce import batch_info_nce
 
@@ -60,6 +61,7 @@ def nnclr_loss(z_a, z_b, support, temperature=0.1, p_a=None, p_b=None):
     >>> float(nnclr_loss(z, z, support=z)) < float(nnclr_loss(z, z[::-1], support=z))
     True
     """
+    check_temperature(temperature)
     p_a = z_a if p_a is None else p_a
     p_b = z_b if p_b is None else p_b
     return 0.5 * (batch_info_nce(nearest_neighbours(z_a, support), p_b, temperature)

@@ -108,7 +108,7 @@ class NTXent(keras.losses.Loss):
     """
 
     def __init__(self, temperature=0.5, name="nt_xent", **kwargs):
-        check_temperature(temperature)
+        temperature = check_temperature(temperature)
         super().__init__(name=name, **kwargs)
         self.temperature = temperature
 

@@ -9,6 +9,7 @@ from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.moco_v3 import MoCoV3
 from keras_contrastive.models.nnclr import NNCLR
+from keras_contrastive.models.npid import NPID
 from keras_contrastive.models.pretext import (
     Colorization, Inpainting, Jigsaw, RotationPrediction)
 from keras_contrastive.models.redundancy import BarlowTwins, VICReg
@@ -20,6 +21,6 @@ from keras_contrastive.models.swav import SwAV
 __all__ = [
     "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
-    "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
+    "NPID", "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std", "representation_model",
 ]

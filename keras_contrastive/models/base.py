@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
+from keras_contrastive._checks import check_number
 from keras_contrastive._numerics import at_least_float32, inline_xla_cores
 from keras_contrastive.models._fit_mechanics import FitMechanics
 from keras_contrastive.state import MomentumEncoder
@@ -51,6 +52,63 @@ def centred(embeddings):
     """
     z = tf.stop_gradient(at_least_float32(embeddings))
     return z - distribute.global_mean(z)
+
+
+_POSITIVE = {"low": 0, "low_open": True}
+_FRACTION = {"low": 0, "high": 1}
+_NON_NEGATIVE = {"low": 0}
+_SIZE = {"low": 1, "integer": True}
+_COUNT = {"low": 0, "integer": True}
+_OPTIONAL = object()
+#: What the methods' constructor arguments must be, by name (one name means one
+#: thing in every method).  ``keep_config`` checks them, before any network is
+#: built: a NumPy scalar is checked by value and stored as a Python number; a
+#: string, a bool or NaN is refused naming the argument.  ``None`` passes for the
+#: names marked optional (a method's own default).
+ARGUMENT_RULES = {
+    **dict.fromkeys(("temperature", "student_temperature", "teacher_temperature",
+                     "warmup_teacher_temperature"), _POSITIVE),
+    **dict.fromkeys(("momentum", "center_momentum", "fill"), _FRACTION),
+    "mask_fraction": {"low": 0, "high": 1, "low_open": True, "high_open": True},
+    **dict.fromkeys(("lambda_", "sim_weight", "var_weight", "cov_weight", "nn_weight",
+                     "epsilon"), _NON_NEGATIVE),
+    **dict.fromkeys(("projection_dim", "out_dim", "bottleneck_dim", "predictor_dim",
+                     "projector_layers", "queue_size", "support_size", "num_prototypes",
+                     "sinkhorn_iterations", "k", "num_permutations", "version",
+                     "prediction_steps"), _SIZE),
+    **dict.fromkeys(("hidden_dim", "prediction_hidden_dim", "context_dim", "total_steps",
+                     "patch_size"), {**_SIZE, "optional": True}),
+    "grid": {"low": 2, "integer": True},
+    **dict.fromkeys(("num_hidden_layers", "queue_length", "freeze_prototypes_epochs",
+                     "warmup_teacher_temperature_epochs", "freeze_last_layer_epochs",
+                     "warmup_epochs", "jitter"), _COUNT),
+}
+
+
+def check_arguments(arguments):
+    """``arguments`` (a dict) with each value named in :data:`ARGUMENT_RULES`
+    checked and made a Python number; raises ``TypeError``/``ValueError`` naming
+    the first bad one.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.models.base import check_arguments
+    >>> check_arguments({"temperature": np.float32(0.5), "hidden_dim": None})
+    {'temperature': 0.5, 'hidden_dim': None}
+    >>> check_arguments({"temperature": np.float32(0)})
+    Traceback (most recent call last):
+    ...
+    ValueError: `temperature` must be > 0, got temperature=np.float32(0.0).
+    """
+    checked = dict(arguments)
+    for name, value in arguments.items():
+        rule = ARGUMENT_RULES.get(name)
+        if rule is None or (value is None and rule.get("optional")):
+            continue
+        checked[name] = check_number(name, value, **{k: v for k, v in rule.items()
+                                                    if k != "optional"})
+    return checked
 
 
 def check_anchor(anchor):
@@ -145,6 +203,10 @@ class ContrastiveModel(FitMechanics):
     #: whether training reads ``views["labels"]`` (supervised contrastive).
     needs_labels = False
 
+    #: whether training reads ``views["indices"]``, each image's index in the
+    #: data set (``make_views(..., indices=True)``): NPID's memory bank.
+    needs_indices = False
+
     #: whether the method uses multi-crop local views (``views["local"]``);
     #: ``fit`` refuses local views for a method that would ignore them.
     reads_local_views = False
@@ -233,8 +295,12 @@ class ContrastiveModel(FitMechanics):
 
     def keep_config(self, arguments):
         """Stores each of ``config_fields`` found in ``arguments`` (the
-        constructor's ``locals()``, after validation) as an attribute, unless
-        a parent's constructor stored it already (its value, resolved, wins)."""
+        constructor's ``locals()``) as an attribute, unless a parent's
+        constructor stored it already (its value, resolved, wins).  The values
+        are checked first (:func:`check_arguments`): call it before building
+        any network."""
+        arguments = check_arguments({name: arguments[name] for name in self.config_fields
+                                     if name in arguments})
         for name in self.config_fields:
             if name in arguments and name not in vars(self):
                 setattr(self, name, arguments[name])
@@ -284,12 +350,13 @@ class ContrastiveModel(FitMechanics):
         return self.multi_worker_logs({m.name: m.result() for m in self.metrics})
 
     def _unpack(self, data):
+        # an uneven split across replicas stops the step (a static one was refused by fit)
+        data = distribute.check_even_split(data)
         if isinstance(data, dict) and "images" in data and "global" not in data:
             if self.device_views is None:
                 raise ValueError(view_spec.no_device_views_message(type(self).__name__))
             views = dict(self.device_views(data["images"], training=True))
-            if "labels" in data:
-                views["labels"] = data["labels"]
+            views.update({key: data[key] for key in view_spec.PER_IMAGE_KEYS if key in data})
             return views
         if isinstance(data, dict) and "global" in data:
             return data
@@ -303,6 +370,8 @@ class ContrastiveModel(FitMechanics):
                 "Build views with keras_contrastive.views.make_views(dataset, augment)."
             )
         self.check_views(x)
+        view_spec.check_array_split(x, kwargs.get("batch_size"),
+                                    self.distribute_strategy.num_replicas_in_sync)
         kwargs.setdefault("shuffle", False)  # a views dataset is shuffled by make_views
         validation = kwargs.get("validation_data")
         if validation is not None:
@@ -323,7 +392,7 @@ class ContrastiveModel(FitMechanics):
 
         :func:`keras_contrastive.views.spec.check_views` against what this
         method declares it reads (``needs_original_view``, ``needs_labels``,
-        ``reads_local_views``, ``checks_view_size``, the encoder's input,
+        ``needs_indices``, ``reads_local_views``, ``checks_view_size``, the encoder's input,
         ``check_global_batch``).  A method with more to check overrides it.
         """
         view_spec.check_views(dataset, self)

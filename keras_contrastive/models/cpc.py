@@ -4,6 +4,7 @@ import tensorflow as tf
 from keras import layers
 
 from keras_contrastive._checks import is_positive_int
+from keras_contrastive.models.base import check_arguments
 from keras_contrastive.losses.cpc import cpc_nce
 from keras_contrastive.models.base import ContrastiveModel, centred
 from keras_contrastive.models.registry import MethodSpec, Paper, register_method
@@ -160,9 +161,9 @@ class CPC(ContrastiveModel):
         super().__init__(encoder, **kwargs)
         if context not in ("gru", "masked_conv"):
             raise ValueError(f"`context` must be 'gru' or 'masked_conv', got {context!r}.")
-        if not isinstance(grid, int) or grid < 2:
-            raise ValueError(f"`grid` must be an integer >= 2, got grid={grid!r}.")
-        if not isinstance(prediction_steps, int) or not 1 <= prediction_steps < grid:
+        grid, prediction_steps = check_arguments(
+            {"grid": grid, "prediction_steps": prediction_steps}).values()
+        if not 1 <= prediction_steps < grid:
             raise ValueError(f"`prediction_steps` must be an integer in [1, grid), got "
                              f"{prediction_steps!r}.")
         context_dim = context_dim or self.feature_dim

@@ -3,7 +3,6 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import dino_head
 from keras_contrastive.losses.dino import dino
 from keras_contrastive.models.base import MomentumTargetModel
@@ -44,6 +43,8 @@ class DINO(MomentumTargetModel):
         freeze_last_layer_epochs: 1.
         use_bn_in_head: batch norm in the head's MLP (official flag; off for
             ViTs, needed by small CNNs here).
+        synchronized_bn: that batch norm's statistics over the global batch
+            under a ``tf.distribute`` strategy.
         total_steps: length of the momentum schedule (default: the ``fit`` run).
 
     Example:
@@ -61,27 +62,19 @@ class DINO(MomentumTargetModel):
         "out_dim", "hidden_dim", "bottleneck_dim", "student_temperature", "teacher_temperature",
         "warmup_teacher_temperature", "warmup_teacher_temperature_epochs", "center_momentum",
         "momentum", "freeze_last_layer_epochs", "use_bn_in_head", "total_steps",
+        "synchronized_bn",
     )
 
     def __init__(self, encoder, out_dim=65536, hidden_dim=2048, bottleneck_dim=256,
                  student_temperature=0.1, teacher_temperature=0.07,
                  warmup_teacher_temperature=0.04, warmup_teacher_temperature_epochs=30,
                  center_momentum=0.9, momentum=0.996, freeze_last_layer_epochs=1,
-                 use_bn_in_head=False, total_steps=None, **kwargs):
+                 use_bn_in_head=False, total_steps=None, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
-        for value in (student_temperature, teacher_temperature, warmup_teacher_temperature):
-            check_temperature(value)
-        if not 0.0 <= center_momentum <= 1.0:
-            raise ValueError(f"`center_momentum` must be in [0, 1], got {center_momentum!r}.")
-        for name, value in (("warmup_teacher_temperature_epochs",
-                             warmup_teacher_temperature_epochs),
-                            ("freeze_last_layer_epochs", freeze_last_layer_epochs)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"`{name}` must be an integer >= 0, got {name}={value!r}.")
-        self.keep_config(locals())
+        self.keep_config(locals())  # checks the temperatures, momenta, sizes and epochs
         self._build_online_target(
             dino_head(self.feature_dim, out_dim, hidden_dim, bottleneck_dim,
-                      use_bn=use_bn_in_head), momentum,
+                      use_bn=use_bn_in_head, synchronized_bn=synchronized_bn), momentum,
             total_steps)
         self.center = self.add_weight(shape=(out_dim,), initializer="zeros", trainable=False,
                                       name="center")

@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive.losses.info_nce import nearest_neighbour_nce
+from keras_contrastive.models.base import check_arguments
 from keras_contrastive.models.moco import MoCo, moco_v2_protocol
 from keras_contrastive.state import FeatureQueue
 from keras_contrastive.models.registry import MethodSpec, Paper, register_method
@@ -42,13 +43,12 @@ class KNNMoCo(MoCo):
 
     def __init__(self, encoder, k=20, nn_weight=0.4, warmup_epochs=5, momentum=0.995,
                  temperature=0.2, version=2, **kwargs):
+        check_arguments({"k": k, "nn_weight": nn_weight, "warmup_epochs": warmup_epochs})
         super().__init__(encoder, version=version, momentum=momentum,
                          temperature=temperature, **kwargs)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.queue_size:
+        self.keep_config(locals())  # checks k, nn_weight and warmup_epochs
+        if self.k > self.queue_size:
             raise ValueError(f"`k` must be an integer in [1, queue_size], got k={k!r}.")
-        if nn_weight < 0:
-            raise ValueError(f"`nn_weight` must be >= 0, got nn_weight={nn_weight!r}.")
-        self.keep_config(locals())
         self.feature_queue = FeatureQueue(self.queue_size, self.feature_dim, name="feature_queue")
         self.warmup_steps = self.add_weight(shape=(), dtype="int64", trainable=False,
                                             initializer="zeros", name="warmup_steps",

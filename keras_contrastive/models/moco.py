@@ -2,7 +2,6 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.info_nce import info_nce
 from keras_contrastive.models.base import ContrastiveModel
@@ -61,7 +60,6 @@ class MoCo(ContrastiveModel):
         if version not in (1, 2):
             raise ValueError(f"`version` must be 1 or 2, got version={version!r}.")
         temperature = _DEFAULT_TEMPERATURE[version] if temperature is None else temperature
-        check_temperature(temperature)
         self.keep_config(locals())
         self.projector = projection_head(
             [] if version == 1 else [hidden_dim], projection_dim, batch_norm=False,

@@ -2,7 +2,6 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import prediction_head, projection_head
 from keras_contrastive.losses.info_nce import batch_info_nce
 from keras_contrastive.models.base import MomentumTargetModel
@@ -56,11 +55,7 @@ class MoCoV3(MomentumTargetModel):
                  momentum=0.99, temperature=1.0, total_steps=None, synchronized_bn=False,
                  **kwargs):
         super().__init__(encoder, **kwargs)
-        check_temperature(temperature)
-        if not isinstance(projector_layers, int) or projector_layers < 1:
-            raise ValueError("`projector_layers` must be a positive integer, got "
-                             f"projector_layers={projector_layers!r}.")
-        self.keep_config(locals())
+        self.keep_config(locals())  # checks the temperature, momentum and sizes
         self._build_online_target(
             projection_head([hidden_dim] * (projector_layers - 1), projection_dim,
                             last_batch_norm=True, synchronized_bn=synchronized_bn,

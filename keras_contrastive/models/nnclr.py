@@ -2,7 +2,6 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import prediction_head, projection_head
 from keras_contrastive.losses.nnclr import nnclr_loss
 from keras_contrastive.models.base import ContrastiveModel
@@ -51,7 +50,6 @@ class NNCLR(ContrastiveModel):
     def __init__(self, encoder, support_size=98304, temperature=0.1, projection_dim=256,
                  hidden_dim=2048, prediction_hidden_dim=4096, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
-        check_temperature(temperature)
         self.keep_config(locals())
         self.projector = projection_head([hidden_dim, hidden_dim], projection_dim,
                                          last_batch_norm=True, synchronized_bn=synchronized_bn,

@@ -131,11 +131,17 @@ class Jigsaw(_Pretext):
         self.classifier.build((None, 9 * self.feature_dim))
         self.built = True
 
+    def permutation_labels(self, images):
+        """The permutation drawn for each image: ``[B]`` indices into ``permutations``
+        (uniform at random)."""
+        return tf.random.uniform([tf.shape(images)[0]], maxval=self.num_permutations,
+                                 dtype=tf.int32)
+
     def compute_objective(self, views, training):
         images = self._images(views)
         tiles = pretext.jigsaw_tiles(images, jitter=self.jitter)
         batch = tf.shape(tiles)[0]
-        labels = tf.random.uniform([batch], maxval=self.num_permutations, dtype=tf.int32)
+        labels = self.permutation_labels(images)
         shuffled = pretext.permute_tiles(tiles, labels, self.permutations)
         size = tf.shape(shuffled)
         flat = tf.reshape(shuffled, tf.concat([[batch * 9], size[2:]], axis=0))

@@ -2,10 +2,9 @@
 the statistics of the global batch of projections (redundancy reduction)."""
 import keras
 
-from keras_contrastive._checks import check_non_negative
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.redundancy import barlow_twins, vicreg
-from keras_contrastive.models.base import ContrastiveModel, centred
+from keras_contrastive.models.base import ContrastiveModel, centred, check_arguments
 from keras_contrastive.models.registry import (
     BYOL_VIEWS, LARC_WARMUP, MethodSpec, Paper, SAME_VIEWS_NOTE, linear_scaling, register_method)
 
@@ -75,7 +74,7 @@ class BarlowTwins(_TwoViewStatistics):
 
     def __init__(self, encoder, projection_dim=8192, hidden_dim=8192, num_hidden_layers=2,
                  lambda_=5e-3, synchronized_bn=False, **kwargs):
-        check_non_negative(lambda_=lambda_)
+        check_arguments({"lambda_": lambda_})  # before the projector is built
         super().__init__(encoder, projection_dim, hidden_dim, num_hidden_layers,
                          synchronized_bn, **kwargs)
         self.keep_config(locals())
@@ -118,8 +117,8 @@ class VICReg(_TwoViewStatistics):
     def __init__(self, encoder, projection_dim=8192, hidden_dim=8192, num_hidden_layers=2,
                  sim_weight=25.0, var_weight=25.0, cov_weight=1.0, epsilon=1e-4,
                  synchronized_bn=False, **kwargs):
-        check_non_negative(sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight,
-                        epsilon=epsilon)
+        check_arguments({"sim_weight": sim_weight, "var_weight": var_weight,
+                         "cov_weight": cov_weight, "epsilon": epsilon})
         super().__init__(encoder, projection_dim, hidden_dim, num_hidden_layers,
                          synchronized_bn, **kwargs)
         self.keep_config(locals())

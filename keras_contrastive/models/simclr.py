@@ -2,7 +2,6 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.nt_xent import nt_xent
 from keras_contrastive.models.base import ContrastiveModel, check_anchor
@@ -58,7 +57,6 @@ class SimCLR(ContrastiveModel):
         **kwargs,
     ):
         super().__init__(encoder, **kwargs)
-        check_temperature(temperature)
         anchor = check_anchor(anchor)
         self.keep_config(locals())
         self.projector = projection_head(

@@ -2,7 +2,6 @@
 import keras
 import tensorflow as tf
 
-from keras_contrastive._checks import check_temperature
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.supcon import supcon
 from keras_contrastive.models.base import ContrastiveModel
@@ -48,7 +47,6 @@ class SupCon(ContrastiveModel):
     def __init__(self, encoder, projection_dim=128, hidden_dim=None, temperature=0.1,
                  synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
-        check_temperature(temperature)
         self.keep_config(locals())
         self.projector = projection_head([self.feature_dim if hidden_dim is None else hidden_dim], projection_dim,
                                          synchronized_bn=synchronized_bn,

@@ -3,7 +3,7 @@ import keras
 import tensorflow as tf
 
 from keras_contrastive import distribute
-from keras_contrastive._checks import check_sinkhorn, check_temperature
+from keras_contrastive._checks import check_sinkhorn
 from keras_contrastive._numerics import at_least_float32
 from keras_contrastive.heads import projection_head
 from keras_contrastive.losses.swav import sinkhorn, swapped_prediction
@@ -66,14 +66,8 @@ class SwAV(ContrastiveModel):
                  temperature=0.1, sinkhorn_iterations=3, epsilon=0.05, queue_length=0,
                  freeze_prototypes_epochs=1, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
-        check_temperature(temperature)
-        check_sinkhorn(epsilon, sinkhorn_iterations)
-        for name, value, low in (("num_prototypes", num_prototypes, 1),
-                                 ("queue_length", queue_length, 0),
-                                 ("freeze_prototypes_epochs", freeze_prototypes_epochs, 0)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"`{name}` must be an integer >= {low}, got {name}={value!r}.")
-        self.keep_config(locals())
+        check_sinkhorn(epsilon, sinkhorn_iterations)  # epsilon > 0 here, not only >= 0
+        self.keep_config(locals())  # checks the temperature and the sizes
         self.projector = projection_head([hidden_dim], projection_dim,
                                          synchronized_bn=synchronized_bn,
                                          input_dim=self.feature_dim)

@@ -25,36 +25,50 @@ Example (a run: ``pretraining.run``'s docstring; a config):
 1
 """
 import functools
+import importlib
 
-from keras_contrastive.models.registry import method_specs
-from keras_contrastive.pretraining.builders import (
-    BACKBONES, build_augment, build_backbone, build_method, build_model, build_optimizer,
-    build_view_maker, encoder_input_shape, protocol_arguments, uses_view_strategy)
-from keras_contrastive.pretraining.config import (
-    OPTIMIZER_DEFAULTS, OPTIMIZERS, PAPER_BASE, PRESETS, PretrainConfig)
-from keras_contrastive.pretraining.run import (
-    PretrainResult, evaluate, export_pretrained, format_report, pretrain, write_view_summary)
-from keras_contrastive.pretraining.sources import Split, load_labelled, open_split, open_splits
+# name -> the submodule defining it: imported when first asked for, so that
+# `pretraining.config` and `pretraining.flags` (the CLI's parser) load without
+# TensorFlow, which the builders, sources and run import
+_SUBMODULE = {
+    **dict.fromkeys(("BACKBONES", "build_augment", "build_backbone", "build_method",
+                     "build_model", "build_optimizer", "build_view_maker",
+                     "encoder_input_shape", "protocol_arguments", "synchronized_batch_norm",
+                     "uses_view_strategy"),
+                    "builders"),
+    **dict.fromkeys(("OPTIMIZER_DEFAULTS", "OPTIMIZERS", "PAPER_BASE", "PRESETS",
+                     "PretrainConfig"), "config"),
+    **dict.fromkeys(("PretrainResult", "evaluate", "export_pretrained", "format_report",
+                     "pretrain", "write_view_summary"), "run"),
+    **dict.fromkeys(("Split", "load_labelled", "open_split", "open_splits"), "sources"),
+}
 
-__all__ = [
-    "BACKBONES", "OPTIMIZERS", "OPTIMIZER_DEFAULTS", "PAPER_BASE", "PRESETS", "PretrainConfig",
-    "PretrainResult", "Split", "build_augment", "build_backbone", "build_method", "build_model",
-    "build_optimizer", "build_view_maker", "encoder_input_shape", "evaluate",
-    "export_pretrained", "format_report", "load_labelled", "open_split", "open_splits",
-    "pretrain", "protocol_arguments", "uses_view_strategy", "write_view_summary",
-]
+__all__ = sorted(_SUBMODULE)
 
 
 def __getattr__(name):
-    """The tables that the method registry replaced, read from it now:
+    """The package's names, imported from their submodule when first asked for; and
+    the tables that the method registry replaced, read from it now:
     ``METHODS[name](encoder, config)`` builds a method with the protocol's
     arguments, ``DEFAULT_OPTIMIZERS[name]`` is its protocol optimizer,
     ``ANCHOR_METHODS`` the methods that take ``anchor``."""
+    if name in _SUBMODULE:
+        value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in ("METHODS", "DEFAULT_OPTIMIZERS", "ANCHOR_METHODS"):
+        from keras_contrastive.models.registry import method_specs
+        from keras_contrastive.pretraining.builders import build_method
+
+        specs = method_specs()
     if name == "METHODS":
-        return {spec.name: functools.partial(build_method, spec) for spec in method_specs()}
+        return {spec.name: functools.partial(build_method, spec) for spec in specs}
     if name == "DEFAULT_OPTIMIZERS":
-        return {spec.name: dict(spec.optimizer) for spec in method_specs() if spec.optimizer}
+        return {spec.name: dict(spec.optimizer) for spec in specs if spec.optimizer}
     if name == "ANCHOR_METHODS":
-        return tuple(spec.name for spec in method_specs() if spec.takes_anchor)
+        return tuple(spec.name for spec in specs if spec.takes_anchor)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -2,7 +2,11 @@
 
 The model comes from the method's registration (``MethodSpec``): its class,
 the quality protocol's constructor arguments, and the encoder's input where
-the method reads something else than whole views.
+the method reads something else than whole views.  Built under a strategy of
+several replicas (``pretrain(strategy=...)``, a recipe's ``--strategy
+mirrored`` or ``multi_worker``), every batch norm of the backbone and the
+heads takes its statistics over the global batch
+(``layers.GlobalBatchNormalization``): :func:`synchronized_batch_norm`.
 
 Example:
 
@@ -11,17 +15,18 @@ Example:
 'MoCo'
 """
 import keras
+import tensorflow as tf
 
 from keras_contrastive import backbones, views
 from keras_contrastive.models.registry import get_method, method_specs
 from keras_contrastive.optimizers import LARS, warmup_cosine
-from keras_contrastive.pretraining.config import OPTIMIZER_DEFAULTS, OPTIMIZERS
+from keras_contrastive.pretraining.config import KERAS_HUB_PREFIX, OPTIMIZER_DEFAULTS, OPTIMIZERS
 
 BACKBONES = {
-    "resnet18": lambda shape, config: backbones.resnet18(shape, width=config.width,
-                                                         stem=config.stem),
-    "resnet50": lambda shape, config: backbones.resnet50(shape, width=config.width,
-                                                         stem=config.stem),
+    "resnet18": lambda shape, config: backbones.resnet18(
+        shape, width=config.width, stem=config.stem, synchronized_bn=synchronized_batch_norm()),
+    "resnet50": lambda shape, config: backbones.resnet50(
+        shape, width=config.width, stem=config.stem, synchronized_bn=synchronized_batch_norm()),
     # ViT-S/16 (DINO's ViT-S: 384-d, 12 blocks, 6 heads) and the small ViT
     "vit_small": lambda shape, config: backbones.vit(shape, patch_size=16, dim=384, depth=12,
                                                      num_heads=6, name="vit_small"),
@@ -29,8 +34,26 @@ BACKBONES = {
 }
 
 
+def synchronized_batch_norm():
+    """Whether the run's batch norms synchronise: under a strategy of several
+    replicas (the one whose scope is entered), so that a step on N replicas is
+    the step on one device with the same global batch.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining import synchronized_batch_norm
+    >>> synchronized_batch_norm()  # no strategy: one replica
+    False
+    """
+    return tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
 def build_backbone(config, input_shape):
-    """``config.backbone`` for images of ``input_shape``.
+    """``config.backbone`` for images of ``input_shape``: a built-in one
+    (``BACKBONES``), or ``keras_hub:PRESET``, a keras-hub backbone preset (a
+    name or a saved preset's directory) wrapped by ``backbones.as_encoder``
+    (needs the ``hub`` extra; its input must be ``input_shape``; images reach it in
+    [0, 1], without the preset's normalisation).
 
     Example:
 
@@ -38,16 +61,38 @@ def build_backbone(config, input_shape):
     >>> build_backbone(PretrainConfig(backbone="resnet18", width=8), (28, 28, 1)).output_shape
     (None, 64)
     """
+    if config.backbone.startswith(KERAS_HUB_PREFIX):
+        return _keras_hub_backbone(config.backbone[len(KERAS_HUB_PREFIX):], input_shape)
     if config.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {config.backbone!r}; choose one of "
-                         f"{sorted(BACKBONES)}.")
+                         f"{sorted(BACKBONES)} or {KERAS_HUB_PREFIX}PRESET.")
     return BACKBONES[config.backbone](input_shape, config)
 
 
-def protocol_arguments(spec, config):
+def _keras_hub_backbone(preset, input_shape):
+    """The keras-hub backbone ``preset`` as an encoder of images of ``input_shape``."""
+    try:
+        import keras_hub
+    except ImportError:
+        raise ValueError(f"--backbone {KERAS_HUB_PREFIX}{preset} needs keras-hub: pip install "
+                         "'keras-contrastive[hub]'.") from None
+    model = keras_hub.models.Backbone.from_preset(preset)
+    taken = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+    if taken is None or len(taken) != 3 or any(
+            want is not None and want != have for want, have in zip(taken, input_shape)):
+        raise ValueError(f"keras-hub preset {preset!r} takes images {taken}; the views are "
+                         f"{tuple(input_shape)} (set --image-size, or use a data set with "
+                         f"{taken[-1] if taken else 'its'} channels).")
+    return backbones.as_encoder(model)
+
+
+def protocol_arguments(spec, config, num_images=None):
     """The constructor arguments the run gives ``spec``'s class: its protocol's
     (``MethodSpec.protocol``), ``temperature`` and ``anchor`` where the class takes
-    them, then ``config.model_options``.
+    them, ``num_images`` (the training images, when the run knows them) where it
+    takes that (NPID's memory bank), ``synchronized_bn=True`` where it takes it
+    under a strategy of several replicas (:func:`synchronized_batch_norm`), then
+    ``config.model_options``.
 
     Example:
 
@@ -61,13 +106,17 @@ def protocol_arguments(spec, config):
         arguments.setdefault("temperature", config.temperature)
     if spec.takes_anchor:
         arguments.setdefault("anchor", config.anchor)
+    if spec.takes_num_images and num_images is not None:
+        arguments["num_images"] = num_images
+    if "synchronized_bn" in spec.model_class.config_fields and synchronized_batch_norm():
+        arguments.setdefault("synchronized_bn", True)
     return {**arguments, **config.model_options}
 
 
-def build_method(spec, encoder, config):
+def build_method(spec, encoder, config, num_images=None):
     """``spec``'s model on ``encoder`` (built for the views), with the protocol's
-    arguments (:func:`protocol_arguments`).  A method with its own
-    ``encoder_input`` gets a second backbone of ``config`` for that input (built
+    arguments (:func:`protocol_arguments`; ``num_images``: the training
+    images).  A method with its own ``encoder_input`` gets a second backbone of ``config`` for that input (built
     after ``encoder``, so seeded runs draw the same weights as before).
 
     Example:
@@ -83,7 +132,7 @@ def build_method(spec, encoder, config):
     if spec.encoder_input is not None:
         encoder = build_backbone(config, spec.encoder_input(tuple(encoder.input_shape[1:])))
     try:
-        return spec.model_class(encoder, **protocol_arguments(spec, config))
+        return spec.model_class(encoder, **protocol_arguments(spec, config, num_images))
     except (TypeError, ValueError) as error:  # an option the class does not take, or a bad value
         if not config.model_options:
             raise
@@ -91,8 +140,10 @@ def build_method(spec, encoder, config):
                          f"{error}") from None
 
 
-def build_model(config, input_shape):
+def build_model(config, input_shape, num_images=None):
     """The run's backbone wrapped in the method's model (not compiled).
+    ``num_images``: the training images, for a method that keeps state per
+    image (NPID's memory bank; else its protocol's default).
 
     Example:
 
@@ -108,7 +159,7 @@ def build_model(config, input_shape):
         raise ValueError(
             f"anchor={config.anchor!r} is for {takes} ({always} always anchors on the "
             f"original image); {config.method!r} takes anchor='crop'.")
-    return build_method(spec, build_backbone(config, input_shape), config)
+    return build_method(spec, build_backbone(config, input_shape), config, num_images)
 
 
 def encoder_input_shape(config, size, channels):

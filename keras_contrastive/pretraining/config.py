@@ -6,6 +6,11 @@ A field's docstring entry is also its command-line help, and its
 flags from them).  A method's own optimizer settings live in its
 registration (``MethodSpec.optimizer``).
 
+This module imports no TensorFlow: it reads the methods through
+:func:`known_methods` (the registry once ``keras_contrastive.models`` is
+imported, else the generated manifest), so ``keras-contrastive --help`` and
+``--print-config`` answer at once.
+
 Example:
 
 >>> from keras_contrastive.pretraining.config import PRESETS
@@ -13,8 +18,9 @@ Example:
 (16, 8)
 """
 import dataclasses
+import sys
 
-from keras_contrastive.models.registry import get_method, method_names
+from keras_contrastive._checks import check_number
 
 # each optimizer's protocol settings where neither the run nor the method
 # sets them; "trust_ratio" holds the LARS optimizers' trust-ratio arguments
@@ -30,23 +36,103 @@ OPTIMIZER_DEFAULTS = {
     "adam": {"base_learning_rate": 5e-4, "weight_decay": 0.0, "warmup_epochs": 0},
 }
 OPTIMIZERS = tuple(OPTIMIZER_DEFAULTS)
+#: the built-in backbones (``pretraining.BACKBONES`` builds them; a test checks
+#: they agree); ``backbone`` also takes ``keras_hub:<preset>``
+BACKBONE_NAMES = ("resnet18", "resnet50", "vit_small", "vit_tiny")
+KERAS_HUB_PREFIX = "keras_hub:"
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSummary:
+    """What the configuration and the command line know of a method without
+    importing it (:func:`known_methods`).
+
+    Attributes:
+        name: the method's name (``--method``).
+        title: its paper's name for it ("SimCLR").
+        description: one line on what it does (its class's docstring).
+        reads: the view keys training reads (``MethodSpec.reads``).
+        takes_anchor: whether it takes ``anchor``.
+        uses_temperature: whether its loss reads ``temperature``.
+        optimizer: its protocol optimizer settings (``MethodSpec.optimizer``).
+
+    Example:
+
+    >>> from keras_contrastive.pretraining.config import known_methods
+    >>> moco = {m.name: m for m in known_methods()}["moco_v2"]
+    >>> moco.title, moco.reads_local_views, moco.uses_temperature
+    ('MoCo v2', True, True)
+    """
+
+    name: str
+    title: str
+    description: str
+    reads: tuple
+    takes_anchor: bool
+    uses_temperature: bool
+    optimizer: dict
+
+    @property
+    def reads_local_views(self):
+        return "local" in self.reads
+
+    @property
+    def needs_labels(self):
+        return "labels" in self.reads
+
+
+def known_methods():
+    """The methods a run may name, as :class:`MethodSummary` objects sorted by name:
+    the method registry's when ``keras_contrastive.models`` is imported (methods
+    registered at run time included), else the generated manifest of the
+    built-in ones (``keras_contrastive/_method_manifest.py``), which needs no
+    TensorFlow.
+
+    Example:
+
+    >>> from keras_contrastive.pretraining.config import known_methods
+    >>> [m.name for m in known_methods() if m.takes_anchor]
+    ['byol', 'simclr']
+    """
+    registry = sys.modules.get("keras_contrastive.models.registry")
+    if registry is not None and registry.method_names():
+        entries = registry.manifest_entries()
+    else:
+        from keras_contrastive._method_manifest import METHODS as entries
+    return tuple(MethodSummary(**entry) for entry in entries)
+
+
+def known_method_names():
+    """The names of :func:`known_methods` (``--method``'s choices).
+
+    >>> from keras_contrastive.pretraining.config import known_method_names
+    >>> known_method_names()[:2]
+    ('barlow_twins', 'byol')
+    """
+    return tuple(method.name for method in known_methods())
 
 
 def _method_optimizer(method):
     """The method's protocol optimizer settings (``{}``: the shared SGD, or an unknown name)."""
-    try:
-        return get_method(method).optimizer
-    except ValueError:
-        return {}
+    return next((m.optimizer for m in known_methods() if m.name == method), {})
 
 
-def _field(default, choices=None, methods=None):
-    """A field with its flag's ``choices`` (a tuple, or a function returning one) and
-    ``methods``, a predicate on ``MethodSpec`` naming the methods it applies to in
-    the flag's help."""
-    metadata = {key: value for key, value in (("choices", choices), ("methods", methods))
+def _field(default, choices=None, methods=None, bounds=None, prefixes=None):
+    """A field with its flag's ``choices`` (a tuple, or a function returning one),
+    ``methods``, a predicate on :class:`MethodSummary` naming the methods it applies
+    to in the flag's help, ``bounds``, the range its value must lie in
+    (``_checks.check_number``'s ``low``, ``high``, ``low_open``), and
+    ``prefixes``, the starts of values allowed beside the choices."""
+    metadata = {key: value for key, value in (("choices", choices), ("methods", methods),
+                                              ("bounds", bounds), ("prefixes", prefixes))
                 if value is not None}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+_POSITIVE = {"low": 0, "low_open": True}
+_FRACTION = {"low": 0, "high": 1}
+_AT_LEAST_0 = {"low": 0}
+_AT_LEAST_1 = {"low": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +146,9 @@ class PretrainConfig:
         epochs: passes over the training images.
         batch_size: global batch (pairs of views per step).
         backbone: ``resnet18``, ``resnet50`` (ResNets of ``width`` and
-            ``stem``), ``vit_small`` (ViT-S/16) or ``vit_tiny`` (patch 4).
+            ``stem``), ``vit_small`` (ViT-S/16), ``vit_tiny`` (patch 4), or
+            ``keras_hub:PRESET``, a keras-hub backbone preset (a name or a
+            local directory) with the preset's weights.
         width: ResNet width (16 in the quality protocol, 64 standard).
         stem: ResNet stem, ``cifar`` or ``imagenet``.
         learning_rate: peak rate; default the method's (``MethodSpec.optimizer``),
@@ -82,15 +170,15 @@ class PretrainConfig:
         local_size: local crops' size (default 3*size//7: 12 px for 28 px, 96 px
             for 224 px).
         min_overlap: constrained multi-crop: least share of each local crop
-            inside the key crop (0.2 in the paper).
-        max_iou: IoU bound of the two global crops.
+            inside the key crop (0.2 in the paper; default: unconstrained).
+        max_iou: IoU bound of the two global crops (default: none).
         stronger: A+, the strong policy (flip + RandAugment) on half of the non-key
             views.
         jitter_strength: SimCLR colour-jitter strength (0.5 gives
             brightness/contrast 0.4).
         image_size: views' size; folder and TFDS images are resized to it when
             read (default: the images' own size, which they must then share).
-        train_subset: pretrain on the first N training images.
+        train_subset: pretrain on the first N training images (default: all).
         eval_train_subset: labelled training images for kNN / linear (default: all).
         eval_test_subset: test images for kNN / linear (default: all).
         knn_k: kNN protocol: neighbours.
@@ -118,41 +206,53 @@ class PretrainConfig:
     ('moco_v2', 8, 0.06)
     """
 
-    method: str = _field("simclr", choices=method_names)
+    method: str = _field("simclr", choices=known_method_names)
     dataset: str = "fashion_mnist"
-    epochs: int = 5
-    batch_size: int = 256
-    backbone: str = "resnet18"
-    width: int = 16
+    epochs: int = _field(5, bounds=_AT_LEAST_1)
+    batch_size: int = _field(256, bounds=_AT_LEAST_1)
+    backbone: str = _field("resnet18", choices=BACKBONE_NAMES, prefixes=(KERAS_HUB_PREFIX,))
+    width: int = _field(16, bounds=_AT_LEAST_1)
     stem: str = _field("cifar", choices=("cifar", "imagenet"))
-    learning_rate: float = None
-    momentum: float = 0.9
-    weight_decay: float = None
-    warmup_epochs: int = None
-    temperature: float = _field(0.1, methods=lambda spec: spec.uses_temperature)
-    projection_dim: int = 128
+    learning_rate: float = _field(None, bounds=_POSITIVE)
+    momentum: float = _field(0.9, bounds=_FRACTION)
+    weight_decay: float = _field(None, bounds=_AT_LEAST_0)
+    warmup_epochs: int = _field(None, bounds=_AT_LEAST_0)
+    temperature: float = _field(0.1, methods=lambda spec: spec.uses_temperature,
+                                bounds=_POSITIVE)
+    projection_dim: int = _field(128, bounds=_AT_LEAST_1)
     anchor: str = _field("crop", choices=("crop", "original"),
                          methods=lambda spec: spec.takes_anchor)
     crop_scale: tuple = (0.2, 1.0)
-    local_crops: int = _field(0, methods=lambda spec: spec.reads_local_views)
-    local_size: int = None
-    min_overlap: float = None
-    max_iou: float = None
+    local_crops: int = _field(0, methods=lambda spec: spec.reads_local_views,
+                              bounds=_AT_LEAST_0)
+    local_size: int = _field(None, bounds=_AT_LEAST_1)
+    min_overlap: float = _field(None, bounds={"low": 0, "high": 1, "low_open": True})
+    max_iou: float = _field(None, bounds={"low": 0, "high": 1, "low_open": True})
     stronger: bool = False
-    jitter_strength: float = 0.5
-    image_size: int = None
-    train_subset: int = None
-    eval_train_subset: int = None
-    eval_test_subset: int = None
-    knn_k: int = 200
-    knn_temperature: float = 0.1
-    seed: int = 0
+    jitter_strength: float = _field(0.5, bounds=_AT_LEAST_0)
+    image_size: int = _field(None, bounds=_AT_LEAST_1)
+    train_subset: int = _field(None, bounds=_AT_LEAST_1)
+    eval_train_subset: int = _field(None, bounds=_AT_LEAST_1)
+    eval_test_subset: int = _field(None, bounds=_AT_LEAST_1)
+    knn_k: int = _field(200, bounds=_AT_LEAST_1)
+    knn_temperature: float = _field(0.1, bounds=_POSITIVE)
+    seed: int = _field(0, bounds=_AT_LEAST_0)
     optimizer: str = _field(None, choices=OPTIMIZERS)
-    key_momentum: float = 0.99
+    key_momentum: float = _field(0.99, bounds=_FRACTION)
     augment_on: str = _field("data", choices=("data", "device"))
-    blur_prob: float = 0.0
+    blur_prob: float = _field(0.0, bounds=_FRACTION)
     deterministic: bool = False
     model_options: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        """Checks each bounded field that is set (``_checks.check_number``): a run
+        of 0 epochs, a subset of 0 images or a negative learning rate is refused
+        before anything is built, naming the field."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if "bounds" in field.metadata and value is not None:
+                check_number(field.name, value, integer=field.type is int,
+                             **field.metadata["bounds"])
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -213,6 +313,40 @@ PRESETS = {
         eval_test_subset=2_000,
     ),
 }
+#: what each preset is for (``--help`` prints it with the preset's changes)
+PRESET_NOTES = {
+    "quality": "the library's quality protocol: ResNet-18 (width 16, CIFAR stem) on "
+               "Fashion-MNIST, 5 epochs, kNN and linear probe on all labels (BENCHMARKS.md)",
+    "demo": "a shorter run of it (about 5 minutes on two CPU cores)",
+}
+
+
+def preset_changes(name):
+    """``{field: value}`` where preset ``name`` departs from ``PretrainConfig()``.
+
+    >>> from keras_contrastive.pretraining.config import preset_changes
+    >>> preset_changes("demo")
+    {'epochs': 3, 'width': 8, 'eval_train_subset': 10000, 'eval_test_subset': 2000}
+    """
+    preset, base = PRESETS[name], PretrainConfig()
+    return {field.name: getattr(preset, field.name) for field in dataclasses.fields(preset)
+            if getattr(preset, field.name) != getattr(base, field.name)}
+
+
+def resolved_settings(config):
+    """``config``'s fields and the settings the run derives from them (the optimizer,
+    peak learning rate, weight decay and warm-up of the method's protocol), as
+    ``{name: value}``: what ``keras-contrastive pretrain --print-config`` prints.
+
+    >>> from keras_contrastive.pretraining.config import PRESETS, resolved_settings
+    >>> settings = resolved_settings(PRESETS["demo"].replace(method="byol", batch_size=512))
+    >>> settings["width"], settings["optimizer_name"], settings["peak_learning_rate"]
+    (8, 'sgd', 1.0)
+    """
+    return {**dataclasses.asdict(config), "optimizer_name": config.optimizer_name,
+            "peak_learning_rate": config.peak_learning_rate,
+            "effective_weight_decay": config.effective_weight_decay,
+            "effective_warmup_epochs": config.effective_warmup_epochs}
 
 #: The base of every paper's setup (``--preset paper``: ``MethodSpec.paper.settings``
 #: over it): ResNet-50 on ImageNet at 224 px, MoCo-v2's views, evaluated on all

@@ -3,8 +3,10 @@
 A flag's type and default come from the field, its help from the field's entry
 in ``PretrainConfig``'s docstring, its choices from the field's metadata; the
 methods a field applies to (``anchor``, ``local_crops``, ``temperature``) are
-read from the method registry.  The CLI (argparse, ``--batch-size``) and the
-recipes (absl, ``--batch_size``) both declare their config flags here.
+read from ``config.known_methods()`` (the method registry, or its generated
+manifest: no TensorFlow is imported to build a parser).  The CLI (argparse,
+``--batch-size``) and the recipes (absl, ``--batch_size``) both declare their
+config flags here.
 
 Example:
 
@@ -15,12 +17,13 @@ Example:
 >>> flag.help.endswith("(methods: byol, simclr).")
 True
 """
+import argparse
 import dataclasses
 import inspect
 import re
 
-from keras_contrastive.models.registry import method_specs
-from keras_contrastive.pretraining.config import PretrainConfig
+from keras_contrastive._checks import check_number
+from keras_contrastive.pretraining.config import PretrainConfig, known_methods
 
 _FIELDS = {field.name: field for field in dataclasses.fields(PretrainConfig)}
 # inferred types of fields whose default is None
@@ -52,12 +55,16 @@ class ConfigFlag:
         default: the field's default in ``PretrainConfig``.
         help: the field's docstring entry (and the methods it applies to).
         choices: the allowed values, or ``None``.
+        bounds: the range of the value (``_checks.check_number``'s ``low``,
+            ``high``, ``low_open``), or ``None``.
+        prefixes: the starts of values allowed beside ``choices``
+            (``backbone``: ``keras_hub:``).
 
     Example:
 
     >>> from keras_contrastive.pretraining.flags import config_flag
     >>> config_flag("batch_size")
-    ConfigFlag(name='batch_size', type=<class 'int'>, default=256, help='global batch (pairs of views per step).', choices=None)
+    ConfigFlag(name='batch_size', type=<class 'int'>, default=256, help='global batch (pairs of views per step).', choices=None, bounds={'low': 1}, prefixes=())
     """
 
     name: str
@@ -65,6 +72,8 @@ class ConfigFlag:
     default: object
     help: str
     choices: tuple = None
+    bounds: dict = None
+    prefixes: tuple = ()
 
 
 def config_flag(name):
@@ -85,32 +94,97 @@ def config_flag(name):
         choices = tuple(choices())
     text = _docstring_help().get(name, "")
     if "methods" in field.metadata:
-        names = [spec.name for spec in method_specs() if field.metadata["methods"](spec)]
+        names = [method.name for method in known_methods() if field.metadata["methods"](method)]
         text = text.rstrip(".") + f" (methods: {', '.join(names)})."
     default = None if field.default is dataclasses.MISSING else field.default
-    return ConfigFlag(name, type_, default, text, choices)
+    return ConfigFlag(name, type_, default, text, choices, field.metadata.get("bounds"),
+                      tuple(field.metadata.get("prefixes", ())))
 
 
-def add_config_arguments(parser, names):
-    """Adds ``--field-name`` options for the ``PretrainConfig`` fields ``names`` to an
-    ``argparse`` parser, with default ``None`` (unset flags keep the preset's value:
-    ``config.replace_given(**vars(args))``).
+def bounded(type_, option, low=None, high=None, low_open=False):
+    """An ``argparse`` ``type`` that parses ``type_`` (``int`` or ``float``) and
+    refuses, naming ``option``, a value outside the bounds or not finite: the
+    parser then exits with code 2 before anything runs.
 
     >>> import argparse
+    >>> from keras_contrastive.pretraining.flags import bounded
+    >>> parser = argparse.ArgumentParser(exit_on_error=False)
+    >>> _ = parser.add_argument("--epochs", type=bounded(int, "--epochs", low=1))
+    >>> parser.parse_args(["--epochs", "0"])
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentError: argument --epochs: --epochs must be an integer >= 1, got 0
+    """
+    bounds = {"low": low, "high": high, "low_open": low_open}
+
+    def parse(text):
+        value = type_(text)  # a ValueError: argparse's "invalid int value: 'x'"
+        problem = _out_of_range(option, value, type_, bounds)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = type_.__name__
+    return parse
+
+
+def add_config_arguments(parser, names, defaults=None):
+    """Adds ``--field-name`` options for the ``PretrainConfig`` fields ``names`` to an
+    ``argparse`` parser, with default ``None`` (unset flags keep the preset's value:
+    ``config.replace_given(**vars(args))``).  With ``defaults`` (a ``PretrainConfig``,
+    the default preset) each help ends with that preset's value, unless the
+    field's own help already says what its default is.
+
+    >>> import argparse
+    >>> from keras_contrastive.pretraining import PRESETS
     >>> from keras_contrastive.pretraining.flags import add_config_arguments
     >>> parser = argparse.ArgumentParser()
-    >>> add_config_arguments(parser, ["batch_size", "stronger"])
+    >>> add_config_arguments(parser, ["batch_size", "stronger"], defaults=PRESETS["quality"])
     >>> vars(parser.parse_args(["--batch-size", "64", "--stronger"]))
     {'batch_size': 64, 'stronger': True}
+    >>> "views per step). (default: 256)" in " ".join(parser.format_help().split())
+    True
     """
     for name in names:
         flag = config_flag(name)
         option = "--" + name.replace("_", "-")
-        text = flag.help.replace("%", "%%")  # argparse formats help with %
+        text = flag.help
+        if defaults is not None and "default" not in text:
+            text += f" (default: {_shown(getattr(defaults, name))})"
+        text = text.replace("%", "%%")  # argparse formats help with %
         if flag.type is bool:
             parser.add_argument(option, action="store_const", const=True, help=text)
+        elif flag.prefixes:
+            parser.add_argument(option, type=_choice_or_prefix(option, flag), help=text,
+                                metavar="{" + ",".join(flag.choices + tuple(
+                                    p + "..." for p in flag.prefixes)) + "}")
         else:
-            parser.add_argument(option, type=flag.type, choices=flag.choices, help=text)
+            type_ = bounded(flag.type, option, **flag.bounds) if flag.bounds else flag.type
+            parser.add_argument(option, type=type_, choices=flag.choices, help=text)
+
+
+def _shown(value):
+    """A default as ``--help`` shows it: ``off`` for ``False``, ``0.2,1.0`` for a tuple."""
+    if value is False:
+        return "off"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def _choice_or_prefix(option, flag):
+    """An ``argparse`` ``type``: one of ``flag.choices`` or a value starting with one
+    of ``flag.prefixes`` followed by something."""
+
+    def parse(text):
+        if text in flag.choices or any(text.startswith(p) and len(text) > len(p)
+                                       for p in flag.prefixes):
+            return text
+        allowed = ", ".join(flag.choices + tuple(p + "NAME" for p in flag.prefixes))
+        raise argparse.ArgumentTypeError(f"{option} takes {allowed}; got {text!r}")
+
+    parse.__name__ = "str"
+    return parse
 
 
 def define_config_flags(names, flag_values, defaults=None, note=""):
@@ -134,7 +208,35 @@ def define_config_flags(names, flag_values, defaults=None, note=""):
         flag = config_flag(name)
         default = getattr(defaults, name) if defaults is not None else None
         text = flag.help + note
-        if flag.choices and flag.type is str:
+        if flag.choices and flag.type is str and not flag.prefixes:
             flags.DEFINE_enum(name, default, list(flag.choices), text, flag_values=flag_values)
         else:
             define[flag.type](name, default, text, flag_values=flag_values)
+        if flag.bounds:
+            flags.register_validator(name, _validator(flag), flag_values=flag_values)
+
+
+def _validator(flag):
+    """An absl flag validator: True when unset or within ``flag.bounds``, else
+    ``flags.ValidationError`` naming the flag."""
+    from absl import flags
+
+    def valid(value):
+        problem = None if value is None else _out_of_range(
+            "--" + flag.name, value, flag.type, flag.bounds)
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    return valid
+
+
+def _out_of_range(option, value, type_, bounds):
+    """``None`` if ``value`` is a finite ``type_`` within ``bounds``, else the
+    problem in the flag's words: ``"--epochs must be an integer >= 1, got 0"``."""
+    try:
+        check_number(option, value, integer=type_ is int, **bounds)
+    except ValueError as error:
+        reason = str(error).split(" must be ", 1)[1].rsplit(", got ", 1)[0]
+        return f"{option} must be {reason}, got {value}"
+    return None

@@ -102,7 +102,7 @@ def write_view_summary(logdir, view_batches, max_images=8):
     batch = next(iter(view_batches.take(1)))
     with writer.as_default():
         for key, value in batch.items():
-            if key == "labels":
+            if key in views.spec.PER_IMAGE_KEYS:  # integers per image, not images
                 continue
             for index, images in enumerate(value if isinstance(value, (tuple, list)) else [value]):
                 images = images[:max_images]
@@ -229,23 +229,25 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
     augment = build_augment(config, size, channels)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():  # refuses bad settings before any work
-        model = build_model(config, encoder_input_shape(config, size, channels))
+        model = build_model(config, encoder_input_shape(config, size, channels), count)
     maker = build_view_maker(config, model, augment, size, channels)
     if config.augment_on == "device":
         model.device_views = maker  # the step makes the views of each batch of images
-    # supervised contrastive methods (SupCon) see the labels; the others never do
     steps = count // config.batch_size
     # each epoch's order (and, deterministic, its views) is a function of (seed, epoch):
     # a resumed run starts the data at the epoch its backup resumes
     first_epoch = min(max([backup.resume_epoch(steps) for backup in backups], default=0),
                       config.epochs - 1)
-    images, stream_options = train.training_images(config.train_subset,
-                                                   labels=model.needs_labels, seed=config.seed)
+    # supervised contrastive methods (SupCon) see the labels; the others never do.
+    # NPID's memory bank reads each image's index
+    per_image = {"labels": model.needs_labels, "indices": model.needs_indices}
+    images, stream_options = train.training_images(config.train_subset, seed=config.seed,
+                                                   **per_image)
     view_batches = views.make_views(images, maker, batch_size=config.batch_size,
-                                    seed=config.seed, labels=model.needs_labels,
-                                    augment_on=config.augment_on, epochs=config.epochs,
-                                    initial_epoch=max(first_epoch, 0),
-                                    deterministic=config.deterministic, **stream_options)
+                                    seed=config.seed, augment_on=config.augment_on,
+                                    epochs=config.epochs, initial_epoch=max(first_epoch, 0),
+                                    deterministic=config.deterministic,
+                                    **per_image, **stream_options)
     model.check_views(view_batches)  # refuse unusable views before any evaluation
     # the extractor (model.feature_extractor) takes the images as they are: any input
     # transform of the method (Colorization's lightness) is inside it

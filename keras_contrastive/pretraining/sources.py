@@ -82,7 +82,7 @@ class Split:
             labels.append(batch_labels)
         return np.concatenate(images), np.concatenate(labels)
 
-    def training_images(self, limit=None, labels=False, seed=None):
+    def training_images(self, limit=None, labels=False, seed=None, indices=False):
         """The first ``limit`` images (all for ``None``), unbatched, for
         ``views.make_views(..., epochs=...)``, with their labels if ``labels``;
         and the ``make_views`` arguments that suit them.  In memory: a
@@ -91,6 +91,10 @@ class Split:
         order, and shuffled through a :data:`STREAM_SHUFFLE_BUFFER` of decoded
         images, that are pure functions of ``(seed, epoch)`` (no cache, no
         second shuffle): a resumed run reads each epoch in its order again.
+        ``indices``: the views will carry each image's position
+        (``make_views(indices=True)``), so a streamed split is one ``tf.data``
+        that keeps its files in one order, and ``make_views`` shuffles it each
+        epoch in its buffer of :data:`STREAM_SHUFFLE_BUFFER`, after counting.
 
         >>> from keras_contrastive.pretraining.sources import open_split
         >>> images, options = open_split("fashion_mnist", "test").training_images(100)
@@ -101,14 +105,19 @@ class Split:
             images, image_labels = self.arrays(limit)
             return (tf.data.Dataset.from_tensor_slices((images, image_labels) if labels
                                                        else images), {})
+
+        def read(shuffle, file_seed):
+            images = self.open(limit, shuffle, file_seed)
+            return images if labels else images.map(lambda image, label: image)
+
+        if indices:  # an image's position must not change between epochs
+            return read(False, None), {"cache": False, "shuffle_buffer": STREAM_SHUFFLE_BUFFER}
         from keras_contrastive.views.pipeline import epoch_seed
 
         def stream(epoch):
-            images = self.open(limit, True, epoch_seed(seed or 0, epoch))
-            if not labels:
-                images = images.map(lambda image, label: image)
-            return images.shuffle(STREAM_SHUFFLE_BUFFER, seed=epoch_seed(seed or 0, epoch, 1),
-                                  reshuffle_each_iteration=False)
+            return read(True, epoch_seed(seed or 0, epoch)).shuffle(
+                STREAM_SHUFFLE_BUFFER, seed=epoch_seed(seed or 0, epoch, 1),
+                reshuffle_each_iteration=False)
 
         return stream, {"cache": False, "shuffle_buffer": 0}
 

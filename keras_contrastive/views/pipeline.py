@@ -250,6 +250,7 @@ def make_views(
     drop_remainder=True,
     original_augment=None,
     labels=False,
+    indices=False,
     rescale=True,
     augment_on="data",
     deterministic=False,
@@ -303,13 +304,18 @@ def make_views(
         labels: keep each image's integer label as `"labels"` (`[batch]`,
             int64), for supervised contrastive learning (`SupCon`); the
             elements must be `(image, label)` tuples or dicts with `"label"`.
+        indices: keep each image's position in `dataset` (0, 1, ...) as
+            `"indices"` (`[batch]`, int64), counted before the cache and the
+            shuffle, for methods that keep state per image (`NPID`'s memory
+            bank).  The dataset must yield its images in the same order every
+            epoch (shuffle them here, with `shuffle_buffer`, not before).
         rescale: convert images to float32 in [0, 1] (`x / 255` for uint8);
             `False` keeps their values (as float32): class maps for
             `SemanticMaskViews`.
         augment_on: `"data"` (default): the views are made here, in
             `tf.data` on the CPU, overlapped with training by `prefetch`.
             `"device"`: the dataset yields `{"images": batch}` (plus
-            `"labels"`) and the model makes the views inside its compiled
+            `"labels"` and `"indices"`) and the model makes the views inside its compiled
             step, on the accelerator, with the same `ViewMaker`: pass it as
             `ContrastiveModel(..., device_views=maker)`.  `augment` is then
             only checked here (channels, crop sizes).
@@ -340,7 +346,7 @@ def make_views(
             steps_per_epoch=n // batch_size)`.  `dataset` may then also be a
             function `epoch -> tf.data.Dataset` (`epoch` an int64 tensor):
             a stream whose own order depends on the epoch (with
-            `cache=False`).
+            `cache=False`, without `indices`).
         initial_epoch: the first epoch the dataset holds (with `epochs`).
 
     `augment` may also be a `ViewMaker` (which then holds `num_views` and
@@ -348,8 +354,8 @@ def make_views(
 
     Returns:
         A `tf.data.Dataset` of dicts `{"global": (v1, ..., v_num_views)}`
-        (plus `"original"` with `original_augment` and `"labels"` with
-        `labels=True`), each `v` a float32
+        (plus `"original"` with `original_augment`, `"labels"` with
+        `labels=True` and `"indices"` with `indices=True`), each `v` a float32
         batch `[batch_size, h, w, C]`.
 
     Raises:
@@ -390,6 +396,11 @@ def make_views(
             if cache:
                 raise ValueError("make_views: `cache=True` needs one dataset for every "
                                  "epoch; a function of the epoch takes cache=False.")
+            if indices:
+                raise ValueError("make_views(indices=True): an image's position must not "
+                                 "change between epochs; pass one dataset in a fixed order "
+                                 "(make_views shuffles it each epoch), not a function of "
+                                 "the epoch.")
             epoch_source = dataset
             dataset = epoch_source(tf.constant(initial_epoch, tf.int64))  # checked below
     if not isinstance(dataset, tf.data.Dataset):
@@ -472,7 +483,7 @@ def make_views(
     _probe_first_batch(dataset, batch_size, cardinality, drop_remainder,
                        check_range=rescale and spec.dtype.is_floating)
 
-    def views_of(images, batch_labels=None, key=None):
+    def views_of(images, per_image, key=None):
         # on the device, the model's step makes the views (ContrastiveModel(device_views=...))
         if augment_on == "device":
             views = {"images": images}
@@ -480,17 +491,24 @@ def make_views(
             views = _keyed_views(maker, images, seed or 0, *key)
         else:
             views = maker(images)
-        if batch_labels is not None:
-            views["labels"] = tf.cast(batch_labels, tf.int64)
+        views.update({name: tf.cast(value, tf.int64) for name, value in per_image.items()})
         return views
 
     def decode(*element):
-        element = element[0] if len(element) == 1 else element
+        if indices:  # enumerated: (position, element)
+            index, element = element
+        else:
+            element = element[0] if len(element) == 1 else element
         image = (to_unit_float(_image_of(element)) if rescale
                  else tf.cast(_image_of(element), tf.float32))
-        return (image, _label_of(element)) if labels else image
+        per_image = {"labels": _label_of(element)} if labels else {}
+        if indices:
+            per_image["indices"] = index
+        return image, per_image
 
     parallel = tf.data.AUTOTUNE  # the model's choice, or the core count without it
+    if indices:  # each image's position, before the cache and the shuffle
+        dataset = dataset.enumerate()
     images = dataset.map(decode, num_parallel_calls=parallel)
     if cache:
         images = images.cache()
@@ -514,9 +532,7 @@ def make_views(
                 lambda index, batch: (epoch, index, batch))
 
         def make(epoch, index, batch):
-            image_batch, label_batch = batch if labels else (batch, None)
-            return views_of(image_batch, label_batch,
-                            key=(epoch, index) if deterministic else None)
+            return views_of(*batch, key=(epoch, index) if deterministic else None)
 
         batches = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
         if cardinality > 0:

@@ -1,22 +1,29 @@
 """What a views dataset must look like to a method, checked before anything is traced.
 
 The views layer defines the element structure (``make_views``: a dict
-``{"global": (v1, v2, ...), "local": ..., "original": ..., "labels": ...}``,
-or ``{"images": ..., "labels": ...}`` for views made on the device); a
-method declares what it reads (``needs_original_view``, ``needs_labels``,
+``{"global": (v1, v2, ...), "local": ..., "original": ..., "labels": ...,
+"indices": ...}``, or ``{"images": ..., "labels": ..., "indices": ...}`` for
+views made on the device); a method declares what it reads
+(``needs_original_view``, ``needs_labels``, ``needs_indices``,
 ``reads_local_views``, ``checks_view_size``, its encoder's input) and
 :func:`check_views` compares the two.  ``ContrastiveModel.fit`` calls it
 through ``ContrastiveModel.check_views``.
 """
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["DEVICE_KEYS", "VIEW_KEYS", "check_labels_spec", "check_views", "device_view_spec",
+__all__ = ["DEVICE_KEYS", "PER_IMAGE_KEYS", "VIEW_KEYS", "check_indices_spec", "check_labels_spec",
+           "check_per_image_spec", "check_views", "device_view_spec",
            "missing_original_message", "no_device_views_message", "views_expected_message"]
 
 #: the keys a views dict may hold
-VIEW_KEYS = ("global", "local", "original", "labels")
+VIEW_KEYS = ("global", "local", "original", "labels", "indices")
 #: what ``make_views(augment_on="device")`` yields: the model makes the views
-DEVICE_KEYS = ("images", "labels")
+DEVICE_KEYS = ("images", "labels", "indices")
+#: the keys that hold one integer per image of the batch, not views: the
+#: labels (``make_views(labels=True)``) and each image's index in the data
+#: set (``make_views(indices=True)``)
+PER_IMAGE_KEYS = ("labels", "indices")
 
 
 def missing_original_message(name):
@@ -71,6 +78,29 @@ def views_expected_message(spec):
     )
 
 
+def check_per_image_spec(key, spec, what):
+    """Raises ``ValueError`` unless ``spec[key]`` is one integer per image
+    ``[batch]``, as many as the views of ``spec["global"][0]``; ``what`` names
+    the values in the message.  ``spec`` holds ``tf.TensorSpec`` or tensors.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.spec import check_per_image_spec
+    >>> views = {"global": (tf.zeros([4, 8, 8, 1]),) * 2, "indices": tf.zeros([3], tf.int64)}
+    >>> check_per_image_spec("indices", views, "image indices")
+    Traceback (most recent call last):
+    ...
+    ValueError: views['indices'] has 3 image indices for batches of 4 views.
+    """
+    values, first = spec[key], spec["global"][0]
+    if not (values.dtype.is_integer and values.shape.rank == 1):
+        raise ValueError(f"views[{key!r}] must be integer {what} [batch], got {values}.")
+    if None not in (values.shape[0], first.shape[0]) and values.shape[0] != first.shape[0]:
+        raise ValueError(f"views[{key!r}] has {values.shape[0]} {what} for batches of "
+                         f"{first.shape[0]} views.")
+
+
 def check_labels_spec(name, spec):
     """Raises ``ValueError`` unless ``spec["labels"]`` are integer labels
     ``[batch]``, one per view of ``spec["global"][0]`` (method ``name``
@@ -85,19 +115,39 @@ def check_labels_spec(name, spec):
     >>> check_labels_spec("SupCon", {**views, "labels": tf.zeros([3], tf.int64)})
     Traceback (most recent call last):
     ...
-    ValueError: views['labels'] has 3 labels for batches of 4 views.
+    ValueError: views['labels'] has 3 class labels for batches of 4 views.
     """
     if "labels" not in spec:
         raise ValueError(
             f"{name} trains on labelled views: views['labels'] is missing. Build them with "
             "keras_contrastive.views.make_views(labelled_dataset, augment, labels=True), "
             "where the dataset yields (image, label) pairs.")
-    labels, first = spec["labels"], spec["global"][0]
-    if not (labels.dtype.is_integer and labels.shape.rank == 1):
-        raise ValueError(f"views['labels'] must be integer class labels [batch], got {labels}.")
-    if None not in (labels.shape[0], first.shape[0]) and labels.shape[0] != first.shape[0]:
-        raise ValueError(f"views['labels'] has {labels.shape[0]} labels for batches of "
-                         f"{first.shape[0]} views.")
+    check_per_image_spec("labels", spec, "class labels")
+
+
+def check_indices_spec(name, spec):
+    """Raises ``ValueError`` unless ``spec["indices"]`` holds each image's index
+    in the data set, integers ``[batch]``, one per view of
+    ``spec["global"][0]`` (method ``name`` keeps state per image: NPID's
+    memory bank).  ``spec`` holds ``tf.TensorSpec`` or tensors.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.spec import check_indices_spec
+    >>> views = {"global": (tf.zeros([4, 8, 8, 1]),) * 2}
+    >>> check_indices_spec("NPID", {**views, "indices": tf.range(4, dtype=tf.int64)})  # fine
+    >>> check_indices_spec("NPID", views)
+    Traceback (most recent call last):
+    ...
+    ValueError: NPID keeps one entry per training image: views['indices'] is missing. ...
+    """
+    if "indices" not in spec:
+        raise ValueError(
+            f"{name} keeps one entry per training image: views['indices'] is missing. Build "
+            "the views with keras_contrastive.views.make_views(dataset, augment, "
+            "indices=True) (each image's position in the dataset).")
+    check_per_image_spec("indices", spec, "image indices")
 
 
 def device_view_spec(spec, device_views, name):
@@ -137,7 +187,7 @@ def device_view_spec(spec, device_views, name):
                          f"{images.shape.as_list()}: {error}") from error
     views = tf.nest.map_structure(
         lambda v: tf.TensorSpec([images.shape[0]] + v.shape[1:], v.dtype), made)
-    return {**views, **({"labels": spec["labels"]} if "labels" in spec else {})}
+    return {**views, **{key: spec[key] for key in PER_IMAGE_KEYS if key in spec}}
 
 
 def check_views(dataset, model):
@@ -147,10 +197,10 @@ def check_views(dataset, model):
     dict with a ``"global"`` tuple of at least 2 view batches, not
     ``(images, labels)``), the keys the method reads or would ignore
     (``model.needs_original_view``, ``model.needs_labels``,
-    ``model.reads_local_views``), image rank, dtype and channels against
+    ``model.needs_indices``, ``model.reads_local_views``), image rank, dtype and channels against
     ``model.encoder`` (and the global views' size, where
-    ``model.checks_view_size``), a static batch size divisible by the
-    replica count, the method's own refusal (``model.check_global_batch``)
+    ``model.checks_view_size``), under several replicas a static batch size
+    divisible by the replica count, the method's own refusal (``model.check_global_batch``)
     and emptiness.  Data of images for ``model.device_views`` is checked as
     the views it makes.  Datasets that are not a ``tf.data.Dataset``
     (distributed datasets, generators) are checked at trace time.
@@ -183,6 +233,8 @@ def check_views(dataset, model):
         raise ValueError(missing_original_message(name))
     if model.needs_labels:
         check_labels_spec(name, spec)
+    if model.needs_indices:
+        check_indices_spec(name, spec)
     if "local" in spec and not model.reads_local_views:
         raise ValueError(
             f"{name} does not use multi-crop local views (views['local']): "
@@ -196,7 +248,7 @@ def check_views(dataset, model):
         )
     expected = tuple(model.encoder.input_shape[1:])
     replicas = model.distribute_strategy.num_replicas_in_sync
-    for key in sorted(set(spec) - {"labels"}):
+    for key in sorted(set(spec) - set(PER_IMAGE_KEYS)):
         views = spec[key] if isinstance(spec[key], (tuple, list)) else (spec[key],)
         for index, view in enumerate(views):
             _check_view(f"views[{key!r}][{index}]", view, key, expected, replicas,
@@ -205,6 +257,40 @@ def check_views(dataset, model):
                 model.check_global_batch(view.shape[0])
     if dataset.cardinality() == 0:
         raise ValueError("the views dataset is empty (0 batches).")
+
+
+def check_array_split(x, batch_size, replicas):
+    """Refuses views given as arrays to ``fit`` whose batches would split unevenly
+    across ``replicas`` (``batch_size``: ``fit``'s, Keras' default 32 when ``None``);
+    raises ``ValueError`` naming the sizes.  Anything but arrays passes (a
+    ``tf.data`` pipeline is checked by :func:`check_views`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_contrastive.views.spec import check_array_split
+    >>> x = np.zeros([18, 8, 8, 1], "float32")
+    >>> check_array_split({"global": (x, x)}, 8, replicas=2)  # 8, 8 and 2: even
+    >>> check_array_split({"global": (x[:17], x[:17])}, 8, replicas=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: views of 17 examples in batches of 8 end with a batch of 1, which cannot be split evenly across 2 replicas; ...
+    """
+    leaves = tf.nest.flatten(x)
+    if replicas == 1 or not leaves or not all(isinstance(v, np.ndarray) for v in leaves):
+        return
+    count, batch_size = len(leaves[0]), batch_size or 32
+    last = count % batch_size
+    if batch_size % replicas:
+        raise ValueError(
+            f"fit's batch_size={batch_size} cannot be split evenly across {replicas} "
+            f"replicas; use a multiple of {replicas}.")
+    if last % replicas:
+        raise ValueError(
+            f"views of {count} examples in batches of {batch_size} end with a batch of "
+            f"{last}, which cannot be split evenly across {replicas} replicas; give fit a "
+            f"number of examples whose remainder is a multiple of {replicas} (or a tf.data "
+            "pipeline batched with drop_remainder=True).")
 
 
 def _check_view(name, view, key, expected, replicas, checks_view_size):
@@ -229,6 +315,13 @@ def _check_view(name, view, key, expected, replicas, checks_view_size):
             f"{name} is {shape[1]}x{shape[2]} but the encoder takes "
             f"{expected[0]}x{expected[1]} images."
         )
+    if shape[0] is None and replicas > 1:
+        raise ValueError(
+            f"{name} has no fixed batch size (batched with drop_remainder=False?): under "
+            f"{replicas} replicas a batch that is not a multiple of {replicas} (the last, "
+            "smaller one) would split unevenly, and the losses assume equal shares. "
+            f"Batch with drop_remainder=True (make_views' default) and a batch size that "
+            f"is a multiple of {replicas}.")
     if shape[0] is not None and shape[0] % replicas:
         raise ValueError(
             f"the batch size {shape[0]} cannot be split evenly across "

@@ -87,3 +87,20 @@ def test_a_wrapped_dinov2_round_trips_through_a_keras_file(tmp_path):
     np.testing.assert_allclose(restored(x).numpy(), encoder(x).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(backbones.spatial_encoder(restored)(x).numpy(),
                                backbones.spatial_encoder(encoder)(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_saved_keras_hub_preset_is_a_pretraining_backbone(tmp_path):
+    """``PretrainConfig(backbone="keras_hub:DIR")`` (``--backbone``) loads a preset
+    saved to a folder (no download) with its weights, wrapped by as_encoder; views
+    of another shape are refused, naming the preset's."""
+    from keras_contrastive.pretraining import PretrainConfig, build_backbone
+
+    vit = _vit()
+    vit.save_to_preset(str(tmp_path / "tiny_vit"))
+    config = PretrainConfig(backbone=f"keras_hub:{tmp_path / 'tiny_vit'}")
+    encoder = build_backbone(config, (32, 32, 3))
+    x = _images()
+    np.testing.assert_allclose(encoder(x).numpy(), vit(x).numpy()[:, 0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError,
+                       match=r"takes images \(32, 32, 3\); the views are \(28, 28, 1\)"):
+        build_backbone(config, (28, 28, 1))

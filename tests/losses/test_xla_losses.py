@@ -57,6 +57,7 @@ def _cases():
         "nearest_neighbours": (losses.nearest_neighbours, [z(N, D)], [z(K, D)]),
         "negative_cosine_similarity": (losses.negative_cosine_similarity, [z(N, D), z(N, D)], []),
         "nnclr_loss": (losses.nnclr_loss, [z(N, D), z(N, D)], [z(K, D)]),
+        "npid": (losses.npid, [z(N, D), np.arange(N)[::-1] + 2], [z(K, D)]),
         "nt_xent": (losses.nt_xent, [z(N, D), z(N, D)], []),
         "sinkhorn": (losses.sinkhorn, [z(N, K)], []),
         "supcon": (lambda a, b, y: losses.supcon([a, b], y), [z(N, D), z(N, D), labels], []),

@@ -13,6 +13,7 @@ METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS,
            "swav": lambda encoder: models.SwAV(encoder, projection_dim=16, hidden_dim=32,
                                               num_prototypes=20, queue_length=32),
            "supcon": lambda encoder: models.SupCon(encoder, projection_dim=16),
+           "npid": lambda encoder: models.NPID(encoder, num_images=64, projection_dim=16),
            "rotation": lambda encoder: models.RotationPrediction(encoder),
            "cpc": lambda encoder: models.CPC(backbones.resnet18((None, None, 1), width=4),
                                              grid=7, prediction_steps=2),
@@ -41,6 +42,8 @@ def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
         x = fixed_views(fashion_mnist_train[0][:count], original=True)
         if model.needs_labels:
             x["labels"] = fashion_mnist_train[1][:count]
+        if model.needs_indices:
+            x["indices"] = np.arange(count)
         assert model.encoder(x["global"][0][:2]).dtype == policy.split("_")[1]
         start = [w.copy() for w in model.get_weights()]
         data = tf.data.Dataset.from_tensor_slices(x).batch(16)
@@ -52,7 +55,7 @@ def test_trains_under_mixed_precision(policy, name, fashion_mnist_train):
             {k: tuple(t[:16] for t in v) if k == "global" else v[:16] for k, v in x.items()},
             training=False)
         assert loss_value.dtype == tf.float32
-        for queue in ("queue", "feature_queue", "support"):
+        for queue in ("queue", "feature_queue", "support", "bank"):
             if hasattr(model, queue):
                 assert getattr(model, queue).values.dtype == tf.float32
         for queue in getattr(model, "queues", []):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, models
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
+    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
 
 
 def _factory(cls, **defaults):
@@ -120,28 +120,28 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two_replicas):
-    """Loss, every weight, queue and target after one step agree to 1e-5 (float64, sync BN)."""
-    with float64():
-        # 12x12 centres of real images: float64 convolutions are slow on CPU
-        images = fashion_mnist_train[0][:16, 8:20, 8:20]
-        dataset = tf.data.Dataset.from_tensors(fixed_views(images, 0, original=True))
+    """Loss, every weight, queue and target after one step agree in float32 to 64
+    roundoffs of the step's size (``replica_tolerance``; sync BN)."""
+    # 12x12 centres of real images keep the step cheap
+    images = fashion_mnist_train[0][:16, 8:20, 8:20]
+    dataset = tf.data.Dataset.from_tensors(fixed_views(images, 0, original=True))
 
-        def build():
-            encoder = sync_bn_encoder((12, 12, 1))
-            kwargs = {"nnclr": {"support_size": 64},
-                      # the NN loss on from the first step
-                      "knn_moco": {"queue_size": 64, "warmup_epochs": 0}}.get(
-                name, {"queue_size": 64} if name in QUEUED else {})
-            model = METHODS[name](encoder, synchronized_bn=True, **kwargs)
-            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
-            return model
+    def build():
+        encoder = sync_bn_encoder((12, 12, 1))
+        kwargs = {"nnclr": {"support_size": 64},
+                  # the NN loss on from the first step
+                  "knn_moco": {"queue_size": 64, "warmup_epochs": 0}}.get(
+            name, {"queue_size": 64} if name in QUEUED else {})
+        model = METHODS[name](encoder, synchronized_bn=True, **kwargs)
+        model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+        return model
 
-        # every variable is compared: weights, targets, queues and pointers
-        single, mirrored, start = fit_on_one_and_two_replicas(build, dataset, two_replicas)
-        moved = sum(not np.allclose(a, b) for a, b in zip(single.get_weights(), start))
-        assert moved > len(start) // 2
-        if isinstance(single, models.MoCo):
-            assert int(mirrored.queue.pointer.numpy()) == int(single.queue.pointer.numpy()) > 0
+    # every variable is compared: weights, targets, queues and pointers
+    single, mirrored, start = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+    moved = sum(not np.allclose(a, b) for a, b in zip(single.get_weights(), start))
+    assert moved > len(start) // 2
+    if isinstance(single, models.MoCo):
+        assert int(mirrored.queue.pointer.numpy()) == int(single.queue.pointer.numpy()) > 0
 
 
 @pytest.mark.parametrize("name", ["moco_v1", "moco_v2", "byol", "moco_v3", "simsiam", "nnclr",

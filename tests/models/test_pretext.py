@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from keras_contrastive import models, views
-from tests.conftest import assert_round_trip, small_cnn
+from tests.conftest import (
+    assert_round_trip, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
 
 # a fixed colour per class: chroma is predictable from the garment's shape
 PALETTE = np.array([[1, .2, .2], [.2, 1, .2], [.2, .2, 1], [1, 1, .2], [1, .2, 1], [.2, 1, 1],
@@ -113,3 +114,46 @@ def test_round_trip(name, tmp_path, fashion_mnist_train):
                                  fashion_mnist_train[0][:4])
     for field in model.config_fields:
         assert getattr(restored, field) == getattr(model, field)
+
+
+class _ContentJigsaw(models.Jigsaw):
+    """Jigsaw whose permutation per image follows from its pixels, not from a random
+    draw, so that a step on 2 replicas and on 1 see the same labels."""
+
+    def permutation_labels(self, images):
+        sums = tf.reduce_sum(tf.cast(images, tf.float32), axis=[1, 2, 3])
+        return tf.cast(sums * 64.0, tf.int32) % self.num_permutations
+
+
+REPLICA_CASES = {  # name: (model of a sync-BN encoder, image size)
+    "rotation": (lambda encoder: models.RotationPrediction(encoder), 12),
+    "jigsaw": (lambda encoder: _ContentJigsaw(encoder, num_permutations=8, jitter=0,
+                                              hidden_dim=16), 24),
+    "inpainting": (lambda encoder: models.Inpainting(encoder, region="center"), 12),
+    "colorization": (lambda encoder: models.Colorization(encoder), 12),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPLICA_CASES))
+def test_two_replica_step_equals_one_replica_step(name, fashion_mnist_train, two_replicas):
+    """Loss and every weight after one step agree in float32 (``replica_tolerance``;
+    sync BN).  The steps' own random draws are fixed: centre masks, jigsaw
+    permutations from the pixels, no tile jitter."""
+    make, size = REPLICA_CASES[name]
+    start = 14 - size // 2
+    images = fashion_mnist_train[0][:16, start:start + size, start:start + size]
+    views = fixed_views(images, 0)
+    if name == "colorization":
+        views["global"] = tuple(np.repeat(v, 3, axis=-1) * PALETTE[3]
+                                for v in views["global"])
+    dataset = tf.data.Dataset.from_tensors(views)
+    encoder_input = (None, None, 1) if name == "jigsaw" else (size, size, 1)
+
+    def build():
+        model = make(sync_bn_encoder(encoder_input))
+        model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+        return model
+
+    single, _, start_weights = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+    moved = sum(not np.allclose(a, b) for a, b in zip(single.get_weights(), start_weights))
+    assert moved > len(start_weights) // 2

@@ -86,17 +86,6 @@ def test_labels_as_y_are_rejected(fashion_mnist_train):
         _model(width=None).fit(images[:16], labels[:16])
 
 
-def test_batch_not_divisible_by_replicas_is_rejected(fashion_mnist_train, two_replicas):
-    images, _ = fashion_mnist_train
-    x = images[:14].astype("float32") / 255.0
-    dataset = tf.data.Dataset.from_tensor_slices({"global": (x, x)}).batch(7, drop_remainder=True)
-    strategy = two_replicas
-    with strategy.scope():
-        model = _model(width=None)
-    with pytest.raises(ValueError, match="cannot be split evenly across 2 replicas"):
-        model.fit(dataset, epochs=1, verbose=0)
-
-
 @pytest.mark.parametrize("kwargs,match", [({"temperature": 0.0}, "temperature"),
                                           ({"projection_dim": 0}, "projection dims")])
 def test_bad_model_arguments_are_rejected(kwargs, match):

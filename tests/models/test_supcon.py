@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models, views
 from tests.conftest import (
-    assert_round_trip, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
+    assert_round_trip, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
 
 
 def _labelled_views(images, labels, batch_size=64):
@@ -76,18 +76,17 @@ def _nearest_neighbour_accuracy(model, images, labels):
 
 
 def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
-    with float64():
-        images, labels = fashion_mnist_train[0][:16, 8:20, 8:20], fashion_mnist_train[1][:16]
-        dataset = tf.data.Dataset.from_tensors(
-            {**fixed_views(images, 0), "labels": labels.astype("int64")})
+    images, labels = fashion_mnist_train[0][:16, 8:20, 8:20], fashion_mnist_train[1][:16]
+    dataset = tf.data.Dataset.from_tensors(
+        {**fixed_views(images, 0), "labels": labels.astype("int64")})
 
-        def build():
-            model = models.SupCon(sync_bn_encoder((12, 12, 1)), projection_dim=16,
-                                  synchronized_bn=True)
-            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
-            return model
+    def build():
+        model = models.SupCon(sync_bn_encoder((12, 12, 1)), projection_dim=16,
+                              synchronized_bn=True)
+        model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+        return model
 
-        fit_on_one_and_two_replicas(build, dataset, two_replicas)
+    fit_on_one_and_two_replicas(build, dataset, two_replicas)
 
 
 def test_model_loss_is_supcon_of_its_projections(fashion_mnist_train):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, float64, small_cnn, sync_bn_encoder)
+    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
 
 
 def _swav(encoder, **kwargs):
@@ -33,22 +33,21 @@ def test_loss_falls_and_embeddings_do_not_collapse(fashion_mnist_train):
 def test_two_replica_step_equals_one_replica_step(queue_length, fashion_mnist_train,
                                                  two_replicas):
     """Three steps (the third with the queue, filled by the first two, when there is
-    one), float64, sync BN."""
-    with float64():
-        images = fashion_mnist_train[0][:48, 8:20, 8:20]
-        batches = [fixed_views(images[i:i + 16], i) for i in (0, 16, 32)]
-        dataset = tf.data.Dataset.from_tensor_slices(
-            {"global": tuple(np.stack([b["global"][v] for b in batches]) for v in range(2))})
+    one), float32 (``replica_tolerance``), sync BN."""
+    images = fashion_mnist_train[0][:48, 8:20, 8:20]
+    batches = [fixed_views(images[i:i + 16], i) for i in (0, 16, 32)]
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {"global": tuple(np.stack([b["global"][v] for b in batches]) for v in range(2))})
 
-        def build():
-            model = _swav(sync_bn_encoder((12, 12, 1)), synchronized_bn=True,
-                          queue_length=queue_length, freeze_prototypes_epochs=0)
-            model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
-            return model
+    def build():
+        model = _swav(sync_bn_encoder((12, 12, 1)), synchronized_bn=True,
+                      queue_length=queue_length, freeze_prototypes_epochs=0)
+        model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
+        return model
 
-        single, mirrored, _ = fit_on_one_and_two_replicas(build, dataset, two_replicas)
-        if queue_length:  # the queue (compared above with every variable) was used in step 3
-            assert int(single.queue_filled.numpy()) == int(mirrored.queue_filled.numpy()) == 1
+    single, mirrored, _ = fit_on_one_and_two_replicas(build, dataset, two_replicas)
+    if queue_length:  # the queue (compared above with every variable) was used in step 3
+        assert int(single.queue_filled.numpy()) == int(mirrored.queue_filled.numpy()) == 1
 
 
 def test_prototypes_stay_frozen_for_the_first_epoch_and_unit_norm(fashion_mnist_train):

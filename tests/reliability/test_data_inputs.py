@@ -34,9 +34,8 @@ from keras_contrastive.views import make_views
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Replaces the suite's per-test Keras reset (tests/conftest.py: a full
-    garbage collection, about 0.25 s a test): these cases build no model and
-    draw no random number (no shuffling, an identity augmentation)."""
+    """Replaces the suite's per-test Keras reset (tests/conftest.py): these cases
+    build no model and draw no random number (no shuffling, an identity augmentation)."""
     yield
 
 

@@ -1,8 +1,8 @@
 """Same seed, same run; resume exact after the first epoch (issue 30, "Faults").
 
 The table: the data order of each epoch is a pure function of (seed, epoch),
-restored on resume (arrays, streamed folders, labels); views keyed on (seed,
-epoch, batch) in deterministic mode; the epoch a backup resumes in; the
+restored on resume (arrays, streamed folders, labels, NPID's indices); views
+keyed on (seed, epoch, batch) in deterministic mode; the epoch a backup resumes in; the
 arguments and settings refused, each with an error naming the problem.  Then
 two in-process ``pretrain`` runs with the same seed in deterministic mode
 (streamed folder: files and buffer shuffled each epoch, random views) end with
@@ -107,6 +107,21 @@ def _labelled_epochs():
                "labels follow their images")
 
 
+def _indexed_epochs():
+    """NPID's indices with epochs: each view's index is its image's position in every
+    epoch, and a run resumed in epoch 2 sees epoch 2's order again."""
+    def epochs(initial_epoch):
+        views = make_views(tf.data.Dataset.from_tensor_slices(IMAGES), identity, batch_size=6,
+                           seed=0, epochs=3, initial_epoch=initial_epoch, indices=True,
+                           shuffle_buffer=24)
+        batches = [(ids_of(batch["global"][0]), batch["indices"].numpy().tolist())
+                   for batch in views]
+        _check(all(ids == indices for ids, indices in batches), "indices name their images")
+        return [ids for ids, _ in batches]
+
+    _check(epochs(1) == epochs(0)[4:], "epochs 2 and 3 restored")
+
+
 def write_backup(folder, step, epoch, batch, identity=None, damage=False):
     """A backup's two files as BackupAndRestore writes them (the weights are any bytes:
     ``resume_epoch`` checks them, it does not load them)."""
@@ -161,6 +176,8 @@ CASES = [
                                            batch_size=6, epochs=3, initial_epoch=1)
                                 .cardinality()) == 8, "8 batches")),
     Case("labels_follow_their_images_across_epochs", lambda tmp: _labelled_epochs()),
+    Case("indices_name_their_images_across_epochs_and_are_restored",
+         lambda tmp: _indexed_epochs()),
     Case("function_of_the_epoch_is_called_per_epoch",
          lambda tmp: _check(order(1, source=lambda e: tf.data.Dataset.from_tensor_slices(
              IMAGES).skip(e * 0), cache=False) == order(0)[1:], "function source")),
@@ -215,6 +232,10 @@ CASES = [
          lambda tmp: make_views(lambda e: tf.data.Dataset.from_tensor_slices(IMAGES), identity,
                                 batch_size=6, epochs=2),
          (ValueError, "a function of the epoch takes cache=False")),
+    Case("function_of_the_epoch_with_indices",
+         lambda tmp: make_views(lambda e: tf.data.Dataset.from_tensor_slices(IMAGES), identity,
+                                batch_size=6, epochs=2, cache=False, indices=True),
+         (ValueError, "an image's position must not change between epochs")),
     Case("deterministic_with_views_on_the_device",
          lambda tmp: pretrain(PRESETS["quality"].replace(deterministic=True, augment_on="device"),
                               verbose=0),

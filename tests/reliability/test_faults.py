@@ -34,15 +34,6 @@ from keras_contrastive.pretraining.run import _check_backups
 STEPS = 4  # steps per epoch of the written runs
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """conftest's fixture of this name without its garbage collection (``free_memory``:
-    0.3 s a test, most of a case here): a clean Keras name scope and a fixed seed."""
-    keras.backend.clear_session(free_memory=False)
-    keras.utils.set_random_seed(0)
-    yield
-
-
 def record(step):
     return f"backup-{step:012d}.json"
 

@@ -163,3 +163,25 @@ def test_tf_data_autotuning_model_is_off_unless_asked(labelled):
     # the maps still run in parallel and the views are what the pipeline made
     (v1, v2), = [b["global"] for b in views.take(1)]
     assert v1.shape == (64, 28, 28, 1) and float(tf.reduce_mean(tf.abs(v1 - v2))) > 0.01
+
+
+def test_indices_name_each_views_source_image_the_same_way_every_epoch(fashion_mnist_train):
+    images, labels = fashion_mnist_train[0][:96], fashion_mnist_train[1][:96]
+    data = make_views(tf.data.Dataset.from_tensor_slices((images, labels)), lambda x: x,
+                      batch_size=32, seed=1, labels=True, indices=True)
+    assert data.element_spec["indices"].dtype == tf.int64
+    orders = []
+    for _ in range(2):  # shuffled anew each epoch, each image keeping its index
+        order = []
+        for batch in data:
+            for view, index, label in zip(batch["global"][0].numpy(), batch["indices"].numpy(),
+                                          batch["labels"].numpy()):
+                np.testing.assert_array_equal(view, images[index] / np.float32(255.0))
+                assert label == labels[index]
+                order.append(int(index))
+        assert sorted(order) == list(range(96))
+        orders.append(order)
+    assert orders[0] != orders[1]
+    device = make_views(tf.data.Dataset.from_tensor_slices(images), lambda x: x, batch_size=32,
+                        indices=True, augment_on="device")
+    assert set(device.element_spec) == {"images", "indices"}
