@@ -248,7 +248,8 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
                                     epochs=config.epochs, initial_epoch=max(first_epoch, 0),
                                     deterministic=config.deterministic,
                                     **per_image, **stream_options)
-    model.check_views(view_batches)  # refuse unusable views before any evaluation
+    # refuse unusable views before any evaluation
+    model.check_views(view_batches, steps_per_epoch=steps)
     # the extractor (model.feature_extractor) takes the images as they are: any input
     # transform of the method (Colorization's lightness) is inside it
     eval_train = train.evaluation_data(config.eval_train_subset)
