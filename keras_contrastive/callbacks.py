@@ -466,8 +466,33 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                         os.remove(self._path(name))
         self._load_model()
 
-    def _restore(self, name, weights, legacy):
-        """Loads one backup; returns its record, or raises ``_Damaged`` saying why not."""
+    def resume_epoch(self, steps_per_epoch):
+        """The epoch (0-based) a run resumed from this folder starts in: 0 without
+        a backup; else the epoch of the newest backup whose record reads and
+        whose weights file is the one it describes (the backup ``fit`` will
+        resume, unless its file does not load), or the next one when that
+        backup was taken after its epoch's last batch.  Refuses a backup of
+        another run as ``check()`` does.  A data pipeline positioned by epoch
+        (``views.make_views(..., initial_epoch=...)``) starts there.
+
+        Example:
+
+        >>> import tempfile
+        >>> from keras_contrastive.callbacks import BackupAndRestore
+        >>> BackupAndRestore(tempfile.mkdtemp()).resume_epoch(steps_per_epoch=10)
+        0
+        """
+        for name, weights, legacy in self._candidates():
+            try:
+                record = self._verified(name, weights, legacy)
+            except _Damaged:
+                continue
+            return self._start(record, steps_per_epoch)[0]
+        return 0
+
+    def _verified(self, name, weights, legacy):
+        """One backup's record, checked against this run and its weights file (not
+        loaded); raises ``_Damaged`` saying why not."""
         try:  # Keras' layout may have weights without a record: epoch 0
             record = (self._read(name) if os.path.exists(self._path(name)) or not legacy
                       else {"epoch": 0})
@@ -482,6 +507,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             raise _Damaged(f"{os.path.basename(path)} is not the file its record describes "
                            f"({os.path.getsize(path)} bytes, recorded {record['bytes']}): "
                            "written by an interrupted backup or damaged since")
+        return record
+
+    def _restore(self, name, weights, legacy):
+        """Loads one backup; returns its record, or raises ``_Damaged`` saying why not."""
+        record = self._verified(name, weights, legacy)
+        path = self._path(weights)
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)  # its slots, to load into
@@ -524,14 +555,18 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.restored = record
         self._position(record)
 
-    def _position(self, record):
-        """Sets the epoch (and the batches to drop) the resumed run starts at."""
+    def _start(self, record, steps):
+        """``(epoch, last batch trained in it or -1)`` a run resumed from ``record`` starts at."""
         epoch, batch = int(record["epoch"]), int(record.get("batch", -1))
         if self.save_freq == "epoch" and "iterations" not in record:
             batch = -1  # Keras' layout: the epoch recorded is the next one
-        steps = (self.params or {}).get("steps")
         if steps is not None and batch + 1 >= steps:  # the epoch had ended
             epoch, batch = epoch + 1, -1
+        return epoch, batch
+
+    def _position(self, record):
+        """Sets the epoch (and the batches to drop) the resumed run starts at."""
+        epoch, batch = self._start(record, (self.params or {}).get("steps"))
         self.model._initial_epoch = epoch
         self._current_epoch = epoch  # Keras leaves 0 here, so later backups said epoch 0
         if batch < 0:

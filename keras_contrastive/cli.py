@@ -43,7 +43,7 @@ _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "backbone", "width", "stem", "optimizer",
     "learning_rate", "temperature", "projection_dim", "anchor", "local_crops", "local_size",
     "min_overlap", "max_iou", "stronger", "augment_on", "image_size", "train_subset",
-    "eval_train_subset", "eval_test_subset", "knn_k", "seed",
+    "eval_train_subset", "eval_test_subset", "knn_k", "seed", "deterministic",
 )
 _VIEWS_FIELDS = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
                  "stronger", "seed")

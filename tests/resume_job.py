@@ -3,9 +3,14 @@
     python tests/resume_job.py METHOD BACKUP_DIR OUT_NPZ KILL SAVE_FREQ
 
 Trains METHOD (simclr, moco_v2 or dino) with ``model.fit`` for 3 epochs of
-4 batches of 16 real Fashion-MNIST images (fixed flip / brightness views, so
-every process sees the same batches), deterministic ops on, with
-``keras_contrastive.callbacks.BackupAndRestore(BACKUP_DIR, save_freq=SAVE_FREQ)``.
+4 batches of 16 real Fashion-MNIST images, shuffled anew each epoch (a
+64-image buffer) and randomly augmented (``simclr_augment``), deterministic
+ops on, with ``keras_contrastive.callbacks.BackupAndRestore(BACKUP_DIR,
+save_freq=SAVE_FREQ)``.  The views come from ``views.make_views(...,
+epochs=3, initial_epoch=backup.resume_epoch(4), deterministic=True)``: each
+epoch's order is a function of (seed, epoch) and each batch's views of
+(seed, epoch, batch), so a resumed process sees the batches the
+uninterrupted one saw.
 KILL is a step N > 0: the process sends itself SIGKILL after that optimizer
 step (no exception, no cleanup: as if the machine died); ``N:weights``: it is
 killed inside the backup of step N, half of the weights file written;
@@ -30,17 +35,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from keras_contrastive import models  # noqa: E402
 from keras_contrastive.callbacks import BackupAndRestore  # noqa: E402
 from keras_contrastive.data import load_fashion_mnist_arrays  # noqa: E402
+from keras_contrastive.views import make_views, simclr_augment  # noqa: E402
 
 BATCH, STEPS, EPOCHS = 16, 4, 3
 keras.utils.set_random_seed(0)
 tf.config.experimental.enable_op_determinism()
 
 
-def views_dataset():
-    x = load_fashion_mnist_arrays("train")[0][:BATCH * STEPS].astype("float32") / 255.0
-    scale = np.random.default_rng(0).uniform(0.6, 1.0, size=(len(x), 1, 1, 1))
-    views = {"global": (x[:, :, ::-1, :], np.clip(x * scale, 0, 1).astype("float32"))}
-    return tf.data.Dataset.from_tensor_slices(views).batch(BATCH, drop_remainder=True)
+def views_dataset(initial_epoch):
+    images = load_fashion_mnist_arrays("train")[0][:BATCH * STEPS]
+    return make_views(tf.data.Dataset.from_tensor_slices(images),
+                      simclr_augment(28, channels=1, seed=0), batch_size=BATCH,
+                      shuffle_buffer=BATCH * STEPS, seed=0, epochs=EPOCHS,
+                      initial_epoch=initial_epoch, deterministic=True)
 
 
 def encoder():
@@ -92,7 +99,8 @@ os.replace = replace_or_die  # BackupAndRestore renames each complete file into 
 model = build()
 model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=5e-4))
 # BackupAndRestore first: the backup of a step is written before the kill
-model.fit(views_dataset(), epochs=EPOCHS, verbose=0,
-          callbacks=[BackupAndRestore(backup_dir, save_freq=save_freq), KillAfter()])
+backup = BackupAndRestore(backup_dir, save_freq=save_freq)
+model.fit(views_dataset(backup.resume_epoch(STEPS)), epochs=EPOCHS, steps_per_epoch=STEPS,
+          verbose=0, callbacks=[backup, KillAfter()])
 state = {v.path: v.numpy() for v in model.variables + model.optimizer.variables}
 np.savez(out, **state)

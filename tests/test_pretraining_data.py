@@ -160,10 +160,12 @@ def test_a_folder_split_is_counted_without_reading_it_and_streams_shuffled(tmp_p
     folder = write_image_folder(tmp_path / "images", 40, size=8)
     train, test = open_splits(folder, image_size=4)
     assert (train.count, train.image_shape, train.in_memory) == (40, (4, 4, 3), False)
-    images, options = train.training_images(limit=30, seed=0)
+    images, options = train.training_images(limit=30, seed=0)  # a function of the epoch
     assert options == {"cache": False, "shuffle_buffer": 0}
-    first, second = ([int(tf.reduce_sum(tf.cast(x, tf.int64))) for x in images] for _ in "ab")
+    first, second, again = ([int(tf.reduce_sum(tf.cast(x, tf.int64))) for x in images(
+        tf.constant(epoch, tf.int64))] for epoch in (0, 1, 0))
     assert len(first) == 30 and sorted(first) == sorted(second) and first != second
+    assert again == first  # each epoch's order is a function of (seed, epoch)
     # with indices, an image's position must not change: the files keep their order
     # and make_views shuffles them after counting, in its buffer
     indexed, options = train.training_images(limit=30, seed=0, indices=True)

@@ -369,7 +369,7 @@ class ContrastiveModel(FitMechanics):
                 f"{type(self).__name__}.fit takes views, not labels: got y={type(y).__name__}. "
                 "Build views with keras_contrastive.views.make_views(dataset, augment)."
             )
-        self.check_views(x)
+        self.check_views(x, steps_per_epoch=kwargs.get("steps_per_epoch"))
         view_spec.check_array_split(x, kwargs.get("batch_size"),
                                     self.distribute_strategy.num_replicas_in_sync)
         kwargs.setdefault("shuffle", False)  # a views dataset is shuffled by make_views
@@ -387,8 +387,10 @@ class ContrastiveModel(FitMechanics):
         self.check_views(x)
         return super().evaluate(x, *args, **kwargs)
 
-    def check_views(self, dataset):
+    def check_views(self, dataset, steps_per_epoch=None):
         """Validates a views dataset before training; raises ``ValueError``.
+        ``steps_per_epoch``: the batches ``fit`` reads an epoch, when it is
+        given them (a dataset of several epochs, ``make_views(epochs=...)``).
 
         :func:`keras_contrastive.views.spec.check_views` against what this
         method declares it reads (``needs_original_view``, ``needs_labels``,

@@ -75,21 +75,24 @@ class NPID(ContrastiveModel):
         self.bank = MemoryBank(num_images, projection_dim, momentum, name="memory_bank")
         self.built = True
 
-    def check_views(self, dataset):
+    def check_views(self, dataset, steps_per_epoch=None):
         """The base's checks, and a bank too small for the views: ``fit`` refuses
-        ``B`` batches of ``b`` images when ``B * b > num_images``."""
-        super().check_views(dataset)
+        an epoch of ``B`` batches of ``b`` images when ``B * b > num_images``
+        (``B``: ``steps_per_epoch`` when given, else the dataset's batches)."""
+        super().check_views(dataset, steps_per_epoch)
         if not isinstance(dataset, tf.data.Dataset):
             return
         spec = dataset.element_spec
         first = spec["global"][0] if "global" in spec else spec["images"]
         batches = int(dataset.cardinality())
+        if steps_per_epoch:  # a dataset of several epochs (make_views(epochs=...))
+            batches = min(batches, steps_per_epoch) if batches > 0 else steps_per_epoch
         if batches > 0 and first.shape[0] and batches * first.shape[0] > self.num_images:
             raise ValueError(
                 f"the memory bank holds num_images={self.num_images} entries, but the views "
-                f"hold at least {batches * first.shape[0]} images ({batches} batches of "
-                f"{first.shape[0]}): build NPID(num_images=...) with the number of training "
-                "images.")
+                f"hold at least {batches * first.shape[0]} images an epoch ({batches} batches "
+                f"of {first.shape[0]}): build NPID(num_images=...) with the number of "
+                "training images.")
 
     def compute_objective(self, views, training):
         if "indices" not in views:

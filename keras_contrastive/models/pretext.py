@@ -224,8 +224,8 @@ class Colorization(_Reconstruction):
         self._build_decoder(2)
         self.built = True
 
-    def check_views(self, dataset):
-        super().check_views(dataset)
+    def check_views(self, dataset, steps_per_epoch=None):
+        super().check_views(dataset, steps_per_epoch)
         if isinstance(dataset, tf.data.Dataset):
             _check_rgb(dataset.element_spec["global"][0].shape[-1])
 

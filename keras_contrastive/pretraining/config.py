@@ -191,6 +191,10 @@ class PretrainConfig:
         augment_on: make the views in tf.data (``data``) or inside the training
             step (``device``).
         blur_prob: Gaussian-blur probability of the views (ImageNet recipes: 0.5).
+        deterministic: same seed, same run: TensorFlow's op determinism, and
+            views whose random draws are a function of the seed, the epoch and
+            the batch, so two runs (and a killed-and-resumed one) end with
+            bit-identical weights on the same machine; slower (RELIABILITY.md).
         model_options: keyword arguments of the model class that override the
             protocol's (``MethodSpec.protocol``), e.g. the papers' head sizes.
 
@@ -237,6 +241,7 @@ class PretrainConfig:
     key_momentum: float = _field(0.99, bounds=_FRACTION)
     augment_on: str = _field("data", choices=("data", "device"))
     blur_prob: float = _field(0.0, bounds=_FRACTION)
+    deterministic: bool = False
     model_options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):

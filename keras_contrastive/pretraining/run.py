@@ -13,6 +13,7 @@ Example:
 >>> sorted(result.metrics)  # doctest: +SKIP
 ['knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc']
 """
+import contextlib
 import dataclasses
 import os
 import time
@@ -121,15 +122,49 @@ _RESUMABLE_CHANGES = ("epochs", "eval_train_subset", "eval_test_subset", "knn_k"
 
 def _check_backups(config, callbacks):
     """Gives each ``BackupAndRestore`` of ``callbacks`` the run's settings as its identity
-    and refuses, before any work, a backup written with other settings."""
+    and refuses, before any work, a backup written with other settings; returns them."""
     from keras_contrastive.callbacks import BackupAndRestore
 
     identity = {key: value for key, value in dataclasses.asdict(config).items()
                 if key not in _RESUMABLE_CHANGES}
-    for callback in callbacks:
-        if isinstance(callback, BackupAndRestore):
-            callback.identity = {**identity, **callback.identity}
-            callback.check()
+    backups = [callback for callback in callbacks if isinstance(callback, BackupAndRestore)]
+    for callback in backups:
+        callback.identity = {**identity, **callback.identity}
+        callback.check()
+    return backups
+
+
+class _StartsAt(keras.callbacks.Callback):
+    """Refuses a resume whose epoch is not the one the data were positioned at (a
+    backup that ``BackupAndRestore.resume_epoch`` took as whole, then failed to load)."""
+
+    def __init__(self, epoch, last):
+        super().__init__()
+        self.epoch, self.last = epoch, last
+
+    def on_train_begin(self, logs=None):
+        resumed = min(int(getattr(self.model, "_initial_epoch", 0) or 0), self.last)
+        if resumed != self.epoch:
+            raise ValueError(
+                f"the backup resumed is of epoch {resumed + 1}, but the training data were "
+                f"positioned at epoch {self.epoch + 1} by a newer backup that did not load "
+                "(named in the warning above, and deleted): run the same command again.")
+
+
+@contextlib.contextmanager
+def _op_determinism(enabled):
+    """TensorFlow's op determinism on (``enabled``) for the block, as it was after."""
+    from tensorflow.python.framework import config as tf_config  # the switch's reading and
+    # its undoing are not in the public API (tf.config.experimental has only enable_...)
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled and not before:
+        tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not before:
+            tf_config.disable_op_determinism()
 
 
 def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=print,
@@ -157,6 +192,12 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     settings as its ``identity`` (all of ``config`` but the epochs and the
     evaluation's settings): a backup of a run with other settings is refused
     with a ``ValueError`` naming them, before any work.
+    Each epoch's data order is a function of ``(config.seed, epoch)``
+    (``views.make_views(..., epochs=...)``, trained with ``steps_per_epoch``),
+    and a resumed run starts the data at the epoch its backup resumes
+    (``BackupAndRestore.resume_epoch``).  ``config.deterministic``: TensorFlow's
+    op determinism for the run and views keyed on ``(seed, epoch, batch)``, so
+    the same seed gives bit-identical weights, a killed-and-resumed run included.
 
     Example:
 
@@ -167,7 +208,17 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     >>> sorted(result.metrics), len(result.history["loss"])
     (['knn_acc', 'knn_top5_acc', 'linear_acc'], 1)
     """
-    _check_backups(config, callbacks)
+    with _op_determinism(config.deterministic):
+        return _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator,
+                         strategy, logdir)
+
+
+def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, strategy,
+              logdir):
+    backups = _check_backups(config, callbacks)
+    if config.deterministic and config.augment_on == "device":
+        raise ValueError("deterministic=True makes the views in tf.data, keyed on the seed, "
+                         "epoch and batch: it needs augment_on='data' (--augment-on data).")
     keras.utils.set_random_seed(config.seed)
     train, test = open_splits(config.dataset, image_size=config.image_size)
     count = min(train.count, config.train_subset) if config.train_subset else train.count
@@ -182,6 +233,11 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     maker = build_view_maker(config, model, augment, size, channels)
     if config.augment_on == "device":
         model.device_views = maker  # the step makes the views of each batch of images
+    steps = count // config.batch_size
+    # each epoch's order (and, deterministic, its views) is a function of (seed, epoch):
+    # a resumed run starts the data at the epoch its backup resumes
+    first_epoch = min(max([backup.resume_epoch(steps) for backup in backups], default=0),
+                      config.epochs - 1)
     # supervised contrastive methods (SupCon) see the labels; the others never do.
     # NPID's memory bank reads each image's index
     per_image = {"labels": model.needs_labels, "indices": model.needs_indices}
@@ -189,8 +245,11 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
                                                    **per_image)
     view_batches = views.make_views(images, maker, batch_size=config.batch_size,
                                     seed=config.seed, augment_on=config.augment_on,
+                                    epochs=config.epochs, initial_epoch=max(first_epoch, 0),
+                                    deterministic=config.deterministic,
                                     **per_image, **stream_options)
-    model.check_views(view_batches)  # refuse unusable views before any evaluation
+    # refuse unusable views before any evaluation
+    model.check_views(view_batches, steps_per_epoch=steps)
     # the extractor (model.feature_extractor) takes the images as they are: any input
     # transform of the method (Colorization's lightness) is inside it
     eval_train = train.evaluation_data(config.eval_train_subset)
@@ -200,7 +259,6 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA)
         view_batches = view_batches.with_options(options)
-    steps = count // config.batch_size
     with strategy.scope():
         model.compile(optimizer=build_optimizer(config, steps))
 
@@ -215,7 +273,7 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     log(f"Pretraining {config.method} on {count} images of "
         f"{config.dataset}: {config.epochs} epochs of {steps} steps, batch {config.batch_size}")
     timer = _EpochTimer()
-    callbacks = [timer, *callbacks]
+    callbacks = [timer, *callbacks, _StartsAt(max(first_epoch, 0), config.epochs - 1)]
     if logdir:
         from keras_contrastive.callbacks import KNNMonitor, TensorBoard
 
@@ -225,7 +283,8 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
                                 k=min(config.knn_k, 2000), temperature=config.knn_temperature),
                      *callbacks, TensorBoard(logdir, update_freq=10)]
     start = time.perf_counter()
-    history = model.fit(view_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    history = model.fit(view_batches, epochs=config.epochs, steps_per_epoch=steps,
+                        callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
     log("Evaluating the pretrained encoder ...")

@@ -3,8 +3,8 @@
 :func:`open_split` opens one split without reading its images: a folder is
 scanned (each file checked, nothing kept but its path and label) and a TFDS
 split is counted from its metadata.  Training reads it as a stream
-(:meth:`Split.training_images`: files in a new random order each epoch,
-decoded on the fly, a bounded shuffle buffer), so a run's memory does not
+(:meth:`Split.training_images`: files in a random order that is a function
+of the seed and the epoch, decoded on the fly, a bounded shuffle buffer), so a run's memory does not
 grow with the data set; evaluation reads the first N images as arrays
 (:meth:`Split.arrays`) or streams the whole split into features.  The named
 data sets (Fashion-MNIST and its tinted toy) are NumPy arrays already, and
@@ -47,7 +47,8 @@ class Split:
             (``data.NAMED_ARRAYS``) rather than files read on the fly.
         open: ``open(limit, shuffle, seed)`` -> unbatched ``tf.data`` of
             ``(uint8 image, int64 label)``: the first ``limit`` images (all
-            for ``None``), in a random order each epoch if ``shuffle``.
+            for ``None``), in a random order if ``shuffle`` (``seed``: an int
+            or an int64 tensor).
         source_arrays: ``(images, labels)`` when ``in_memory``.
         class_names: a folder's label map (class names in label order, from
             its training split: the same for every split), else None.
@@ -82,15 +83,18 @@ class Split:
         return np.concatenate(images), np.concatenate(labels)
 
     def training_images(self, limit=None, labels=False, seed=None, indices=False):
-        """The first ``limit`` images (all for ``None``) as an unbatched ``tf.data``
-        for ``views.make_views``, with their labels if ``labels``; and the
-        ``make_views`` arguments that suit it (in memory: its cache and shuffle
-        buffer, as ever; streamed: no cache, the files shuffled each epoch and
-        a :data:`STREAM_SHUFFLE_BUFFER` of decoded images).  ``indices``: the
-        views will carry each image's position (``make_views(indices=True)``),
-        so a streamed split keeps its files in one order and ``make_views``
-        shuffles them in its buffer of :data:`STREAM_SHUFFLE_BUFFER`, after
-        counting.
+        """The first ``limit`` images (all for ``None``), unbatched, for
+        ``views.make_views(..., epochs=...)``, with their labels if ``labels``;
+        and the ``make_views`` arguments that suit them.  In memory: a
+        ``tf.data`` (``make_views`` caches it and shuffles it each epoch).
+        Streamed: a function ``epoch -> tf.data`` whose files are read in an
+        order, and shuffled through a :data:`STREAM_SHUFFLE_BUFFER` of decoded
+        images, that are pure functions of ``(seed, epoch)`` (no cache, no
+        second shuffle): a resumed run reads each epoch in its order again.
+        ``indices``: the views will carry each image's position
+        (``make_views(indices=True)``), so a streamed split is one ``tf.data``
+        that keeps its files in one order, and ``make_views`` shuffles it each
+        epoch in its buffer of :data:`STREAM_SHUFFLE_BUFFER`, after counting.
 
         >>> from keras_contrastive.pretraining.sources import open_split
         >>> images, options = open_split("fashion_mnist", "test").training_images(100)
@@ -101,12 +105,20 @@ class Split:
             images, image_labels = self.arrays(limit)
             return (tf.data.Dataset.from_tensor_slices((images, image_labels) if labels
                                                        else images), {})
-        stream = self.open(limit, not indices, seed)
-        if not labels:
-            stream = stream.map(lambda image, label: image)
+
+        def read(shuffle, file_seed):
+            images = self.open(limit, shuffle, file_seed)
+            return images if labels else images.map(lambda image, label: image)
+
         if indices:  # an image's position must not change between epochs
-            return stream, {"cache": False, "shuffle_buffer": STREAM_SHUFFLE_BUFFER}
-        stream = stream.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+            return read(False, None), {"cache": False, "shuffle_buffer": STREAM_SHUFFLE_BUFFER}
+        from keras_contrastive.views.pipeline import epoch_seed
+
+        def stream(epoch):
+            return read(True, epoch_seed(seed or 0, epoch)).shuffle(
+                STREAM_SHUFFLE_BUFFER, seed=epoch_seed(seed or 0, epoch, 1),
+                reshuffle_each_iteration=False)
+
         return stream, {"cache": False, "shuffle_buffer": 0}
 
     def evaluation_data(self, limit=None):

@@ -1,5 +1,7 @@
 """`make_views`: a dataset of images -> a dataset of batched random views."""
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -81,6 +83,64 @@ def _probe_first_batch(dataset, batch_size, cardinality, drop_remainder, check_r
                    "[-1, 1]), or pass them as uint8.")
             raise ValueError(f"make_views: float images must lie in [0, 1]; the first "
                              f"{count} images range over [{low:g}, {high:g}] and {fix}")
+
+
+def epoch_seed(seed, epoch, stream=0):
+    """A seed for epoch ``epoch`` of a run seeded with ``seed``: an int64 scalar
+    tensor that is a pure function of ``(seed, epoch, stream)`` (a Philox draw),
+    so a resumed run finds each epoch's order again.  ``stream`` tells apart
+    the shuffles of one epoch (files, buffer, views).
+
+    Example:
+
+    >>> from keras_contrastive.views.pipeline import epoch_seed
+    >>> int(epoch_seed(0, 1)) == int(epoch_seed(0, 1)) != int(epoch_seed(0, 2))
+    True
+    """
+    key = tf.stack([tf.cast(seed, tf.int64),
+                    tf.cast(epoch, tf.int64) * 1024 + tf.cast(stream, tf.int64)])
+    return tf.random.stateless_uniform([], seed=key, minval=None, maxval=None, dtype=tf.int64)
+
+
+@contextlib.contextmanager
+def _tensor_seeds():
+    """Inside a ``tf.data`` function: random ops seeded by a tensor (``epoch_seed``)
+    take it with the default graph-level seed, not the global one.  (With the global
+    seed 0, as ``keras.utils.set_random_seed(0)`` sets, TensorFlow's ``get_seed``
+    compares the tensor with 0 in Python and fails; the order stays a function of
+    the tensor seed alone.)"""
+    graph = tf.compat.v1.get_default_graph()
+    saved, graph.seed = graph.seed, None
+    try:
+        yield
+    finally:
+        graph.seed = saved
+
+
+def _seed_generators(maker):
+    """The ``SeedGenerator``s of the Keras layers of a ``ViewMaker``, in a fixed order."""
+    generators = []
+    for layer in [maker, *maker._flatten_layers(include_self=False)]:
+        generators.extend(g for g in getattr(layer, "_seed_generators", ())
+                          if all(g is not seen for seen in generators))
+    return generators
+
+
+def _keyed_views(maker, images, seed, epoch, index):
+    """``maker(images)`` with every random draw of its Keras layers a function of
+    ``(seed, epoch, index)``: each ``SeedGenerator`` starts the batch from a state
+    derived from them (a ``StatelessScope``: the variables are neither read nor
+    advanced), so parallel calls, other processes and resumed runs make the same
+    views of the same batch."""
+    key = epoch_seed(seed, epoch, stream=2)
+    mapping = []
+    for number, generator in enumerate(_seed_generators(maker)):
+        state = tf.random.stateless_uniform(
+            [2], seed=tf.stack([key, tf.cast(index, tf.int64) * 4096 + number]), minval=None,
+            maxval=None, dtype=tf.int64)
+        mapping.append((generator.state, tf.cast(state, generator.state.dtype)))
+    with keras.StatelessScope(state_mapping=mapping):
+        return maker(images)
 
 
 def _crop_layers(augment):
@@ -195,6 +255,8 @@ def make_views(
     augment_on="data",
     deterministic=False,
     autotune=False,
+    epochs=None,
+    initial_epoch=0,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -261,13 +323,31 @@ def make_views(
             parallel map before an earlier one that is still being made
             (throughput); `True` keeps the batches in order (e.g. to compare
             two runs batch by batch).  The images inside a batch, and the
-            pipeline before it, keep their order either way.
+            pipeline before it, keep their order either way, and with
+            `epochs` the batches do too.  With `epochs`, `True` also makes every random draw of the augmentation's Keras
+            layers a function of `(seed, epoch, batch)` (stateless: their
+            `SeedGenerator`s are neither read nor advanced), so two runs, and
+            a resumed run, make the same views; a plain-function `augment`
+            keeps its own randomness.
         autotune: `False` (default) turns tf.data's autotuning model off
             for the returned pipeline and everything upstream of it
             (`data.set_autotune`: with it on, TensorFlow 2.21 made each `fit`
             epoch wait about its own length again when its iterator was
             dropped); the maps still run one call per core.  `True` keeps the
             model.
+
+        epochs: `None` (default): the dataset is one epoch, reshuffled on
+            each iteration (from the shuffle's seed sequence, which every
+            process starts afresh).  An int: the dataset holds the epochs
+            `initial_epoch, ..., epochs - 1` back to back, each shuffled by
+            a seed that is a pure function of `(seed, epoch)` (`epoch_seed`),
+            so a run resumed in epoch `k` sees epoch `k`'s order again; train
+            on it with `fit(views, epochs=epochs, initial_epoch=initial_epoch,
+            steps_per_epoch=n // batch_size)`.  `dataset` may then also be a
+            function `epoch -> tf.data.Dataset` (`epoch` an int64 tensor):
+            a stream whose own order depends on the epoch (with
+            `cache=False`, without `indices`).
+        initial_epoch: the first epoch the dataset holds (with `epochs`).
 
     `augment` may also be a `ViewMaker` (which then holds `num_views` and
     `original_augment`).
@@ -306,9 +386,28 @@ def make_views(
     v1, v2 = batch["global"]      # two float32 [128, 28, 28, 1] batches
     ```
     """
+    epoch_source = None
+    if epochs is not None:
+        if not is_int(epochs) or not is_int(initial_epoch) or not 0 <= initial_epoch < epochs:
+            raise ValueError(
+                "`epochs` must be an integer above `initial_epoch` >= 0. Received: "
+                f"epochs={epochs!r}, initial_epoch={initial_epoch!r}")
+        if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
+            if cache:
+                raise ValueError("make_views: `cache=True` needs one dataset for every "
+                                 "epoch; a function of the epoch takes cache=False.")
+            if indices:
+                raise ValueError("make_views(indices=True): an image's position must not "
+                                 "change between epochs; pass one dataset in a fixed order "
+                                 "(make_views shuffles it each epoch), not a function of "
+                                 "the epoch.")
+            epoch_source = dataset
+            dataset = epoch_source(tf.constant(initial_epoch, tf.int64))  # checked below
     if not isinstance(dataset, tf.data.Dataset):
         raise ValueError(
-            f"`dataset` must be a tf.data.Dataset. Received: dataset={dataset!r}"
+            f"`dataset` must be a tf.data.Dataset"
+            f"{' (or, with `epochs`, a function of the epoch)' if epochs else ''}. "
+            f"Received: dataset={dataset!r}"
         )
     if isinstance(augment, ViewMaker):
         if num_views != 2 or original_augment is not None:
@@ -384,10 +483,15 @@ def make_views(
     _probe_first_batch(dataset, batch_size, cardinality, drop_remainder,
                        check_range=rescale and spec.dtype.is_floating)
 
-    def views_of(images, per_image):
+    def views_of(images, per_image, key=None):
         # on the device, the model's step makes the views (ContrastiveModel(device_views=...))
-        views = {"images": images} if augment_on == "device" else maker(images)
-        views.update({key: tf.cast(value, tf.int64) for key, value in per_image.items()})
+        if augment_on == "device":
+            views = {"images": images}
+        elif key is not None:
+            views = _keyed_views(maker, images, seed or 0, *key)
+        else:
+            views = maker(images)
+        views.update({name: tf.cast(value, tf.int64) for name, value in per_image.items()})
         return views
 
     def decode(*element):
@@ -408,14 +512,39 @@ def make_views(
     images = dataset.map(decode, num_parallel_calls=parallel)
     if cache:
         images = images.cache()
-    if shuffle_buffer > 1:
-        images = images.shuffle(
-            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-        )
-    images = images.batch(batch_size, drop_remainder=drop_remainder)
+
+    def shuffled(images, shuffle_seed, reshuffle):
+        if shuffle_buffer <= 1:
+            return images
+        return images.shuffle(shuffle_buffer, seed=shuffle_seed,
+                              reshuffle_each_iteration=reshuffle)
+
+    if epochs is None:
+        batches = shuffled(images, seed, True).batch(batch_size, drop_remainder=drop_remainder)
+        make = views_of
+    else:
+        def epoch_batches(epoch):
+            with _tensor_seeds():
+                source = images if epoch_source is None else epoch_source(epoch).map(
+                    decode, num_parallel_calls=parallel)
+                source = shuffled(source, epoch_seed(seed or 0, epoch), False)
+            return source.batch(batch_size, drop_remainder=drop_remainder).enumerate().map(
+                lambda index, batch: (epoch, index, batch))
+
+        def make(epoch, index, batch):
+            return views_of(*batch, key=(epoch, index) if deterministic else None)
+
+        batches = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
+        if cardinality > 0:
+            per_epoch = cardinality // batch_size if drop_remainder else -(-cardinality
+                                                                           // batch_size)
+            batches = batches.apply(tf.data.experimental.assert_cardinality(
+                per_epoch * (epochs - initial_epoch)))
     try:  # tracing applies `augment` to the images' spec: a mismatch shows here
-        views = images.map(views_of, num_parallel_calls=parallel,
-                           deterministic=bool(deterministic))
+        # with epochs, batches keep their order: a resumed run drops the batches trained
+        # before its backup, which must be the same ones in every process
+        views = batches.map(make, num_parallel_calls=parallel,
+                            deterministic=bool(deterministic) or epochs is not None)
     except (ValueError, TypeError, tf.errors.OpError) as error:
         reason = str(error).strip().splitlines()
         raise ValueError(

@@ -100,6 +100,13 @@ def test_a_bank_smaller_than_the_data_is_refused_before_training(fashion_mnist_t
                             lambda x: x, batch_size=32, indices=True)
     with pytest.raises(ValueError, match="num_images=50 entries, but the views hold at least 64"):
         model.fit(data, epochs=1, verbose=0)
+    # views of several epochs (make_views(epochs=...)): the bank holds one epoch's images
+    two_epochs = views.make_views(tf.data.Dataset.from_tensor_slices(
+        fashion_mnist_train[0][:64]), lambda x: x, batch_size=32, indices=True, epochs=2)
+    fits = models.NPID(small_cnn(), num_images=64, projection_dim=16)
+    fits.check_views(two_epochs, steps_per_epoch=2)
+    with pytest.raises(ValueError, match="at least 128 images an epoch"):
+        fits.check_views(two_epochs)
 
 
 def test_round_trip(tmp_path, fashion_mnist_train):
