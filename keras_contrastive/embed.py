@@ -35,6 +35,7 @@ save_embeddings(result, os.path.join(tempfile.mkdtemp(), "embeddings.npz"))
 """
 import csv
 import dataclasses
+import io
 import os
 import shutil
 import tempfile
@@ -56,6 +57,7 @@ FAISS_MIN_IMAGES = 20_000
 #: against every image): memory stays bounded whatever the number of images.
 EXACT_BLOCK_BYTES = 64 * 2 ** 20
 _PROGRESS_MIN = 256  # images: a progress bar from this many (progress=None)
+_WARN_NAMES = 5  # skipped files named in the warning; the rest are counted
 _FORMATS = (".npz", ".csv", ".parquet")
 
 
@@ -131,12 +133,13 @@ class Embedder:
 
         from keras_contrastive import export
 
-        self.version_dir = export._version_dir(export_dir)
-        self.input_shape = export._serving_input_shape(self.version_dir)
+        self.version_dir = export.servable_version(export_dir)
         self._loaded = tf.saved_model.load(self.version_dir)  # keeps the variables alive
         self._bytes = self._loaded.signatures[export.BYTES_SIGNATURE]
         self._uint8 = self._loaded.signatures[export.UINT8_SIGNATURE]
         self._output = export.OUTPUT_NAME
+        served = self._loaded.signatures[export.SIGNATURE_NAME].structured_input_signature[1]
+        self.input_shape = tuple(served[export.INPUT_NAME].shape[1:])
 
     def from_bytes(self, contents):
         """float32 ``[B, D]`` of ``B`` encoded images (JPEG, PNG, GIF, BMP, WebP)."""
@@ -206,21 +209,17 @@ def _thumbnails(images, size):
     return tf.cast(tf.round(tf.clip_by_value(small * 255.0, 0.0, 255.0)), tf.uint8).numpy()
 
 
-def _file_thumbnails(channels, size):
-    """A function: encoded images ``[B]`` -> uint8 thumbnails ``[B, size, size, 3]``,
-    decoded as ``serve_bytes`` decodes them (in the model's ``channels``)."""
-    import tensorflow as tf
+def _file_thumbnail(data, channels, size):
+    """uint8 ``[size, size, 3]``: an image file as the model takes it (grey for a
+    grey model, alpha dropped, no EXIF turn, like ``serve_bytes``), for pictures."""
+    from PIL import Image
 
-    from keras_contrastive import export
-
-    def shrink(images):
-        return tf.image.resize(images, (size, size), method="bilinear", antialias=True)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def decode(contents):
-        return export._decode_batch(contents, (size, size, channels), 2 ** 62, shrink)
-
-    return lambda contents: _thumbnails(decode(tf.constant(list(contents), tf.string)), size)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image = image.convert("L" if channels == 1 else "RGB").convert("RGB")
+            return np.asarray(image.resize((size, size), Image.BILINEAR, reducing_gap=2.0))
+    except (OSError, ValueError):  # a file Pillow cannot read: a grey square
+        return np.full((size, size, 3), 128, np.uint8)
 
 
 def _first_line(error):
@@ -265,38 +264,40 @@ def embed_folder(model, folder, batch_size=BATCH_SIZE, labels="inferred", thumbn
     >>> result.names, result.embeddings.shape, result.labels
     (['a.png', 'b.jpg'], (2, 3), None)
     """
-    from keras_contrastive.data import directory
+    from keras_contrastive.data.directory import scan_image_directory
 
     embedder = open_embedder(model)
-    scan = directory.scan_image_directory(folder, labels=labels)
+    scan = scan_image_directory(folder, labels=labels)
     if not scan.files:
         raise ValueError(f"no readable image files in {folder} ({len(scan.skipped)} other "
                          "files).")
     bar = _progress(len(scan.files), progress)
     chunks, kept, thumbs, skipped = [], [], [], list(scan.skipped)
-    thumbnail = _file_thumbnails(embedder.input_shape[-1], thumbnail_size) if thumbnail_size \
-        else None
     for start in range(0, len(scan.files), batch_size):
         indices, contents = [], []
         for index in range(start, min(start + batch_size, len(scan.files))):
             try:
-                contents.append(directory._read_file(scan.files[index])[0])
+                with open(scan.files[index], "rb") as stream:
+                    contents.append(stream.read())
                 indices.append(index)
-            except ValueError as error:
-                skipped.append((scan.files[index], str(error)))
+            except OSError as error:
+                skipped.append((scan.files[index], f"unreadable ({error.strerror or error})"))
         indices, contents, vectors = _embed_files(embedder, indices, contents, scan, skipped)
         if indices:
             chunks.append(vectors)
             kept += indices
-            if thumbnail is not None:
-                thumbs.append(thumbnail(contents))
+            if thumbnail_size:
+                thumbs.append(np.stack([_file_thumbnail(data, embedder.input_shape[-1],
+                                                        thumbnail_size) for data in contents]))
         if bar is not None:
             bar.update(min(start + batch_size, len(scan.files)))
     if skipped:
         total = len(kept) + len(skipped)
+        named = ", ".join(f"{file} ({why})" for file, why in skipped[:_WARN_NAMES])
+        more = f" and {len(skipped) - _WARN_NAMES} more" if len(skipped) > _WARN_NAMES else ""
         warnings.warn(f"embed: skipped {len(skipped)} of {total} files in {folder} that are not "
-                      f"readable images: {directory._named(skipped)}. `result.skipped` lists "
-                      "them all.", stacklevel=2)
+                      f"readable images: {named}{more}. `result.skipped` lists them all.",
+                      stacklevel=2)
     if not kept:
         raise ValueError(f"no image of {folder} could be embedded ({len(skipped)} skipped, e.g. "
                          f"{skipped[0][0]}: {skipped[0][1]}).")
@@ -450,10 +451,12 @@ def embed(model, data, split=None, limit=None, neighbours=None, **options):
     elif data in kc_data.NAMED_ARRAYS:
         images, labels = kc_data.load_named_arrays(data, split or "train")
         result = embed_arrays(model, images[:limit], labels[:limit], source=data, **options)
+    elif os.path.exists(data):
+        raise NotADirectoryError(f"{data!r} is a file; give a folder of images (or a data set "
+                                 "name).")
+    elif data.startswith((".", "~")) or os.sep in data:
+        raise FileNotFoundError(f"no such folder: {data!r}.")
     else:
-        from keras_contrastive.pretraining.sources import _check_dataset_name
-
-        _check_dataset_name(data)
         result = embed_tfds(model, data, split or "train", limit, **options)
     if neighbours:
         result.add_neighbours(neighbours)

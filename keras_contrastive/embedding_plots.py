@@ -148,8 +148,9 @@ def plot_neighbour_grid(result, path, queries=8, k=5):
     fig, axes = plotting.figure(len(rows), k + 1, figsize=(1.3 * (k + 1), 1.45 * len(rows)))
     for row, query in enumerate(rows):
         plotting.show_image(axes[row, 0], result.thumbnails[query], ticks=True)
-        axes[row, 0].set_xlabel(_short(f"{classes[query]} {result.names[query]}".strip()),
-                                fontsize=6)
+        name = result.names[query]  # a folder's names start with their class folder
+        caption = name if name.startswith(f"{classes[query]}/") else f"{classes[query]} {name}"
+        axes[row, 0].set_xlabel(_short(caption.strip()), fontsize=6)
         for column in range(k):
             neighbour = found[row, column]
             axis = axes[row, column + 1]
