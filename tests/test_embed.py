@@ -115,6 +115,29 @@ def test_arrays_of_two_sizes_go_through_serve_uint8(export_dir, encoder):
     assert result.names == ["0", "1", "2", "3", "4"] and result.labels.tolist() == [1, 0, 1, 0, 0]
 
 
+def test_a_tfds_split_of_mixed_sizes_embeds_with_indices_labels_and_class_names(
+        export_dir, encoder, tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from keras_contrastive.data import from_tfds
+    from tests.test_pretraining_data import KcMixedSizes, write_image_folder
+
+    sizes = [(20, 24), (31, 17)]
+    write_image_folder(tmp_path / "source" / "train", 6, sizes=sizes)
+    write_image_folder(tmp_path / "source" / "test", 2, sizes=sizes, seed=1)
+    monkeypatch.setattr(KcMixedSizes, "SOURCE", str(tmp_path / "source"))
+    KcMixedSizes(data_dir=str(tmp_path / "tfds")).download_and_prepare()
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(tmp_path / "tfds"))
+    result = embed.embed(export_dir, "kc_mixed_sizes", split="train", limit=5, neighbours=2)
+    images, labels = zip(*from_tfds("kc_mixed_sizes", split="train[:5]").as_numpy_iterator())
+    assert result.names == ["0", "1", "2", "3", "4"] and result.source == "kc_mixed_sizes:train"
+    assert result.class_names == ["c000", "c001"] and result.labels.tolist() == list(labels)
+    expected = [encoder(tf.image.resize(x[None] / 255.0, (SIZE, SIZE), antialias=True))[0]
+                for x in images]
+    np.testing.assert_allclose(result.embeddings, np.stack(expected), atol=1e-5)
+    assert result.neighbours.shape == (5, 2)
+
+
 def _brute_force(points, k):
     unit = points / np.linalg.norm(points, axis=1, keepdims=True)
     scores = unit @ unit.T
