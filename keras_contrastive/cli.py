@@ -212,12 +212,12 @@ def _parser():
         "embed",
         help="embed a folder of images (or a TFDS split) with an export: file, neighbours, "
         "pictures",
-        description="Embed every image of a folder (class sub-folders give labels; without "
-        "them, none) or of a TFDS or named data set through the export's own serving "
-        "preprocessing (serve_bytes for files, serve_uint8 for arrays; a .keras model is "
-        "exported first), and write file names (or indices), labels, class names and the "
-        "embeddings (not L2-normalised) to --out.  Unreadable files are skipped with a "
-        "warning.",
+        description=textwrap.fill(
+            "Embed every image of a folder (class sub-folders give labels; without them, none) "
+            "or of a TFDS or named data set through the export's own serving preprocessing "
+            "(serve_bytes for files, serve_uint8 for arrays; a .keras model is exported "
+            "first), and write file names (or indices), labels, class names and the embeddings "
+            "(not L2-normalised) to --out.  Unreadable files are skipped with a warning.", 96),
     )
     em.add_argument("model", metavar="EXPORT_DIR|MODEL.keras")
     em.add_argument("data", metavar="FOLDER|DATASET", help="an image folder, fashion_mnist, or "
@@ -236,7 +236,7 @@ def _parser():
     em.add_argument("--map", metavar="PNG", help="a 2-D map of the embeddings coloured by "
                     "label (UMAP with umap-learn installed, else PCA) (default: none)")
     em.add_argument("--grid", metavar="PNG", help="a nearest-neighbour grid: query images in "
-                    "the first column, their neighbours to the right (default: none)")
+                    "the first column, their --neighbours K (else 5) to the right (default: none)")
     em.add_argument("--grid-queries", type=bounded(int, "--grid-queries", low=1), default=8,
                     metavar="N", help="rows of --grid")
     em.add_argument("--projector", metavar="LOGDIR", help="TensorBoard projector files "

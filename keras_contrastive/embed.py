@@ -37,6 +37,7 @@ import csv
 import dataclasses
 import io
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -222,9 +223,13 @@ def _file_thumbnail(data, channels, size):
         return np.full((size, size, 3), 128, np.uint8)
 
 
-def _first_line(error):
-    text = str(getattr(error, "message", error)).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def _refusal(error):
+    """Why ``serve_bytes`` refused one file, from its error."""
+    text = str(getattr(error, "message", error))
+    over = re.search(r"more than max_pixels=(\d+)", text)
+    if over:
+        return f"refused by the export: over its max_pixels={over.group(1)} pixels"
+    return "refused by the export: it could not decode it"
 
 
 def embed_folder(model, folder, batch_size=BATCH_SIZE, labels="inferred", thumbnail_size=None,
@@ -295,9 +300,9 @@ def embed_folder(model, folder, batch_size=BATCH_SIZE, labels="inferred", thumbn
         total = len(kept) + len(skipped)
         named = ", ".join(f"{file} ({why})" for file, why in skipped[:_WARN_NAMES])
         more = f" and {len(skipped) - _WARN_NAMES} more" if len(skipped) > _WARN_NAMES else ""
-        warnings.warn(f"embed: skipped {len(skipped)} of {total} files in {folder} that are not "
-                      f"readable images: {named}{more}. `result.skipped` lists them all.",
-                      stacklevel=2)
+        warnings.warn(f"embed: skipped {len(skipped)} of {total} files in {folder} (not "
+                      f"readable images, or refused by the export): {named}{more}. "
+                      "`result.skipped` lists them all.", stacklevel=2)
     if not kept:
         raise ValueError(f"no image of {folder} could be embedded ({len(skipped)} skipped, e.g. "
                          f"{skipped[0][0]}: {skipped[0][1]}).")
@@ -320,15 +325,13 @@ def _embed_files(embedder, indices, contents, scan, skipped):
     try:
         return indices, contents, embedder.from_bytes(contents)
     except tf.errors.InvalidArgumentError:
-        if len(indices) == 1:
-            raise
+        pass
     good = [], [], []
     for index, data in zip(indices, contents):
         try:
             vector = embedder.from_bytes([data])
         except tf.errors.InvalidArgumentError as error:
-            skipped.append((scan.files[index], "refused by the export: " + _first_line(error)
-                            .split("could not be decoded ")[-1]))
+            skipped.append((scan.files[index], _refusal(error)))
             continue
         for part, value in zip(good, (index, data, vector)):
             part.append(value)

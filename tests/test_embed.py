@@ -104,6 +104,19 @@ def test_a_keras_file_embeds_as_its_export_and_an_unlabelled_folder_has_no_label
     np.testing.assert_allclose(result.embeddings, embedded.embeddings[4:], atol=1e-6)
 
 
+def test_files_the_export_refuses_are_skipped_and_named(encoder, embedded, folder, tmp_path):
+    small = export_encoder(encoder, tmp_path / "small", max_pixels=500)  # 20x24 = 480 passes
+    with pytest.warns(UserWarning, match=r"skipped 5 of 9 files"):
+        result = embed.embed_folder(small, folder, batch_size=3)
+    kept = [name for _, name, (height, width), _ in FILES if height * width <= 500]
+    assert [os.path.basename(name) for name in result.names] == kept == ["a.png", "c.png",
+                                                                       "e.png", "g.png"]
+    refused = [why for _, why in result.skipped if why.startswith("refused by the export")]
+    assert refused == ["refused by the export: over its max_pixels=500 pixels"] * 4
+    rows = [embedded.names.index(name) for name in result.names]
+    np.testing.assert_allclose(result.embeddings, embedded.embeddings[rows], atol=1e-6)
+
+
 def test_arrays_of_two_sizes_go_through_serve_uint8(export_dir, encoder):
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, shape, dtype=np.uint8)
