@@ -34,6 +34,8 @@ setup(
         # backbones.as_encoder of keras-hub ViT / ResNet / DINOv2 backbones; not in "test": it
         # pulls tensorflow-text (60 MB) and a dozen download clients the tests never use
         "hub": ["keras-hub>=0.32"],
+        # `embed`: .parquet output, faiss neighbours on many images, UMAP maps, the pictures
+        "embed": ["pyarrow", "faiss-cpu", "umap-learn", "matplotlib"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:run"]},
     license="Apache-2.0",

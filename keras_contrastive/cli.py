@@ -7,6 +7,8 @@ Example::
         --save-model simclr.keras --resume /tmp/simclr_backup
     keras-contrastive pretrain --preset demo --method byol --print-config
     keras-contrastive export simclr.keras --out saved_models/simclr --export-version 2
+    keras-contrastive embed saved_models/simclr my_photos/ --out embeddings.npz \\
+        --neighbours 5 --map map.png --grid neighbours.png --projector logs/projector
     keras-contrastive --version
 
 Exit codes: 0 done, 2 bad arguments or inputs (before training), 3 training
@@ -206,6 +208,40 @@ def _parser():
                     help="seed of the probes and of fine-tuning")
     ev.add_argument("--json", action="store_true", help="print the figures as JSON too")
 
+    em = command(
+        "embed",
+        help="embed a folder of images (or a TFDS split) with an export: file, neighbours, "
+        "pictures",
+        description=textwrap.fill(
+            "Embed every image of a folder (class sub-folders give labels; without them, none) "
+            "or of a TFDS or named data set through the export's own serving preprocessing "
+            "(serve_bytes for files, serve_uint8 for arrays; a .keras model is exported "
+            "first), and write file names (or indices), labels, class names and the embeddings "
+            "(not L2-normalised) to --out.  Unreadable files are skipped with a warning.", 96),
+    )
+    em.add_argument("model", metavar="EXPORT_DIR|MODEL.keras")
+    em.add_argument("data", metavar="FOLDER|DATASET", help="an image folder, fashion_mnist, or "
+                    "a TFDS name prepared in TFDS_DATA_DIR")
+    em.add_argument("--out", required=True, metavar="FILE",
+                    help=".npz, .csv, or .parquet (needs pyarrow)")
+    em.add_argument("--split", help="a data set's split (default: train), or a folder's "
+                    "sub-folder (default: the whole folder)")
+    em.add_argument("--limit", type=bounded(int, "--limit", low=1), metavar="N",
+                    help="TFDS and named data sets: the first N images (default: all)")
+    em.add_argument("--batch-size", type=bounded(int, "--batch-size", low=1), default=64,
+                    metavar="N", help="images per call of the encoder")
+    em.add_argument("--neighbours", type=bounded(int, "--neighbours", low=1), metavar="K",
+                    help="also write each image's K nearest neighbours by cosine similarity "
+                    "(exact; faiss-cpu from 20000 images when installed) (default: none)")
+    em.add_argument("--map", metavar="PNG", help="a 2-D map of the embeddings coloured by "
+                    "label (UMAP with umap-learn installed, else PCA) (default: none)")
+    em.add_argument("--grid", metavar="PNG", help="a nearest-neighbour grid: query images in "
+                    "the first column, their --neighbours K (else 5) to the right (default: none)")
+    em.add_argument("--grid-queries", type=bounded(int, "--grid-queries", low=1), default=8,
+                    metavar="N", help="rows of --grid")
+    em.add_argument("--projector", metavar="LOGDIR", help="TensorBoard projector files "
+                    "(embeddings, labels, sprite; `tensorboard --logdir LOGDIR`) (default: none)")
+
     vw = command(
         "views", help="write a picture of images and their views",
         description="Draw 8 test images and the views a pretraining run would make of them\n"
@@ -335,6 +371,40 @@ def _evaluate(args):
     return 0
 
 
+def _embed(args):
+    from keras_contrastive import embed, embedding_plots
+
+    if os.path.splitext(args.out)[1].lower() not in embed._FORMATS:
+        raise ValueError(f"--out must end in {', '.join(embed._FORMATS)}; got {args.out!r}.")
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"no export or .keras model at {args.model!r}.")
+    thumbnails = 48 if args.grid or args.projector else None
+    result = embed.embed(args.model, args.data, split=args.split, limit=args.limit,
+                         batch_size=args.batch_size, thumbnail_size=thumbnails, progress=True)
+    count = len(result.names)
+    labelled = "unlabelled" if result.labels is None else f"{len(result.class_names)} classes"
+    print(f"embedded {count} images of {args.data} ({labelled}; {len(result.skipped)} "
+          f"skipped): {result.embeddings.shape[1]} dimensions")
+    if args.neighbours:
+        method = result.add_neighbours(min(args.neighbours, count - 1))
+        print(f"{result.neighbours.shape[1]} nearest neighbours of each image ({method}, "
+              "cosine)")
+    embed.save_embeddings(result, args.out)
+    print(f"embeddings written to {args.out}")
+    if args.map:
+        method = embedding_plots.plot_map(result, args.map)
+        print(f"map of the embeddings ({method}) written to {args.map}")
+    if args.grid:
+        k = min(args.neighbours or 5, count - 1)
+        embedding_plots.plot_neighbour_grid(result, args.grid, args.grid_queries, k)
+        print(f"nearest-neighbour grid written to {args.grid}")
+    if args.projector:
+        embedding_plots.write_projector(result, args.projector)
+        print(f"projector files written to {args.projector} (tensorboard --logdir "
+              f"{args.projector})")
+    return 0
+
+
 def _views(args):
     config = PRESETS[args.preset].replace_given(**{f: getattr(args, f) for f in _VIEWS_FIELDS})
     _plot_views(config, args.out)
@@ -371,7 +441,7 @@ def run(argv=None):
 
     try:
         return {"pretrain": _pretrain, "export": _export, "evaluate": _evaluate,
-                "views": _views}[args.command](args)
+                "embed": _embed, "views": _views}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         return _refused(args, error)
     except (NonFiniteLossError, CollapseError) as error:

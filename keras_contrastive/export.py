@@ -53,7 +53,7 @@ import tensorflow as tf
 from keras_contrastive._checks import is_int, is_positive_int
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "load_encoder",
-           "read_metadata", "recover_interrupted_export"]
+           "read_metadata", "recover_interrupted_export", "servable_version"]
 
 SIGNATURE_NAME = "serving_default"
 UINT8_SIGNATURE = "serve_uint8"
@@ -579,6 +579,23 @@ def _version_dir(path):
             "directory with numeric version subdirectories holding saved_model.pb."
         )
     return os.path.join(path, str(max(versions)))
+
+
+def servable_version(path):
+    """The version folder that ``path`` names: ``path`` itself when it holds
+    ``saved_model.pb``, else its highest numeric version (what
+    ``load_encoder`` and ``read_metadata`` read).
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.export import servable_version
+    >>> base = tempfile.mkdtemp()
+    >>> for version in ("1", "12", "3"):
+    ...     os.makedirs(os.path.join(base, version))
+    ...     open(os.path.join(base, version, "saved_model.pb"), "wb").close()
+    >>> os.path.basename(servable_version(base))
+    '12'
+    """
+    return _version_dir(path)
 
 
 def _serving_input_shape(version_dir):

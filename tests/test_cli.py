@@ -43,7 +43,7 @@ def test_the_command_runs_as_a_command(tmp_path):
     """``python -m keras_contrastive``: the help and a bad argument's exit code 2."""
     result = _run_command("--help", timeout=120)
     assert result.returncode == 0
-    for command in ("pretrain", "export", "evaluate", "views"):
+    for command in ("pretrain", "export", "evaluate", "embed", "views"):
         assert command in result.stdout, command
     result = _run_command("pretrain", "--epochs", "1", "--method", "nope", timeout=120)
     assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
@@ -53,7 +53,8 @@ _NO_TENSORFLOW = """
 import contextlib, io, json, sys
 from keras_contrastive import cli
 out = {}
-for argv in (["--help"], ["pretrain", "--help"], ["views", "--help"], ["--version"],
+for argv in (["--help"], ["pretrain", "--help"], ["views", "--help"], ["embed", "--help"],
+             ["--version"],
              ["pretrain", "--print-config", "--method", "moco_v2", "--json"]):
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
@@ -268,7 +269,7 @@ def test_help_lists_the_view_options():
             assert option in result.stdout, (command, option)
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("pretrain", "export", "evaluate", "views"):
+    for command in ("pretrain", "export", "evaluate", "embed", "views"):
         assert command in result.stdout, command
 
 

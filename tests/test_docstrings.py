@@ -54,7 +54,7 @@ _RETURNED_ONLY = {"ImageDirectoryScan", "PretrainResult"}
 
 @pytest.mark.parametrize("package", ["data", "views", "losses", "backbones", "heads", "layers",
                                      "state", "models", "evaluation", "callbacks", "export",
-                                     "optimizers", "pretraining", "recipes"])
+                                     "optimizers", "pretraining", "recipes", "embed"])
 def test_every_public_class_has_an_example(package):
     module = importlib.import_module(f"keras_contrastive.{package}")
     names = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
@@ -67,7 +67,7 @@ def test_every_public_class_has_an_example(package):
 
 # public modules whose top-level functions are API (packages list theirs in __all__)
 _FUNCTION_MODULES = ["distribute", "export", "pretraining", "recipes", "state", "optimizers",
-                     "callbacks", "heads", "layers", "views.pretext"]
+                     "callbacks", "heads", "layers", "views.pretext", "embed", "embedding_plots"]
 
 
 @pytest.mark.parametrize("module_name", [
