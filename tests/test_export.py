@@ -157,6 +157,8 @@ def test_served_and_training_pipeline_embeddings_of_the_same_files_agree(tmp_pat
     assert labels is None and loaded.shape == (4, 16, 24, 3)
     trained_on, no_labels = extract_features(encoder, loaded)
     assert no_labels is None
+    streamed, no_labels = extract_features(encoder, split.open(None, False, None))  # tf.data
+    assert no_labels is None and np.array_equal(streamed, trained_on)
     signatures = tf.saved_model.load(export_encoder(encoder, tmp_path / "export")).signatures
     files = [(folder / name).read_bytes() for name in sorted(pictures)]
     served = signatures["serve_bytes"](image_bytes=tf.constant(files))["embedding"].numpy()

@@ -410,15 +410,14 @@ def save_model(config, result, path):
     with :func:`run_record` inside it, so that ``keras-contrastive export`` of it
     keeps the config and figures, and ``evaluate`` finds its data set.
 
-    >>> import os, tempfile
-    >>> from keras_contrastive.pretraining import PRESETS, PretrainResult, build_model
+    >>> import os, tempfile, keras
+    >>> from keras_contrastive.pretraining import PRESETS, PretrainResult
     >>> from keras_contrastive.pretraining.run import read_run_record, save_model
-    >>> config = PRESETS["quality"].replace(width=4)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])  # a run's model
     >>> path = os.path.join(tempfile.mkdtemp(), "run.keras")
-    >>> save_model(config, PretrainResult(build_model(config, (28, 28, 1)), {}, 1.0, 1.0,
-    ...                                   {"knn_acc": 0.5}), path)
-    >>> read_run_record(path)["metrics"]
-    {'knn_acc': 0.5}
+    >>> save_model(PRESETS["quality"], PretrainResult(model, {}, 1.0, 1.0, {"knn_acc": 0.5}), path)
+    >>> read_run_record(path)["metrics"], keras.models.load_model(path).output_shape
+    ({'knn_acc': 0.5}, (None, 2))
     """
     import json
     import zipfile
@@ -433,7 +432,16 @@ def save_model(config, result, path):
 
 def read_run_record(path):
     """The :func:`run_record` saved in a ``.keras`` file by :func:`save_model`, or
-    None (a model saved otherwise)."""
+    None (a model saved otherwise, or not a ``.keras`` file).
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.pretraining import read_run_record
+    >>> path = os.path.join(tempfile.mkdtemp(), "other.keras")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a zip")
+    >>> read_run_record(path) is None
+    True
+    """
     import json
     import zipfile
 
