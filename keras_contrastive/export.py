@@ -28,8 +28,8 @@ for cosine similarity) and, exported with ``include_projection=True``,
 ``"projection"`` (the method's projection head on them).  ``serve_uint8`` and
 ``serve_bytes`` preprocess exactly as the folder and TFDS loaders of training
 and evaluation do (one function, ``data.preprocess.prepare_images``): channels
-converted (grey repeated for a colour model, colour to grey by
-``tf.image.rgb_to_grayscale`` (BT.601 luma) for a grey one, alpha dropped),
+converted (grey repeated for a colour model, colour to grey by BT.601 luma,
+``0.299 R + 0.587 G + 0.114 B`` rounded, for a grey one, alpha dropped),
 then resized bilinearly with antialiasing to exactly ``H x W`` (the aspect
 ratio is not kept) and rounded to uint8, then scaled by 1/255; an image
 already at ``H x W`` is unchanged.  (The folder loader also turns a JPEG as
@@ -483,8 +483,8 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
                       "rounded to uint8 before scaling: keras_contrastive.data.preprocess, as "
                       "the folder and TFDS loaders of training and evaluation",
             "decode": f"tf.io.decode_image, then {image_shape[-1]} channel(s) (grey repeated, "
-                      "colour to grey by tf.image.rgb_to_grayscale, alpha dropped, or added "
-                      "opaque for 4 channels)",
+                      "colour to BT.601 luma, rounded, alpha dropped, or added opaque for 4 "
+                      "channels)",
         },
         "signatures": {
             SIGNATURE_NAME: {"inputs": {INPUT_NAME: "float32 [B, H, W, C] in [0, 1]"}},

@@ -25,14 +25,16 @@ from keras_contrastive._checks import image_size_pair
 #: how every loader and the serving signatures resize (recorded in metadata.json)
 RESIZE_METHOD = "bilinear"
 RESIZE_ANTIALIAS = True
+#: ITU-R BT.601 luma: a colour picture's grey for a 1-channel model (weights summing to 1)
+LUMA = (0.299, 0.587, 0.114)
 
 
 def to_channels(image, channels):
     """uint8 images ``[..., h, w, c]`` with 1-4 channels (grey, grey + alpha,
     RGB, RGBA; ``c`` may be known only when the graph runs) as ``channels``
-    channels: grey repeated for colour, colour to grey with
-    ``tf.image.rgb_to_grayscale`` (BT.601 luma), alpha dropped, or added
-    opaque for ``channels=4``.
+    channels: grey repeated for colour, colour to grey by BT.601 luma
+    (:data:`LUMA`, ``0.299 R + 0.587 G + 0.114 B``, rounded), alpha dropped, or
+    added opaque for ``channels=4``.
 
     >>> import numpy as np
     >>> from keras_contrastive.data.preprocess import to_channels
@@ -44,8 +46,10 @@ def to_channels(image, channels):
     def rgb_from_gray(x):
         return tf.concat([x[..., :1]] * 3, axis=-1)
 
-    def to_gray(x):
-        return tf.image.rgb_to_grayscale(x[..., :3])
+    def to_gray(x):  # BT.601 luma, rounded: a grey picture stored as RGB keeps its values
+        luma = tf.reduce_sum(tf.cast(x[..., :3], tf.float32) * tf.constant(LUMA), -1,
+                             keepdims=True)
+        return tf.cast(tf.round(tf.clip_by_value(luma, 0.0, 255.0)), image.dtype)
 
     def opaque(x):
         return tf.fill(tf.concat([tf.shape(x)[:-1], [1]], 0), tf.constant(255, image.dtype))
