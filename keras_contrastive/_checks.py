@@ -216,3 +216,30 @@ def check_parameter_count(what, parameters):
     if available is not None and 4 * parameters > available:
         raise ValueError(f"{what} would hold {size}, more than the {available:,} bytes of "
                          "memory available; choose smaller sizes.")
+
+
+def image_size_pair(image_size, name="image_size"):
+    """``(height, width)`` of ``image_size`` (``None``, a positive int, ``(height,
+    width)`` or the text ``"H,W"``), or None; a ValueError naming ``name`` otherwise.
+
+    >>> from keras_contrastive._checks import image_size_pair
+    >>> image_size_pair(32), image_size_pair("24,32"), image_size_pair(None)
+    ((32, 32), (24, 32), None)
+    """
+    if image_size is None:
+        return None
+    value = image_size
+    if isinstance(value, str):
+        value = [part.strip() for part in value.replace("x", ",").split(",")]
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        height, width = (int(n) for n in value)
+        valid = all(str(n).strip().isdigit() or isinstance(n, int) for n in value)
+    except (TypeError, ValueError):
+        height = width = valid = 0
+    if not valid or height <= 0 or width <= 0:
+        raise ValueError(f"{name} must be a positive int (a square) or H,W (two positive ints, "
+                         f"height then width); got {image_size!r}.")
+    return height, width

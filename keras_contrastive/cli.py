@@ -45,7 +45,7 @@ _PRETRAIN_FIELDS = (
     "method", "dataset", "epochs", "batch_size", "backbone", "width", "stem", "optimizer",
     "learning_rate", "temperature", "projection_dim", "anchor", "local_crops", "local_size",
     "min_overlap", "max_iou", "stronger", "augment_on", "image_size", "train_subset",
-    "eval_train_subset", "eval_test_subset", "knn_k", "seed", "deterministic",
+    "eval_dataset", "eval_train_subset", "eval_test_subset", "knn_k", "seed", "deterministic",
 )
 _VIEWS_FIELDS = ("dataset", "image_size", "local_crops", "local_size", "min_overlap", "max_iou",
                  "stronger", "seed")
@@ -186,8 +186,10 @@ def _parser():
         "L-BFGS probe, and class activation maps of that probe (a PNG; needs a .keras model).",
     )
     ev.add_argument("encoder", metavar="EXPORT_DIR|MODEL.keras")
-    ev.add_argument("--dataset", default="fashion_mnist",
-                    help="fashion_mnist, an image folder, or a TFDS name")
+    ev.add_argument("--dataset",
+                    help="fashion_mnist, a labelled image folder (class sub-folders), or a TFDS "
+                    "name (default: the data set the encoder's metadata names: its run's "
+                    "--eval-dataset, else its --dataset; else fashion_mnist)")
     ev.add_argument("--protocols", default="knn,linear",
                     help="comma-separated: " + ", ".join(EVALUATION_PROTOCOLS)
                     + " (default knn,linear)")
@@ -273,7 +275,8 @@ def _print_config(args):
 
 def _pretrain(args):
     from keras_contrastive.export import check_export_path
-    from keras_contrastive.pretraining import export_pretrained, format_report, pretrain
+    from keras_contrastive.pretraining import (
+        export_pretrained, format_report, pretrain, save_model)
 
     config = _pretrain_config(args)
     if args.export:
@@ -295,8 +298,8 @@ def _pretrain(args):
     m = result.metrics
     print()
     print(format_report(config, result))
-    if args.save_model:
-        result.model.save(args.save_model)
+    if args.save_model:  # with the run's config, figures and data set inside
+        save_model(config, result, args.save_model)
         print(f"model saved to {args.save_model}")
     if args.export:
         path = export_pretrained(config, result, args.export, version=args.export_version,
@@ -325,10 +328,18 @@ def _export(args):
     check_export_path(args.out, args.export_version, args.overwrite)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no saved model at {args.model!r}.")
+    from keras_contrastive.pretraining import read_run_record
+
     model = _load_model(args.model)
-    metadata = {"training_data": args.training_data} if args.training_data else None
+    # the run's config, figures and data set, saved in the file by `pretrain --save-model`
+    metadata = read_run_record(args.model) or {}
+    if metadata:
+        print(f"metadata.json keeps the run's config, figures and data set "
+              f"({metadata.get('dataset')!r}) saved in {args.model}")
+    if args.training_data:
+        metadata["training_data"] = args.training_data
     path = export_encoder(model, args.out, version=args.export_version, overwrite=args.overwrite,
-                          include_projection=args.include_projection, metadata=metadata)
+                          include_projection=args.include_projection, metadata=metadata or None)
     print(f"encoder of {type(model).__name__} exported to {path} (signatures serving_default, "
           "serve_uint8, serve_bytes)")
     return 0
@@ -345,24 +356,50 @@ def _load_encoder(path):
     return load_encoder(path)
 
 
+def _recorded_dataset(encoder_path):
+    """``evaluate`` without ``--dataset``: the data set an export's ``metadata.json``
+    (or a ``.keras`` file's run record) names, said in one line."""
+    from keras_contrastive.export import read_metadata
+    from keras_contrastive.pretraining import read_run_record
+
+    if os.path.isfile(encoder_path):
+        record, where = read_run_record(encoder_path) or {}, encoder_path
+    else:
+        try:
+            record, where = read_metadata(encoder_path), "its metadata.json"
+        except (FileNotFoundError, ValueError):
+            record, where = {}, "its metadata.json"
+    # an older export records only training_data, "name[:subset]"
+    dataset = (record.get("eval_dataset") or record.get("dataset")
+               or (record.get("training_data") or "").split("[:")[0] or None)
+    if not dataset:
+        print(f"--dataset not given and {encoder_path} records no data set ({where}): "
+              "evaluating on 'fashion_mnist', the default")
+        return "fashion_mnist"
+    print(f"--dataset not given: evaluating on {dataset!r}, the data set {where} names")
+    return dataset
+
+
 def _evaluate(args):
     from keras_contrastive.evaluation import evaluate_encoder
-    from keras_contrastive.pretraining import open_splits
+    from keras_contrastive.pretraining import open_training_splits
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = sorted(set(protocols) - set(EVALUATION_PROTOCOLS))
     if unknown or not protocols:
         raise ValueError(f"--protocols takes {', '.join(EVALUATION_PROTOCOLS)}; got "
                          f"{args.protocols!r}.")
+    dataset = args.dataset or _recorded_dataset(args.encoder)
     encoder = _load_encoder(args.encoder)
-    size = encoder.input_shape[1] if encoder.input_shape[1] else None
+    size = tuple(encoder.input_shape[1:3]) if None not in encoder.input_shape[1:3] else None
     # only the subsets are read (a folder or a TFDS split may not fit in memory)
-    train, test = open_splits(args.dataset, image_size=size)
+    train, test = open_training_splits(dataset, image_size=size)
+    train.require_labels("evaluate", "--dataset")
     train, test = train.arrays(args.train_subset), test.arrays(args.test_subset)
     figures = evaluate_encoder(encoder, train, test, protocols, knn_k=args.knn_k, seed=args.seed,
                                label_fraction=args.label_fraction, epochs=args.epochs,
                                cam_path=args.cam_out, log=print)
-    print(f"{args.encoder} on {args.dataset}: {len(train[1])} train / {len(test[1])} "
+    print(f"{args.encoder} on {dataset}: {len(train[1])} train / {len(test[1])} "
           "test images")
     for name, value in figures.items():
         print(f"{name:<18}{value:>8.4f}")

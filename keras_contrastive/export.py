@@ -22,14 +22,20 @@ serve_bytes        ``image_bytes``: string ``[B]``, JPEG, PNG, GIF,   check the 
                                                                       resize, scale
 =================  =================================================  ==========================
 
-Each returns ``{"embedding": float32 [B, D]}`` (the backbone's features) and,
-exported with ``include_projection=True``, ``"projection"`` (the method's
-projection head on them).  Resizing is bilinear with antialiasing, to
-exactly ``H x W`` (the aspect ratio is not kept); an image already at
-``H x W`` is unchanged.  TF Serving's REST API sends ``serve_bytes`` its
-input as ``{"b64": "..."}``.  Channels are converted in the graph: grey is
-repeated for a colour model, colour becomes BT.601 luma (0.299 R + 0.587 G +
-0.114 B) for a grey one, alpha is dropped.  An empty batch is refused;
+Each returns ``{"embedding": float32 [B, D]}`` (the backbone's features, ``D``
+= ``embedding_dim`` in ``metadata.json``; not L2-normalised: normalise them
+for cosine similarity) and, exported with ``include_projection=True``,
+``"projection"`` (the method's projection head on them).  ``serve_uint8`` and
+``serve_bytes`` preprocess exactly as the folder and TFDS loaders of training
+and evaluation do (one function, ``data.preprocess.prepare_images``): channels
+converted (grey repeated for a colour model, colour to grey by BT.601 luma,
+``0.299 R + 0.587 G + 0.114 B`` rounded, for a grey one, alpha dropped),
+then resized bilinearly with antialiasing to exactly ``H x W`` (the aspect
+ratio is not kept) and rounded to uint8, then scaled by 1/255; an image
+already at ``H x W`` is unchanged.  (The folder loader also turns a JPEG as
+its EXIF orientation says; the signatures do not: send upright images.)  TF
+Serving's REST API sends ``serve_bytes`` its input as ``{"b64": "..."}``.  An
+empty batch is refused;
 ``serve_bytes`` refuses an image whose header announces more than
 ``max_pixels`` pixels before decoding it, and names the indices of the
 images it could not decode.
@@ -51,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive._checks import is_int, is_positive_int
+from keras_contrastive.data.preprocess import prepare_images
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "load_encoder",
            "read_metadata", "recover_interrupted_export", "servable_version"]
@@ -66,8 +73,6 @@ METADATA_FILE = "metadata.json"
 
 DEFAULT_MAX_PIXELS = 25_000_000
 _FORMATS = "JPEG, PNG, GIF, BMP or WebP"
-# ITU-R BT.601 luma, summing to 1 so a grey picture stored as RGB keeps its values
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def _header_size(data):
@@ -106,26 +111,6 @@ def _header_size(data):
         (tf.equal(tf.strings.substr(head, 0, 2), b"\xff\xd8"),
          lambda: tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)),
     ], default=lambda: tf.constant([-1, -1], tf.int64), exclusive=True)
-
-
-def _to_channels(images, channels):
-    """Float images ``[..., c]`` (c = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA, known
-    only when the graph runs) as ``channels`` channels: grey is repeated for a
-    colour model, colour becomes BT.601 luma for a grey one, alpha is dropped."""
-    count = tf.shape(images)[-1]
-    if channels == 1:
-        images = tf.cond(
-            count >= 3,
-            lambda: tf.reduce_sum(images[..., :3] * tf.constant(_LUMA, images.dtype), -1,
-                                  keepdims=True),
-            lambda: images[..., :1])
-    elif channels == 3:
-        images = tf.cond(count >= 3, lambda: images[..., :3],
-                         lambda: tf.concat([images[..., :1]] * 3, axis=-1))
-    else:
-        tf.debugging.assert_equal(count, channels, message=(
-            f"the images must have the model's {channels} channels"))
-    return tf.ensure_shape(images, images.shape[:-1].concatenate([channels]))
 
 
 def _resolve_encoder(model_or_encoder, input_shape=None):
@@ -295,18 +280,17 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
             outputs[PROJECTION_NAME] = tf.cast(projector(features, training=False), tf.float32)
         return outputs
 
-    def to_input_size(images):  # float32 [B, h, w, C] in [0, 1] -> [B, H, W, C]
-        if height is None or width is None:
-            return images
-        return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
+    def to_input(images):  # uint8 [(B,) h, w, c] -> float32 [(B,) H, W, C] in [0, 1]
+        # the loaders' own preprocessing (data.preprocess): train/serve parity
+        size = None if height is None or width is None else (height, width)
+        return tf.cast(prepare_images(images, channels, size), tf.float32) / 255.0
 
     def serve_uint8(images):
         _assert_not_empty(UINT8_SIGNATURE, INPUT_NAME, images)
-        return serve(to_input_size(_to_channels(tf.cast(images, tf.float32) / 255.0, channels)))
+        return serve(to_input(images))
 
     def serve_bytes(image_bytes):
-        return serve(_decode_batch(image_bytes, (height, width, channels), max_pixels,
-                                   to_input_size))
+        return serve(_decode_batch(image_bytes, (height, width, channels), max_pixels, to_input))
 
     archive = keras.export.ExportArchive()
     archive.track(encoder)
@@ -348,13 +332,14 @@ def _assert_not_empty(signature, input_name, batch):
         f"{signature}: the batch `{input_name}` is empty; send at least one image"))
 
 
-def _decode_batch(image_bytes, image_shape, max_pixels, to_input_size):
+def _decode_batch(image_bytes, image_shape, max_pixels, to_input):
     """``[B, H, W, C]`` float32 images in [0, 1] from ``B`` encoded images.
 
     Each image's height and width are read from its header first: one over
     ``max_pixels`` is refused before it is decoded.  Decoding runs in a
     ``tf.data`` pipeline that drops the images that fail, so the error names
-    their indices in the batch rather than failing without saying which."""
+    their indices in the batch rather than failing without saying which.
+    ``to_input``: a decoded uint8 image -> the model's float input."""
     height, width, channels = image_shape
     count = tf.shape(image_bytes)[0]
     _assert_not_empty(BYTES_SIGNATURE, BYTES_INPUT_NAME, image_bytes)
@@ -367,8 +352,7 @@ def _decode_batch(image_bytes, image_shape, max_pixels, to_input_size):
             image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
             pixels = tf.cast(tf.shape(image)[0], tf.int64) * tf.cast(tf.shape(image)[1], tf.int64)
             tf.debugging.assert_less_equal(pixels, tf.constant(max_pixels, tf.int64))
-            image = _to_channels(tf.cast(image, tf.float32)[None] / 255.0, channels)
-            return to_input_size(image)[0]
+            return to_input(image)
 
         image = tf.cond(too_large, lambda: tf.zeros((height or 0, width or 0, channels)),
                         decoded)
@@ -495,9 +479,12 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
         "preprocessing": {
             SIGNATURE_NAME: "none: float32 images in [0, 1] at input_shape",
             "scale": 1.0 / 255.0,
-            "resize": "bilinear, antialias, to input_shape[:2] (aspect ratio not kept)",
+            "resize": "bilinear, antialias, to input_shape[:2] (aspect ratio not kept), "
+                      "rounded to uint8 before scaling: keras_contrastive.data.preprocess, as "
+                      "the folder and TFDS loaders of training and evaluation",
             "decode": f"tf.io.decode_image, then {image_shape[-1]} channel(s) (grey repeated, "
-                      "colour to BT.601 luma, alpha dropped)",
+                      "colour to BT.601 luma, rounded, alpha dropped, or added opaque for 4 "
+                      "channels)",
         },
         "signatures": {
             SIGNATURE_NAME: {"inputs": {INPUT_NAME: "float32 [B, H, W, C] in [0, 1]"}},
@@ -512,9 +499,19 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     record.update(extra or {})
-    # NumPy scalars and arrays become JSON numbers and lists, NaN and infinities
-    # null (strict JSON); anything else metadata.json cannot hold is refused
-    # before a file is written
+    return jsonable_metadata(record)
+
+
+def jsonable_metadata(record):
+    """``record`` as strict JSON holds it: NumPy scalars and arrays become numbers
+    and lists, tuples lists, NaN and infinities null; anything else JSON cannot
+    hold is refused (a TypeError) before a file is written.
+
+    >>> import numpy as np
+    >>> from keras_contrastive.export import jsonable_metadata
+    >>> jsonable_metadata({"acc": np.float32(0.5), "loss": float("nan"), "size": (2, 3)})
+    {'acc': 0.5, 'loss': None, 'size': [2, 3]}
+    """
     return _finite_or_null(json.loads(json.dumps(record, default=_jsonable)))
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import typing
 
+import numpy as np
 import pytest
 
 from keras_contrastive import cli
@@ -186,6 +187,78 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     assert cams.exists() and cams.stat().st_size > 10_000
     refused = _run("evaluate", str(export), "--protocols", "cam")
     assert refused.returncode == 2 and "no feature map" in refused.stderr, refused.stderr[-2000:]
+
+
+def write_photos(folder, sizes, classes=None, seed=0):
+    """Real image files (PIL PNGs) of ``sizes`` in turn: directly in ``folder``, or
+    spread over the class sub-folders ``classes``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for index, (height, width) in enumerate(sizes):
+        where = folder / classes[index % len(classes)] if classes else folder
+        where.mkdir(parents=True, exist_ok=True)
+        shade = 128 * (index % len(classes)) if classes else 0
+        pixels = rng.integers(0, 96, (height, width, 3)) + shade
+        Image.fromarray(pixels.astype(np.uint8)).save(where / f"{index:03d}.png")
+    return folder
+
+
+_TINY = ("--epochs", "1", "--batch-size", "8", "--width", "2")
+
+
+def test_pretrain_on_an_unlabelled_folder_evaluates_on_eval_dataset_and_hands_off(tmp_path):
+    """Photos without class sub-folders, pretrained at --image-size 24,32 (not
+    square) and evaluated on --eval-dataset, a labelled folder without test/ (the
+    run warns that the figures are on training images, naming it).  The saved
+    model carries the run's data sets, optimizer, learning rate, config and
+    figures: ``export`` of it keeps them, and ``evaluate`` without --dataset reads
+    the data set from metadata.json and finds the run's figures again."""
+    photos = write_photos(tmp_path / "photos", [(20, 28), (24, 32), (30, 36)] * 6)
+    labelled = write_photos(tmp_path / "labelled", [(24, 32)] * 16, classes=("cat", "dog"))
+    result = _run("pretrain", "--dataset", photos, "--eval-dataset", labelled,
+                  "--image-size", "24,32", "--knn-k", "4", *_TINY, "--learning-rate", "0.01",
+                  "--save-model", tmp_path / "run.keras", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert (f"warning: {str(labelled)!r} has no test/ folder: the evaluation figures are on "
+            "its training images") in out
+    assert "different sizes" not in out  # --image-size given: no median
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert {"knn_acc", "linear_acc", "random_knn_acc"} <= set(summary)
+
+    # `pretrain --export` writes the same record (export_pretrained: run_record)
+    exported = _run("export", tmp_path / "run.keras", "--out", tmp_path / "export")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    metadata = json.loads((tmp_path / "export" / "1" / "metadata.json").read_text())
+    assert metadata["input_shape"] == [24, 32, 3] and metadata["dataset"] == str(photos)
+    assert metadata["eval_dataset"] == str(labelled) and metadata["class_names"] is None
+    assert metadata["optimizer"]["name"] == "sgd" and metadata["optimizer"]["class"] == "SGD"
+    assert metadata["optimizer"]["learning_rate"] == 0.01
+    assert metadata["metrics"]["knn_acc"] == summary["knn_acc"]
+    assert metadata["config"]["image_size"] == [24, 32]
+
+    evaluated = _run("evaluate", tmp_path / "export", "--protocols", "knn", "--knn-k", "4",
+                     "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert (f"evaluating on {str(labelled)!r}, the data set its metadata.json names"
+            in evaluated.stdout)
+    figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert figures["knn_acc"] == pytest.approx(summary["knn_acc"], abs=1e-9)
+    refused = _run("evaluate", tmp_path / "export", "--dataset", photos)
+    assert refused.returncode == 2 and "has no labels" in refused.stderr
+    assert "pass --dataset with a labelled folder" in refused.stderr
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "--image-size must be a positive int (a square) or H,W"),
+    ("24,x", "got '24,x'"), ("1,2,3", "got '1,2,3'")])
+def test_image_size_takes_one_int_or_h_w_and_refusals_name_the_flag(value, message):
+    refused = _run("pretrain", "--image-size", value, "--print-config")
+    assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    for given, shown in (("24,32", "[24, 32]"), ("24", "24"), ("24,24", "24")):
+        printed = _run("pretrain", "--image-size", given, "--print-config", "--json")
+        assert json.loads(printed.stdout)["image_size"] == json.loads(shown), given
 
 
 def test_existing_export_is_refused_without_overwrite(tmp_path):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_contrastive.data.preprocess import resize_uint8
 from keras_contrastive.evaluation import extract_features
 from keras_contrastive.export import export_encoder, load_encoder
 from tests.conftest import tiny_encoder
@@ -118,8 +119,8 @@ def test_uint8_and_bytes_of_another_size_are_resized_in_the_graph(images, tmp_pa
     encoder = train_briefly(tiny_encoder(), images)
     signatures = tf.saved_model.load(export_encoder(encoder, tmp_path)).signatures
     large = tf.image.resize(images[:8], (56, 42), method="nearest").numpy().astype("uint8")
-    expected = embed(encoder, tf.image.resize(large.astype("float32") / 255.0, (28, 28),
-                                              antialias=True).numpy())
+    # resized as the loaders resize (bilinear, antialiased, rounded to uint8)
+    expected = embed(encoder, resize_uint8(large, (28, 28)).numpy())
     served = signatures["serve_uint8"](images=tf.constant(large))["embedding"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-5)
     png = tf.constant([tf.io.encode_png(image).numpy() for image in large])
@@ -129,6 +130,46 @@ def test_uint8_and_bytes_of_another_size_are_resized_in_the_graph(images, tmp_pa
     rgb = tf.constant([tf.io.encode_png(np.repeat(large[0], 3, axis=-1)).numpy()])
     np.testing.assert_allclose(signatures["serve_bytes"](image_bytes=rgb)["embedding"].numpy(),
                                expected[:1], atol=1e-5)
+
+
+def test_served_and_training_pipeline_embeddings_of_the_same_files_agree(tmp_path):
+    """Train/serve parity: image files of sizes that need resizing (RGB, grey, RGBA
+    PNGs and a JPEG), read by the folder loader of pretraining and evaluation
+    (``open_split(...).arrays()`` then ``extract_features``) and sent as bytes to the
+    exported ``serve_bytes`` (and as pixels to ``serve_uint8``), give the same
+    embeddings: one preprocessing (``data.preprocess``) for both."""
+    from PIL import Image
+
+    from keras_contrastive.pretraining import open_split
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    pictures = {"a.png": rng.integers(0, 256, (40, 30, 3)), "b.png": rng.integers(0, 256, (9, 50)),
+                "c.png": rng.integers(0, 256, (33, 17, 4)), "d.jpg": rng.integers(0, 256, (48, 64, 3))}
+    for name, pixels in pictures.items():
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / name, quality=90)
+    encoder = keras.Sequential([keras.Input((16, 24, 3)), keras.layers.Conv2D(8, 3),
+                                keras.layers.Activation("relu"),
+                                keras.layers.GlobalAveragePooling2D()])
+    split = open_split(str(folder), "train", image_size=(16, 24))
+    loaded, labels = split.arrays()
+    assert labels is None and loaded.shape == (4, 16, 24, 3)
+    trained_on, no_labels = extract_features(encoder, loaded)
+    assert no_labels is None
+    streamed, no_labels = extract_features(encoder, split.open(None, False, None))  # tf.data
+    assert no_labels is None and np.array_equal(streamed, trained_on)
+    signatures = tf.saved_model.load(export_encoder(encoder, tmp_path / "export")).signatures
+    files = [(folder / name).read_bytes() for name in sorted(pictures)]
+    served = signatures["serve_bytes"](image_bytes=tf.constant(files))["embedding"].numpy()
+    np.testing.assert_allclose(served, trained_on, atol=1e-5)
+    decoded = tf.io.decode_image(files[0], expand_animations=False)[None]
+    from_pixels = signatures["serve_uint8"](images=decoded)["embedding"].numpy()
+    np.testing.assert_allclose(from_pixels, trained_on[:1], atol=1e-5)
+    # the check can fail: the resize of the old folder loader (no antialiasing) differs
+    unaliased = tf.cast(tf.round(tf.image.resize(tf.cast(decoded, tf.float32), (16, 24))),
+                        tf.uint8)
+    assert np.abs(embed(encoder, unaliased.numpy()) - trained_on[:1]).max() > 1e-4
 
 
 def test_bytes_that_are_not_an_image_are_refused_with_a_message(images, tmp_path):

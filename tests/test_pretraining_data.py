@@ -175,3 +175,34 @@ def test_a_folder_split_is_counted_without_reading_it_and_streams_shuffled(tmp_p
     arrays = test.arrays(10)
     assert arrays[0].shape == (10, 4, 4, 3)
     assert arrays[1].tolist() == [0] * 10  # the first files: c000/ sorts first
+
+
+def test_an_unlabelled_folder_of_mixed_sizes_opens_at_its_median_size_and_skips_evaluation(
+        tmp_path):
+    """Images in train/ without class sub-folders (and no test/), of three sizes:
+    the run's split opens at their median height and width (said in one line), has
+    no labels, and the run's evaluation is skipped with the line that says why."""
+    from keras_contrastive.pretraining import PRESETS, PretrainResult, format_report
+    from keras_contrastive.pretraining.run import NO_LABELS_LINE, _evaluation_splits
+    from keras_contrastive.pretraining.sources import open_training_splits
+
+    rng = np.random.default_rng(0)
+    os.makedirs(tmp_path / "train")
+    for index, (height, width) in enumerate([(10, 30), (12, 16), (20, 14)] * 2):
+        with open(tmp_path / "train" / f"{index}.png", "wb") as f:
+            f.write(png_bytes(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)))
+    said = []
+    train, test = open_training_splits(str(tmp_path), log=said.append)
+    assert test is None and not train.labelled and train.image_shape == (12, 16, 3)
+    assert len(said) == 1 and "median size, 12x16" in said[0] and "--image-size" in said[0]
+    images, labels = train.arrays()
+    assert images.shape == (6, 12, 16, 3) and labels is None
+    config = PRESETS["quality"].replace(dataset=str(tmp_path))
+    assert _evaluation_splits(config, train, test, (12, 16), said.append) == (None, None, None)
+    assert said[-1] == NO_LABELS_LINE
+    report = format_report(config, PretrainResult(None, {}, 1.0, 1.0, {}))
+    assert report.endswith("not evaluated (no labels): pass --eval-dataset "
+                           "LABELLED_FOLDER_OR_TFDS to evaluate")
+    with pytest.raises(ValueError, match=r"no labels .*\(SupCon\) needs them; pass --dataset"):
+        train.training_images(labels=True)
+

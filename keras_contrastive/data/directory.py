@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive.data.orientation import apply_orientation, exif_orientation
+from keras_contrastive.data.preprocess import prepare_images
 
 _LABEL_MODES = ("inferred", None)
 _CHANNELS = (1, 3, 4)
@@ -318,47 +319,6 @@ def scan_image_directory(path, labels="inferred", class_names=None):
     )
 
 
-def _to_channels(image, channels):
-    """Converts a decoded uint8 image with 1-4 channels to `channels` channels.
-
-    `tf.io.decode_image` cannot do this itself for every format (BMP and GIF
-    refuse ``channels=1``, JPEG refuses 4), so images are decoded natively and
-    converted here: grayscale via `tf.image.rgb_to_grayscale`, alpha dropped
-    or added as opaque.
-    """
-    def gray(x):
-        return x[..., :1]
-
-    def rgb_from_gray(x):
-        return tf.tile(x[..., :1], [1, 1, 3])
-
-    def to_gray(x):
-        return tf.image.rgb_to_grayscale(x[..., :3])
-
-    def opaque(x):
-        return tf.fill(tf.concat([tf.shape(x)[:2], [1]], 0), tf.constant(255, tf.uint8))
-
-    if channels == 1:
-        branches = [
-            lambda: image, lambda: gray(image), lambda: to_gray(image), lambda: to_gray(image),
-        ]
-    elif channels == 3:
-        branches = [
-            lambda: rgb_from_gray(image), lambda: rgb_from_gray(image),
-            lambda: image[..., :3], lambda: image[..., :3],
-        ]
-    else:
-        branches = [
-            lambda: tf.concat([rgb_from_gray(image), opaque(image)], -1),
-            lambda: tf.concat([rgb_from_gray(image), image[..., 1:2]], -1),
-            lambda: tf.concat([image[..., :3], opaque(image)], -1),
-            lambda: image[..., :4],
-        ]
-    converted = tf.switch_case(tf.shape(image)[-1] - 1, branches)
-    converted.set_shape([None, None, channels])
-    return converted
-
-
 def _check_image_size(image_size):
     if image_size is None:
         return None
@@ -416,8 +376,9 @@ def from_directory(
             index of its sub-folder in the sorted sub-folder names (or in
             ``class_names``).
         image_size: ``None`` to keep the images' size (all must then share
-            one), an int, or ``(height, width)`` to resize to (bilinear,
-            rounded back to uint8).
+            one), an int, or ``(height, width)`` to resize to
+            (``data.preprocess.prepare_images``: bilinear with antialiasing,
+            rounded back to uint8, as the exported serving signatures).
         channels: 1 (grayscale), 3 (RGB) or 4 (RGBA); images are converted.
         labels: ``"inferred"`` or ``None`` (images only).
         shuffle_files: shuffle the file order, anew on every iteration.
@@ -576,10 +537,8 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
 
     def load(contents, orientation, used):
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
-        image = apply_orientation(_to_channels(image, channels), orientation)
-        if size is not None:
-            resized = tf.image.resize(image, size)
-            image = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+        # the channels and the resize are the serving signatures' (data.preprocess)
+        image = prepare_images(apply_orientation(image, orientation), channels, size)
         image.set_shape(target_shape)
         return image if labels is None else (image, tf.gather(labels, used))
 

@@ -7,6 +7,8 @@ import sys
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_contrastive.data.preprocess import resize_uint8
+
 
 def _provide_importlib_resources():
     """Lets TFDS find `importlib_resources` on Python >= 3.9 without the backport.
@@ -56,8 +58,8 @@ def from_tfds(
         download: download and prepare the data set if it is not yet in
             ``data_dir``.  Off by default: nothing touches the network.
         image_size: ``None`` to keep the images' size, an int, or
-            ``(height, width)`` to resize them to (bilinear, rounded back to
-            uint8), as `from_directory` does: data sets of images of several
+            ``(height, width)`` to resize them to (bilinear with antialiasing,
+            rounded back to uint8: ``data.preprocess``), as `from_directory` does: data sets of images of several
             sizes (ImageNet) need it to be batched.
         shuffle_files: read the data set's files in a random order (anew on
             every iteration; ``seed`` seeds it).  The examples stream from
@@ -138,8 +140,7 @@ def from_tfds(
     def image(example):
         if size is None:
             return example[image_key]
-        resized = tf.image.resize(example[image_key], size)
-        image = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+        image = resize_uint8(example[image_key], size)  # as serving does (data.preprocess)
         image.set_shape([*size, image_feature.shape[-1]])
         return image
 

@@ -1,4 +1,4 @@
-"""Frozen-feature extraction: run an encoder over labelled images once.
+"""Frozen-feature extraction: run an encoder over images (labelled or not) once.
 
 Every evaluation protocol (kNN, linear probe) starts here, so this module owns
 the input conventions of ``docs/ARCHITECTURE.md``: data is a
@@ -117,11 +117,15 @@ def _batches(data, batch_size, input_shape):
     """Yield (image batch tensor, label batch ndarray) from any supported `data`."""
     if isinstance(data, tf.data.Dataset):
         spec = data.element_spec
-        if not (isinstance(spec, tuple) and len(spec) == 2):
+        if isinstance(spec, tf.TensorSpec):  # images without labels
+            spec, unlabelled = (spec, None), True
+        elif not (isinstance(spec, tuple) and len(spec) == 2):
             raise ValueError(
-                "`data` must be a tf.data.Dataset of (image, label) pairs; got elements with "
-                f"spec {spec}."
+                "`data` must be a tf.data.Dataset of images or of (image, label) pairs; got "
+                f"elements with spec {spec}."
             )
+        else:
+            unlabelled = False
         image_rank = spec[0].shape.rank
         expected_rank = len(input_shape) if input_shape is not None else 4
         if image_rank == expected_rank - 1:
@@ -134,12 +138,18 @@ def _batches(data, batch_size, input_shape):
                 f"{expected_rank - 1} or batches of rank {expected_rank}."
             )
         # one pass: without the autotuning model, dropping the iterator does not wait for it
-        for images, labels in set_autotune(data):
-            yield images, labels.numpy()
+        for element in set_autotune(data):
+            yield (element, None) if unlabelled else (element[0], element[1].numpy())
         return
+    if isinstance(data, np.ndarray):  # images without labels
+        data = (data, None)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = data
         images = np.asarray(images)
+        if labels is None:
+            for start in range(0, images.shape[0], batch_size):
+                yield tf.convert_to_tensor(images[start:start + batch_size]), None
+            return
         labels = np.asarray(labels)
         if images.shape[:1] != labels.shape[:1]:
             raise ValueError(
@@ -151,8 +161,8 @@ def _batches(data, batch_size, input_shape):
             yield tf.convert_to_tensor(images[start:stop]), labels[start:stop]
         return
     raise TypeError(
-        "`data` must be a tf.data.Dataset of (image, label) pairs or a tuple "
-        f"(images, labels) of NumPy arrays; got {type(data).__name__}."
+        "`data` must be a tf.data.Dataset of images or of (image, label) pairs, a NumPy "
+        f"array of images or a tuple (images, labels) of NumPy arrays; got {type(data).__name__}."
     )
 
 
@@ -171,13 +181,15 @@ def labelled_arrays(data, batch_size=512):
     pairs = [(np.asarray(images), labels) for images, labels in _batches(data, batch_size, None)]
     if not pairs:
         raise ValueError("`data` holds no images.")
+    if pairs[0][1] is None:
+        raise ValueError("`data` has no labels: give (image, label) pairs.")
     images = np.concatenate([p[0] for p in pairs])
     labels = np.concatenate([p[1] for p in pairs])
     return images, check_labels(labels, len(images))
 
 
 def extract_features(encoder, data, batch_size=512):
-    """Run a frozen encoder over labelled images and return NumPy features.
+    """Run a frozen encoder over images (labelled or not) and return NumPy features.
 
     The data is traversed exactly once, so features and labels stay aligned
     even for a dataset that reshuffles on every iteration.  The encoder is
@@ -191,11 +203,15 @@ def extract_features(encoder, data, batch_size=512):
             unbatched, with uint8 images (divided by 255) or float images in
             [0, 1]; or a tuple ``(images, labels)`` of NumPy arrays.  Labels
             are integer class ids of shape ``[N]`` (``[N, 1]`` is accepted).
+            Unlabelled data: a ``tf.data.Dataset`` of images alone, a NumPy
+            array of images, or ``(images, None)``.
         batch_size: images per encoder call when ``data`` is unbatched or
             NumPy.  Ignored for an already batched dataset.
 
     Returns:
-        ``(features, labels)``: float32 ``[N, D]`` and int64 ``[N]`` arrays.
+        ``(features, labels)``: float32 ``[N, D]`` and int64 ``[N]`` arrays;
+        ``labels`` is None for unlabelled data (always a pair, so
+        ``features, labels = extract_features(...)`` reads both kinds).
 
     Raises:
         ValueError: the images do not match the encoder's input shape (both
@@ -212,6 +228,8 @@ def extract_features(encoder, data, batch_size=512):
     images = np.zeros((10, 28, 28, 1), np.uint8)
     features, labels = extract_features(encoder, (images, np.arange(10)))
     assert features.shape == (10, 784) and labels.dtype == np.int64
+    features, labels = extract_features(encoder, images)  # no labels
+    assert features.shape == (10, 784) and labels is None
     ```
     """
     if not is_positive_int(batch_size):
@@ -241,8 +259,10 @@ def extract_features(encoder, data, batch_size=512):
                 f"for images of shape {tuple(images.shape)}. Add a pooling or Flatten layer."
             )
         feature_batches.append(tf.cast(features, tf.float32).numpy())
-        label_batches.append(check_labels(labels, images.shape[0]))
+        if labels is not None:
+            label_batches.append(check_labels(labels, images.shape[0]))
 
     if not feature_batches or sum(len(f) for f in feature_batches) == 0:
         raise ValueError("`data` is empty: no images to extract features from.")
-    return np.concatenate(feature_batches, axis=0), np.concatenate(label_batches, axis=0)
+    return (np.concatenate(feature_batches, axis=0),
+            np.concatenate(label_batches, axis=0) if label_batches else None)

@@ -39,8 +39,10 @@ _SUBMODULE = {
     **dict.fromkeys(("OPTIMIZER_DEFAULTS", "OPTIMIZERS", "PAPER_BASE", "PRESETS",
                      "PretrainConfig"), "config"),
     **dict.fromkeys(("PretrainResult", "evaluate", "export_pretrained", "format_report",
-                     "pretrain", "write_view_summary"), "run"),
-    **dict.fromkeys(("Split", "load_labelled", "open_split", "open_splits"), "sources"),
+                     "pretrain", "read_run_record", "run_record", "save_model",
+                     "write_view_summary"), "run"),
+    **dict.fromkeys(("Split", "load_labelled", "open_split", "open_splits",
+                     "open_training_splits"), "sources"),
 }
 
 __all__ = sorted(_SUBMODULE)

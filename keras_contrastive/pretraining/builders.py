@@ -173,10 +173,17 @@ def encoder_input_shape(config, size, channels):
     (28, 28, 1)
     >>> encoder_input_shape(PretrainConfig(local_crops=4), 28, 1)  # local crops are 12 px
     (None, None, 1)
+    >>> encoder_input_shape(PretrainConfig(), (24, 32), 3)  # --image-size 24,32
+    (24, 32, 3)
     """
     if config.local_crops and not config.backbone.startswith("vit"):
         return (None, None, channels)
-    return (size, size, channels)
+    return (*_pair(size), channels)
+
+
+def _pair(size):
+    """``(height, width)`` of a size given as an int (a square) or a pair."""
+    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def uses_view_strategy(config):
@@ -192,7 +199,8 @@ def uses_view_strategy(config):
 
 
 def build_augment(config, size, channels):
-    """The run's views: SimCLR's two-crop augmentation, or a ``MultiCrop`` strategy.
+    """The run's views: SimCLR's two-crop augmentation, or a ``MultiCrop`` strategy
+    (square views only).  ``size``: an int (square views) or ``(height, width)``.
 
     Example:
 
@@ -207,6 +215,9 @@ def build_augment(config, size, channels):
                                     blur_prob=config.blur_prob, seed=config.seed)
     if config.min_overlap and not config.local_crops:
         raise ValueError("min_overlap constrains local crops: set local_crops > 0 too.")
+    if not isinstance(size, int):
+        raise ValueError(f"multi-crop, constrained and A+ views need square images; got "
+                         f"--image-size {size[0]},{size[1]}: give one int.")
     return views.MultiCrop(
         size, config.local_size or 3 * size // 7, num_local=config.local_crops,
         global_scale=config.crop_scale, min_overlap=config.min_overlap, max_iou=config.max_iou,

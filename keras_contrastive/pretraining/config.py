@@ -20,7 +20,7 @@ Example:
 import dataclasses
 import sys
 
-from keras_contrastive._checks import check_number
+from keras_contrastive._checks import check_number, image_size_pair
 
 # each optimizer's protocol settings where neither the run nor the method
 # sets them; "trust_ratio" holds the LARS optimizers' trust-ratio arguments
@@ -117,16 +117,24 @@ def _method_optimizer(method):
     return next((m.optimizer for m in known_methods() if m.name == method), {})
 
 
-def _field(default, choices=None, methods=None, bounds=None, prefixes=None):
+def _field(default, choices=None, methods=None, bounds=None, prefixes=None, parse=None):
     """A field with its flag's ``choices`` (a tuple, or a function returning one),
     ``methods``, a predicate on :class:`MethodSummary` naming the methods it applies
     to in the flag's help, ``bounds``, the range its value must lie in
     (``_checks.check_number``'s ``low``, ``high``, ``low_open``), and
-    ``prefixes``, the starts of values allowed beside the choices."""
+    ``prefixes``, the starts of values allowed beside the choices, and ``parse``,
+    ``parse(value, name)`` -> the value the field holds (its flag's text parsed
+    too; a ValueError naming ``name``)."""
     metadata = {key: value for key, value in (("choices", choices), ("methods", methods),
-                                              ("bounds", bounds), ("prefixes", prefixes))
+                                              ("bounds", bounds), ("prefixes", prefixes),
+                                              ("parse", parse))
                 if value is not None}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def _square_or_pair(size):
+    """An image size as a config holds it: an int for a square, else ``(height, width)``."""
+    return size[0] if size[0] == size[1] else tuple(size)
 
 
 _POSITIVE = {"low": 0, "low_open": True}
@@ -176,11 +184,16 @@ class PretrainConfig:
             views.
         jitter_strength: SimCLR colour-jitter strength (0.5 gives
             brightness/contrast 0.4).
-        image_size: views' size; folder and TFDS images are resized to it when
-            read (default: the images' own size, which they must then share).
+        image_size: views' size, N (square) or H,W; folder and TFDS images are
+            resized to it when read (default: the images' own size; a folder of
+            several sizes: their median height and width, printed).
         train_subset: pretrain on the first N training images (default: all).
         eval_train_subset: labelled training images for kNN / linear (default: all).
         eval_test_subset: test images for kNN / linear (default: all).
+        eval_dataset: the labelled data set (a folder of class sub-folders or a
+            TFDS name) the encoder is evaluated on, resized to the run's size
+            (default: dataset itself; a dataset without labels is then not
+            evaluated).
         knn_k: kNN protocol: neighbours.
         knn_temperature: kNN protocol: temperature of the vote.
         seed: global seed.
@@ -230,10 +243,12 @@ class PretrainConfig:
     max_iou: float = _field(None, bounds={"low": 0, "high": 1, "low_open": True})
     stronger: bool = False
     jitter_strength: float = _field(0.5, bounds=_AT_LEAST_0)
-    image_size: int = _field(None, bounds=_AT_LEAST_1)
+    image_size: int = _field(None, parse=lambda value, name: _square_or_pair(
+        image_size_pair(value, name)))
     train_subset: int = _field(None, bounds=_AT_LEAST_1)
     eval_train_subset: int = _field(None, bounds=_AT_LEAST_1)
     eval_test_subset: int = _field(None, bounds=_AT_LEAST_1)
+    eval_dataset: str = None
     knn_k: int = _field(200, bounds=_AT_LEAST_1)
     knn_temperature: float = _field(0.1, bounds=_POSITIVE)
     seed: int = _field(0, bounds=_AT_LEAST_0)
@@ -250,6 +265,8 @@ class PretrainConfig:
         before anything is built, naming the field."""
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if "parse" in field.metadata and value is not None:
+                object.__setattr__(self, field.name, field.metadata["parse"](value, field.name))
             if "bounds" in field.metadata and value is not None:
                 check_number(field.name, value, integer=field.type is int,
                              **field.metadata["bounds"])

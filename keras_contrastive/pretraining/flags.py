@@ -152,8 +152,12 @@ def add_config_arguments(parser, names, defaults=None):
         if defaults is not None and "default" not in text:
             text += f" (default: {_shown(getattr(defaults, name))})"
         text = text.replace("%", "%%")  # argparse formats help with %
+        parse = _FIELDS[name].metadata.get("parse")
         if flag.type is bool:
             parser.add_argument(option, action="store_const", const=True, help=text)
+        elif parse:  # --image-size 32 or 24,32: refused in the flag's words
+            parser.add_argument(option, type=_parsed(option, parse), help=text,
+                                metavar=option[2:].upper().replace("-", "_"))
         elif flag.prefixes:
             parser.add_argument(option, type=_choice_or_prefix(option, flag), help=text,
                                 metavar="{" + ",".join(flag.choices + tuple(
@@ -170,6 +174,19 @@ def _shown(value):
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
     return value
+
+
+def _parsed(option, parse):
+    """An ``argparse`` ``type``: ``parse(text, option)``, a refusal naming ``option``."""
+
+    def parsed(text):
+        try:
+            return parse(text, option)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parsed.__name__ = "value"
+    return parsed
 
 
 def _choice_or_prefix(option, flag):

@@ -26,7 +26,7 @@ from keras_contrastive import distribute, models, views
 from keras_contrastive.evaluation import evaluate_encoder
 from keras_contrastive.pretraining.builders import (
     build_augment, build_model, build_optimizer, build_view_maker, encoder_input_shape)
-from keras_contrastive.pretraining.sources import label_names, open_splits
+from keras_contrastive.pretraining.sources import label_names, open_splits, open_training_splits
 
 
 @dataclasses.dataclass
@@ -116,8 +116,8 @@ def write_view_summary(logdir, view_batches, max_images=8):
 
 # the settings a run may change when it resumes a backup: the length of the run, and
 # the evaluation after it
-_RESUMABLE_CHANGES = ("epochs", "eval_train_subset", "eval_test_subset", "knn_k",
-                      "knn_temperature")
+_RESUMABLE_CHANGES = ("epochs", "eval_train_subset", "eval_test_subset", "eval_dataset",
+                      "knn_k", "knn_temperature")
 
 
 def _check_backups(config, callbacks):
@@ -213,6 +213,34 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
                          strategy, logdir)
 
 
+#: the line a run on a data set without labels prints (and nothing is evaluated)
+NO_LABELS_LINE = ("no labels: evaluation skipped; pass --eval-dataset LABELLED_FOLDER_OR_TFDS "
+                  "to evaluate")
+
+
+def _evaluation_splits(config, train, test, size, log):
+    """``(eval_train, eval_test, counts)`` of the run's evaluation: ``config.eval_dataset``
+    (resized to the run's ``size``) if set, else the run's own splits; ``(None, None,
+    None)``, said in one line, when they have no labels.  A folder without ``test/``
+    is evaluated on its training images, with a warning that says so."""
+    if config.eval_dataset:
+        train, test = open_splits(config.eval_dataset, image_size=size, log=log)
+        train.require_labels("--eval-dataset", "--eval-dataset")
+    elif test is None:
+        log(NO_LABELS_LINE)
+        return None, None, None
+    if train.root is not None and train.root == test.root:
+        log(f"warning: {train.name!r} has no test/ folder: the evaluation figures are on its "
+            "training images (the images the encoder is pretrained on), not on held-out ones. "
+            "Give it train/ and test/ folders, or pass --eval-dataset.")
+    # the extractor (model.feature_extractor) takes the images as they are: any input
+    # transform of the method (Colorization's lightness) is inside it
+    counts = [min(split.count, n) if n else split.count for split, n in (
+        (train, config.eval_train_subset), (test, config.eval_test_subset))]
+    return (train.evaluation_data(config.eval_train_subset),
+            test.evaluation_data(config.eval_test_subset), counts)
+
+
 def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, strategy,
               logdir):
     backups = _check_backups(config, callbacks)
@@ -220,12 +248,13 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
         raise ValueError("deterministic=True makes the views in tf.data, keyed on the seed, "
                          "epoch and batch: it needs augment_on='data' (--augment-on data).")
     keras.utils.set_random_seed(config.seed)
-    train, test = open_splits(config.dataset, image_size=config.image_size)
+    train, test = open_training_splits(config.dataset, config.image_size, log)
     count = min(train.count, config.train_subset) if config.train_subset else train.count
-    eval_counts = [min(split.count, n) if n else split.count for split, n in (
-        (train, config.eval_train_subset), (test, config.eval_test_subset))]
     height, width, channels = train.image_shape
-    size = config.image_size or height
+    # an int for square views (the methods' own sizes), else (height, width)
+    size = height if height == width else (height, width)
+    eval_train, eval_test, eval_counts = _evaluation_splits(config, train, test, (height, width),
+                                                            log)
     augment = build_augment(config, size, channels)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():  # refuses bad settings before any work
@@ -250,10 +279,6 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
                                     **per_image, **stream_options)
     # refuse unusable views before any evaluation
     model.check_views(view_batches, steps_per_epoch=steps)
-    # the extractor (model.feature_extractor) takes the images as they are: any input
-    # transform of the method (Colorization's lightness) is inside it
-    eval_train = train.evaluation_data(config.eval_train_subset)
-    eval_test = test.evaluation_data(config.eval_test_subset)
     if distribute.is_multi_worker(strategy):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
@@ -264,8 +289,8 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
 
     metrics = {}
     # built once: it shares the encoder's weights, so it reads them after training too
-    extractor = model.feature_extractor((size, size, channels))
-    if evaluate_random_init:
+    extractor = model.feature_extractor((height, width, channels))
+    if evaluate_random_init and eval_train is not None:
         log(f"Evaluating the encoder at random init on {eval_counts[0]}/{eval_counts[1]} "
             "labelled images ...")
         random_init = evaluator(extractor, eval_train, eval_test, config)
@@ -279,16 +304,18 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
 
         write_view_summary(logdir, view_batches)
         # the monitor first: TensorBoard then logs its val_knn_acc
-        callbacks = [KNNMonitor(_subset(eval_train, 2000), _subset(eval_test, 1000),
-                                k=min(config.knn_k, 2000), temperature=config.knn_temperature),
-                     *callbacks, TensorBoard(logdir, update_freq=10)]
+        monitor = [] if eval_train is None else [KNNMonitor(
+            _subset(eval_train, 2000), _subset(eval_test, 1000), k=min(config.knn_k, 2000),
+            temperature=config.knn_temperature)]
+        callbacks = [*monitor, *callbacks, TensorBoard(logdir, update_freq=10)]
     start = time.perf_counter()
     history = model.fit(view_batches, epochs=config.epochs, steps_per_epoch=steps,
                         callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
-    log("Evaluating the pretrained encoder ...")
-    metrics.update(evaluator(extractor, eval_train, eval_test, config))
+    if eval_train is not None:
+        log("Evaluating the pretrained encoder ...")
+        metrics.update(evaluator(extractor, eval_train, eval_test, config))
     return PretrainResult(model, history.history, seconds, pairs_per_s, metrics)
 
 
@@ -311,6 +338,9 @@ def format_report(config, result):
              f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)"]
     columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
     columns = [(title, key) for title, key in columns if key in m]
+    if not columns:
+        return "\n".join(lines + ["not evaluated (no labels): pass --eval-dataset "
+                                  "LABELLED_FOLDER_OR_TFDS to evaluate"])
     lines.append(f"{'encoder':<14}" + "".join(f"{title:>12}" for title, _ in columns))
     for row, prefix in (("random init", "random_"), ("pretrained", "")):
         if prefix + "knn_acc" in m:
@@ -339,7 +369,86 @@ def export_pretrained(config, result, path, version=1, overwrite=False):
     """
     from keras_contrastive.export import export_encoder
 
-    training_data = config.dataset + (f"[:{config.train_subset}]" if config.train_subset else "")
-    return export_encoder(result.model, path, version=version, overwrite=overwrite, metadata={
-        "training_data": training_data, "metrics": result.metrics,
-        "config": dataclasses.asdict(config), "class_names": label_names(config.dataset)})
+    return export_encoder(result.model, path, version=version, overwrite=overwrite,
+                          metadata=run_record(config, result))
+
+
+def run_record(config, result):
+    """What a run's export (``metadata.json``) and saved model record of it: the data
+    set as the user gave it (``dataset``, and ``eval_dataset``), the images trained
+    on (``training_data``), the optimizer and peak learning rate actually used,
+    the figures, the config and the label map.
+
+    >>> from keras_contrastive.pretraining import PRESETS, PretrainResult
+    >>> from keras_contrastive.pretraining.run import run_record
+    >>> record = run_record(PRESETS["quality"].replace(method="byol", batch_size=512),
+    ...                     PretrainResult(None, {}, 1.0, 1.0, {}))
+    >>> record["dataset"], record["optimizer"]["name"], record["optimizer"]["learning_rate"]
+    ('fashion_mnist', 'sgd', 1.0)
+    """
+    optimizer = getattr(result.model, "optimizer", None)
+    return {
+        "dataset": config.dataset, "eval_dataset": config.eval_dataset,
+        "training_data": config.dataset + (
+            f"[:{config.train_subset}]" if config.train_subset else ""),
+        "optimizer": {"name": config.optimizer_name,
+                      "class": type(optimizer).__name__ if optimizer is not None else None,
+                      "learning_rate": config.peak_learning_rate,
+                      "schedule": "linear warm-up, then cosine decay to 0",
+                      "weight_decay": config.effective_weight_decay,
+                      "warmup_epochs": config.effective_warmup_epochs},
+        "metrics": result.metrics, "config": dataclasses.asdict(config),
+        "class_names": label_names(config.dataset) or None}
+
+
+#: the entry of a ``.keras`` file (a zip) that holds :func:`run_record`
+RUN_RECORD_ENTRY = "keras_contrastive_run.json"
+
+
+def save_model(config, result, path):
+    """Saves the run's whole model to ``path`` (a ``.keras`` file, ``model.save``)
+    with :func:`run_record` inside it, so that ``keras-contrastive export`` of it
+    keeps the config and figures, and ``evaluate`` finds its data set.
+
+    >>> import os, tempfile, keras
+    >>> from keras_contrastive.pretraining import PRESETS, PretrainResult
+    >>> from keras_contrastive.pretraining.run import read_run_record, save_model
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])  # a run's model
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.keras")
+    >>> save_model(PRESETS["quality"], PretrainResult(model, {}, 1.0, 1.0, {"knn_acc": 0.5}), path)
+    >>> read_run_record(path)["metrics"], keras.models.load_model(path).output_shape
+    ({'knn_acc': 0.5}, (None, 2))
+    """
+    import json
+    import zipfile
+
+    from keras_contrastive.export import jsonable_metadata
+
+    record = jsonable_metadata(run_record(config, result))
+    result.model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(RUN_RECORD_ENTRY, json.dumps(record, indent=2, allow_nan=False))
+
+
+def read_run_record(path):
+    """The :func:`run_record` saved in a ``.keras`` file by :func:`save_model`, or
+    None (a model saved otherwise, or not a ``.keras`` file).
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.pretraining import read_run_record
+    >>> path = os.path.join(tempfile.mkdtemp(), "other.keras")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a zip")
+    >>> read_run_record(path) is None
+    True
+    """
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if RUN_RECORD_ENTRY not in archive.namelist():
+                return None
+            return json.loads(archive.read(RUN_RECORD_ENTRY))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None

@@ -36,7 +36,8 @@ STREAM_SHUFFLE_BUFFER = 1024
 
 @dataclasses.dataclass
 class Split:
-    """One labelled split of a named data set, opened but not read.
+    """One split of a named data set, opened but not read (labelled, or a
+    folder of images without class sub-folders: ``labelled`` False).
 
     Attributes:
         name: the data set's name (``--dataset``).
@@ -52,6 +53,11 @@ class Split:
         source_arrays: ``(images, labels)`` when ``in_memory``.
         class_names: a folder's label map (class names in label order, from
             its training split: the same for every split), else None.
+        labelled: whether its images have labels (a folder without class
+            sub-folders has none: ``open`` then yields images alone, and
+            ``arrays`` returns ``labels=None``).
+        root: the folder its images were read from (None for named and TFDS
+            data sets): for a folder without ``test/``, the same for both splits.
 
     Example:
 
@@ -69,18 +75,39 @@ class Split:
     open: object
     source_arrays: tuple = None
     class_names: list = None
+    labelled: bool = True
+    root: str = None
 
     def arrays(self, limit=None):
-        """``(images, labels)`` NumPy arrays of the first ``limit`` images (all for ``None``)."""
+        """``(images, labels)`` NumPy arrays of the first ``limit`` images (all for
+        ``None``); ``labels`` is None for an unlabelled folder."""
         if self.in_memory:
             images, labels = self.source_arrays
             return (images[:limit], labels[:limit]) if limit else (images, labels)
         images, labels = [], []
-        for batch_images, batch_labels in self.open(limit, False, None).batch(
-                1024).as_numpy_iterator():
-            images.append(batch_images)
-            labels.append(batch_labels)
-        return np.concatenate(images), np.concatenate(labels)
+        for batch in self.open(limit, False, None).batch(1024).as_numpy_iterator():
+            images.append(batch[0] if self.labelled else batch)
+            labels.append(batch[1] if self.labelled else None)
+        return np.concatenate(images), (np.concatenate(labels) if self.labelled else None)
+
+    def require_labels(self, purpose="evaluation", flag="--eval-dataset"):
+        """Raises a ValueError, in the user's words, if the split has no labels.
+
+        >>> import os, tempfile
+        >>> import numpy as np, tensorflow as tf
+        >>> from keras_contrastive.pretraining.sources import open_split
+        >>> root = tempfile.mkdtemp()
+        >>> tf.io.write_file(os.path.join(root, "a.png"), tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)))
+        >>> open_split(root, "train").require_labels()
+        Traceback (most recent call last):
+        ...
+        ValueError: ... has no labels (its images are not in class sub-folders): evaluation needs them; ...
+        """
+        if not self.labelled:
+            raise ValueError(
+                f"{self.name!r} has no labels (its images are not in class sub-folders): "
+                f"{purpose} needs them; pass {flag} with a labelled folder (class "
+                "sub-folders) or a TFDS name.")
 
     def training_images(self, limit=None, labels=False, seed=None, indices=False):
         """The first ``limit`` images (all for ``None``), unbatched, for
@@ -101,6 +128,8 @@ class Split:
         >>> int(images.cardinality()), options
         (100, {})
         """
+        if labels:
+            self.require_labels("a method that reads labels (SupCon)", "--dataset")
         if self.in_memory:
             images, image_labels = self.arrays(limit)
             return (tf.data.Dataset.from_tensor_slices((images, image_labels) if labels
@@ -108,7 +137,8 @@ class Split:
 
         def read(shuffle, file_seed):
             images = self.open(limit, shuffle, file_seed)
-            return images if labels else images.map(lambda image, label: image)
+            return images if labels or not self.labelled else images.map(
+                lambda image, label: image)
 
         if indices:  # an image's position must not change between epochs
             return read(False, None), {"cache": False, "shuffle_buffer": STREAM_SHUFFLE_BUFFER}
@@ -174,22 +204,51 @@ def label_names(dataset):
     return list_class_folders(_folder_root(dataset, "train"))[0]
 
 
-def _folder_split(path, split, image_size, scan=None):
+def _scan_split(path, split):
     # the label map is the training split's, for every split: a class missing from
     # test/ shifts no label, and a test/ class that train/ lacks is refused
-    scan = scan or scan_image_directory(_folder_root(path, split),
-                                        class_names=label_names(path) or None)
-    if scan.files and scan.labels is None:
-        raise ValueError(f"{path!r} split {split!r} has no labels (no class sub-folders): "
-                         "evaluation needs them.")
+    return scan_image_directory(_folder_root(path, split), class_names=label_names(path) or None)
 
+
+def median_size(scan, log=print):
+    """The size a folder of images of several sizes is resized to when no
+    ``--image-size`` is given: the median height and the median width of its
+    images (as shown, EXIF orientation applied), said in one line through
+    ``log``; None when they all share one size (kept as it is).
+
+    >>> import os, tempfile
+    >>> import numpy as np, tensorflow as tf
+    >>> from keras_contrastive.data.directory import scan_image_directory
+    >>> from keras_contrastive.pretraining.sources import median_size
+    >>> root = tempfile.mkdtemp()
+    >>> for name, (h, w) in {"a": (20, 30), "b": (24, 32), "c": (40, 16)}.items():
+    ...     tf.io.write_file(os.path.join(root, name + ".png"),
+    ...                      tf.io.encode_png(np.zeros((h, w, 3), np.uint8)))
+    >>> median_size(scan_image_directory(root), log=lambda line: None)
+    (24, 30)
+    """
+    sizes = {shape[:2] for shape in scan.shapes}
+    if len(sizes) <= 1:
+        return None
+    heights, widths = zip(*(shape[:2] for shape in scan.shapes))
+    size = int(np.median(heights)), int(np.median(widths))
+    log(f"{scan.path}: its {len(scan.shapes)} images have {len(sizes)} different sizes (from "
+        f"{min(heights)}x{min(widths)} to {max(heights)}x{max(widths)}); all are resized to "
+        f"their median size, {size[0]}x{size[1]} (height x width). Pass --image-size N or "
+        "--image-size H,W to choose another.")
+    return size
+
+
+def _folder_split(path, split, image_size, scan):
     def open_(limit, shuffle, seed):
         return from_scan(scan, image_size=image_size, shuffle_files=shuffle, seed=seed,
                          limit=limit)
 
-    shape = tuple(open_(None, False, None).element_spec[0].shape)  # refuses mixed sizes
+    element = open_(None, False, None).element_spec
+    shape = tuple((element[0] if scan.labels is not None else element).shape)
     return Split(path, split, len(scan.files), shape, False, open_,
-                 class_names=list(scan.class_names)), scan
+                 class_names=list(scan.class_names), labelled=scan.labels is not None,
+                 root=scan.path)
 
 
 def _tfds_split(name, split, image_size):
@@ -217,11 +276,12 @@ def _read_tfds_split(name, split, image_size):
     return Split(name, split, count, shape, False, open_)
 
 
-def open_split(dataset, split, image_size=None):
-    """One labelled split of ``dataset``: a name of ``data.NAMED_ARRAYS``
+def open_split(dataset, split, image_size=None, log=print):
+    """One split of ``dataset``: a name of ``data.NAMED_ARRAYS``
     (``fashion_mnist``, ``fashion_mnist_tinted``), a folder (``train``/``test``
     sub-folders each holding class sub-folders, or class sub-folders alone, used
-    for both splits), or a TFDS name prepared in TFDS' data dir (its
+    for both splits; or images without class sub-folders, directly in it or in
+    ``train/``: an unlabelled split, ``Split.labelled`` False), or a TFDS name prepared in TFDS' data dir (its
     ``validation`` split stands for ``test`` where it has no ``test``, as
     ImageNet).  Folder and TFDS images are resized to ``image_size`` when it is
     set.
@@ -232,12 +292,14 @@ def open_split(dataset, split, image_size=None):
     >>> open_split("fashion_mnist_tinted", "test").image_shape
     (28, 28, 3)
     """
-    return open_splits(dataset, (split,), image_size)[0]
+    return open_splits(dataset, (split,), image_size, log)[0]
 
 
-def open_splits(dataset, splits=("train", "test"), image_size=None):
+def open_splits(dataset, splits=("train", "test"), image_size=None, log=print):
     """:func:`open_split` of each of ``splits``; a folder used for several splits
-    is scanned once.
+    is scanned once.  A folder of images of several sizes, without
+    ``image_size``, is resized to the median size of the first split's images
+    (:func:`median_size`, which says so through ``log``).
 
     >>> from keras_contrastive.pretraining.sources import open_splits
     >>> [s.count for s in open_splits("fashion_mnist")]
@@ -247,13 +309,35 @@ def open_splits(dataset, splits=("train", "test"), image_size=None):
         return [_named_split(dataset, split) for split in splits]
     _check_dataset_name(dataset)
     if os.path.isdir(dataset):
-        opened, scans = [], {}
+        scans = {}
         for split in splits:
             root = _folder_root(dataset, split)
-            result, scans[root] = _folder_split(dataset, split, image_size, scans.get(root))
-            opened.append(result)
-        return opened
+            scans[root] = scans.get(root) or _scan_split(dataset, split)
+        if image_size is None:  # images of several sizes: the first split's median size
+            image_size = median_size(scans[_folder_root(dataset, splits[0])], log=log)
+        return [_folder_split(dataset, split, image_size, scans[_folder_root(dataset, split)])
+                for split in splits]
     return [_tfds_split(dataset, split, image_size) for split in splits]
+
+
+def open_training_splits(dataset, image_size=None, log=print):
+    """``(train, test)`` of a pretraining run (:func:`open_splits`), or ``(train,
+    None)`` for a folder without labels (images directly in it, or in ``train/``,
+    with no class sub-folders): it is pretrained on, not evaluated.
+
+    >>> import os, tempfile
+    >>> import numpy as np, tensorflow as tf
+    >>> from keras_contrastive.pretraining.sources import open_training_splits
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("a.png", "b.png"):
+    ...     tf.io.write_file(os.path.join(root, name), tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)))
+    >>> train, test = open_training_splits(root)
+    >>> train.count, train.labelled, test
+    (2, False, None)
+    """
+    if os.path.isdir(dataset) and dataset not in kc_data.NAMED_ARRAYS and not label_names(dataset):
+        return open_splits(dataset, ("train",), image_size, log)[0], None
+    return tuple(open_splits(dataset, ("train", "test"), image_size, log))
 
 
 # a TFDS name: ``name[/config][:version]``, the name in lower case, digits and underscores

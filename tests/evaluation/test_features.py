@@ -99,10 +99,22 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="batch_size"):
         extract_features(flatten_encoder(), (images, labels), batch_size=0)
     with pytest.raises(TypeError, match="data"):
-        extract_features(flatten_encoder(), images)
+        extract_features(flatten_encoder(), "images")
     spatial = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3)])
     with pytest.raises(ValueError, match=r"\[B, D\]"):
         extract_features(spatial, (images, labels))
+
+
+def test_images_without_labels_give_features_and_labels_none():
+    """Unlabelled data (an array of images, ``(images, None)``, a ``tf.data`` of images,
+    batched or not): the same features as with labels, and ``labels`` None."""
+    images, labels = labelled_images()
+    encoder = flatten_encoder()
+    expected, _ = extract_features(encoder, (images, labels))
+    for data in (images, (images, None), tf.data.Dataset.from_tensor_slices(images),
+                 tf.data.Dataset.from_tensor_slices(images).batch(3)):
+        features, no_labels = extract_features(encoder, data)
+        assert no_labels is None and np.array_equal(features, expected)
 
 
 def test_float_images_in_0_255_warn():

@@ -70,10 +70,12 @@ def _encode(mode, fmt, options, array=PICTURE):
 
 
 def _as_channels(pixels, channels):
-    """Float pixels [H, W, c] in [0, 1] as the model's channels (the documented rule)."""
+    """Float pixels [H, W, c] in [0, 1] as the model's channels (the documented rule:
+    the grey of colour is its luma rounded to a grey level, as the loaders of
+    training read it)."""
     if pixels.shape[-1] >= 3:
         colour = pixels[..., :3]
-        grey = np.sum(colour * LUMA, -1, keepdims=True)
+        grey = np.round(np.sum(colour * 255 * LUMA, -1, keepdims=True)) / 255
     else:
         grey = pixels[..., :1]
         colour = np.repeat(grey, 3, -1)
