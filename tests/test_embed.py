@@ -69,7 +69,8 @@ def embedded(export_dir, folder):
 def _served_reference(encoder, path):
     """What the documented serving preprocessing makes of a file, computed apart:
     decoded (Pillow for PNG, TensorFlow for JPEG, whose decoders may round
-    differently), grey repeated, alpha dropped, bilinear antialiased resize."""
+    differently), grey repeated, alpha dropped, bilinear antialiased resize rounded to uint8
+    levels (``data.preprocess``)."""
     data = open(path, "rb").read()
     if path.suffix == ".jpg":
         pixels = tf.io.decode_image(data, expand_animations=False).numpy()
@@ -77,9 +78,14 @@ def _served_reference(encoder, path):
         pixels = np.asarray(Image.open(io.BytesIO(data)))
     pixels = pixels[..., None] if pixels.ndim == 2 else pixels
     pixels = np.repeat(pixels, 3, -1) if pixels.shape[-1] == 1 else pixels[..., :3]
-    resized = tf.image.resize(pixels[None].astype("float32") / 255.0, (SIZE, SIZE),
-                              antialias=True)
-    return encoder(resized).numpy()[0]
+    return encoder(_resized(pixels)).numpy()[0]
+
+
+def _resized(pixels):
+    """One uint8 image ``[h, w, 3]`` resized to ``SIZE`` (bilinear, antialiased), rounded
+    to uint8 levels, in [0, 1], as a batch of one."""
+    resized = tf.image.resize(pixels[None].astype("float32"), (SIZE, SIZE), antialias=True)
+    return (np.round(np.clip(resized.numpy(), 0, 255)) / 255.0).astype("float32")
 
 
 def test_a_folders_embeddings_are_the_served_ones_with_names_labels_and_the_corrupt_file_skipped(
@@ -122,8 +128,7 @@ def test_arrays_of_two_sizes_go_through_serve_uint8(export_dir, encoder):
     images = [rng.integers(0, 256, shape, dtype=np.uint8)
               for shape in [(20, 20, 3)] * 3 + [(24, 18, 1)] * 2]
     result = embed.embed_arrays(export_dir, images, labels=[1, 0, 1, 0, 0], batch_size=2)
-    expected = [encoder(tf.image.resize(np.repeat(x, 3 // x.shape[-1], -1)[None] / 255.0,
-                                        (SIZE, SIZE), antialias=True))[0] for x in images]
+    expected = [encoder(_resized(np.repeat(x, 3 // x.shape[-1], -1)))[0] for x in images]
     np.testing.assert_allclose(result.embeddings, np.stack(expected), atol=1e-5)
     assert result.names == ["0", "1", "2", "3", "4"] and result.labels.tolist() == [1, 0, 1, 0, 0]
 
@@ -145,8 +150,7 @@ def test_a_tfds_split_of_mixed_sizes_embeds_with_indices_labels_and_class_names(
     images, labels = zip(*from_tfds("kc_mixed_sizes", split="train[:5]").as_numpy_iterator())
     assert result.names == ["0", "1", "2", "3", "4"] and result.source == "kc_mixed_sizes:train"
     assert result.class_names == ["c000", "c001"] and result.labels.tolist() == list(labels)
-    expected = [encoder(tf.image.resize(x[None] / 255.0, (SIZE, SIZE), antialias=True))[0]
-                for x in images]
+    expected = [encoder(_resized(x))[0] for x in images]
     np.testing.assert_allclose(result.embeddings, np.stack(expected), atol=1e-5)
     assert result.neighbours.shape == (5, 2)
 
