@@ -58,10 +58,9 @@ def block_masks(batch, grid, count, seed_generator, min_patches=4, aspect=(0.3, 
     cols = tf.range(grid)[None, None, :]
     low, high = tf.math.log(float(aspect[0])), tf.math.log(float(aspect[1]))
 
-    def draw(mask):
+    def draw(mask, u):
         hidden = tf.reduce_sum(tf.cast(mask, tf.int32), axis=[1, 2])
         left_to_hide = tf.cast(count - hidden, tf.float32)
-        u = keras.random.uniform([batch, 4], seed=seed_generator)
         area = min_patches + u[:, 0] * tf.maximum(left_to_hide - min_patches, 0.0)
         ratio = tf.exp(low + u[:, 1] * (high - low))
         h = tf.cast(tf.round(tf.sqrt(area * ratio)), tf.int32)
@@ -75,9 +74,9 @@ def block_masks(batch, grid, count, seed_generator, min_patches=4, aspect=(0.3, 
         take = fits & (new > 0) & (new <= count - hidden)
         return mask | (block & take[:, None, None])
 
-    mask = tf.zeros([batch, grid, grid], tf.bool)
-    for _ in range(attempts):
-        mask = draw(mask)
+    # every draw at once (one call of the seed generator), then a loop over them
+    draws = keras.random.uniform([attempts, batch, 4], seed=seed_generator)
+    mask = tf.foldl(draw, draws, initializer=tf.zeros([batch, grid, grid], tf.bool))
     mask = tf.reshape(mask, [batch, grid * grid])
     # the top-up: hidden patches rank first, then random ones
     noise = keras.random.uniform([batch, grid * grid], seed=seed_generator)
