@@ -31,7 +31,6 @@ paper's result   83.6 % fine-tuned top-1 (ViT-B/16, 1600 epochs)                
 Departures from the paper:
 
 * ViT-S/16 in place of ViT-B/16 (the library's ViTs)
-* two masked views per image (the paper: one)
 * learned decoder position embeddings (the paper: fixed sine-cosine)
 * AdamW's betas (0.9, 0.999) (the paper: 0.95)
 """

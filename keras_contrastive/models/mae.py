@@ -78,7 +78,7 @@ class MAE(ContrastiveModel):
     """MAE: a ViT encodes a random 25 % of each image's patches; a light
     Transformer decoder predicts the pixels of the hidden ones.
 
-    Each global view's patch tokens (positions added) are shuffled per
+    The first global view's patch tokens (positions added) are shuffled per
     image and the first ``int(N * (1 - mask_ratio))`` kept; the encoder's
     Transformer runs on the CLS token and those alone.  The decoder embeds
     its output to ``decoder_dim``, puts a learned mask token in each hidden
@@ -86,9 +86,11 @@ class MAE(ContrastiveModel):
     position embeddings and runs ``decoder_depth`` blocks and a linear
     layer to each patch's ``p*p*C`` pixels.  The loss is
     :func:`keras_contrastive.losses.mae_loss` on the hidden patches
-    (per-patch normalised pixels with ``norm_pix_loss``), the mean over the
-    views.  The encoder (what export and evaluation use) is the ViT; the
-    decoder is for training only.
+    (per-patch normalised pixels with ``norm_pix_loss``).  One view, as in
+    the paper: the views' other global views (``make_views`` makes at least
+    two) are not read, so crop and flip are MAE's whole augmentation in a
+    paper setup.  The encoder (what export and evaluation use) is the ViT;
+    the decoder is for training only.
 
     The mask: views from ``views.PatchMasking`` carry ``views["masks"]`` (random
     or BEiT blocks), which MAE takes (a mask hiding another number of patches
@@ -152,8 +154,8 @@ class MAE(ContrastiveModel):
         self.built = True
 
     def _noise(self, views, batch):
-        """``[views * batch, N]`` uniform noise of this replica's images: the global
-        batch's, drawn alike on every replica from ``(seed, step)``, sliced."""
+        """``[views * batch, N]`` uniform noise of this replica's images (view-major):
+        the global batch's, drawn alike on every replica from ``(seed, step)``, sliced."""
         optimizer = getattr(self, "optimizer", None)
         step = optimizer.iterations if optimizer is not None else tf.constant(0, tf.int64)
         key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
@@ -185,11 +187,10 @@ class MAE(ContrastiveModel):
         return latent, ids_restore, hidden
 
     def compute_objective(self, views, training):
-        crops = list(views["global"])
-        images = tf.concat(crops, axis=0)
-        noise = self._noise(len(crops), tf.shape(crops[0])[0])
-        masks = tf.concat(list(views[MASKS_KEY]), axis=0) if MASKS_KEY in views else None
-        latent, ids_restore, hidden = self._encode(images, noise, masks, training)
+        images = views["global"][0]  # one view, as the paper
+        masks = views[MASKS_KEY][0] if MASKS_KEY in views else None
+        latent, ids_restore, hidden = self._encode(images, self._noise(1, tf.shape(images)[0]),
+                                                   masks, training)
         predictions = self.decoder([latent, ids_restore], training=training)
         loss = mae_loss(predictions, patchify(images, self.patch_size), hidden,
                         self.norm_pix_loss)
@@ -207,7 +208,6 @@ register_method(MethodSpec(
                               "decoder_num_heads": 16}),
           "83.6 % fine-tuned top-1 (ViT-B/16, 1600 epochs)",
           ("ViT-S/16 in place of ViT-B/16 (the library's ViTs)",
-           "two masked views per image (the paper: one)",
            "learned decoder position embeddings (the paper: fixed sine-cosine)",
            "AdamW's betas (0.9, 0.999) (the paper: 0.95)")),
     protocol=lambda config: {},

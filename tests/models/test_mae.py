@@ -40,15 +40,15 @@ def test_hidden_patches_never_reach_the_encoder_and_the_loss_is_mae_loss(fashion
     again, _, _ = model._encode(changed, model._noise(1, 6), masks, training=False)
     np.testing.assert_allclose(again.numpy(), latent.numpy(), atol=1e-6)
 
-    views_ = {"global": (tf.constant(x), tf.constant(changed)),
-              "masks": (tf.constant(masks), tf.constant(masks))}
+    views_ = {"global": (tf.constant(changed), tf.constant(x)),  # the first view only
+              "masks": (tf.constant(masks), tf.constant(~masks))}
     value, extras = model.compute_objective(views_, training=True)
-    predictions = model.decoder([tf.concat([latent, again], 0),
-                                 tf.concat([ids_restore, ids_restore], 0)])
-    expected = losses.mae_loss(predictions, patchify(np.concatenate([x, changed]), 7),
-                               np.concatenate([masks, masks]))
+    predictions = model.decoder([again, ids_restore])
+    expected = losses.mae_loss(predictions, patchify(changed, 7), masks)
     np.testing.assert_allclose(float(value), float(expected), rtol=1e-5)
-    assert extras["embeddings"].shape == (12, 16)
+    assert extras["embeddings"].shape == (6, 16)
+    unmasked = model.compute_objective({"global": (x, x)}, training=True)[0]
+    assert abs(float(unmasked) - float(value)) > 1e-3  # its own mask: another loss
 
 
 def test_a_mask_of_another_count_is_topped_up_and_own_masks_follow_the_step():
@@ -89,8 +89,9 @@ def test_loss_falls_below_its_start_and_below_the_mean_patch(fashion_mnist_train
     """Real Fashion-MNIST, a 2-block ViT (patch 7: 16 patches, 4 visible).  The
     baseline, measured here on the same held-out images and masks: predicting
     every hidden patch as the training set's mean normalised patch.  Measured (seed
-    0, 5 epochs of 8 steps, about 18 s): held-out loss 1.486 at the start, 0.765
-    trained, the baseline 0.825; after 3 epochs 0.800 (too close)."""
+    0, 5 epochs of 8 steps, about 18 s on the loaded 2-core machine): held-out
+    loss 1.471 at the start, 0.761 trained, the baseline 0.821; with 3 epochs
+    (two views then) 0.800 against 0.825, too close."""
     train, held_out = fashion_mnist_train[0][:512], fashion_mnist_train[0][1024:1280]
     data = views.make_views(tf.data.Dataset.from_tensor_slices(train),
                             views.PatchMasking(grid=4, seed=0), batch_size=64, seed=0)
