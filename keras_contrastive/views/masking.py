@@ -144,7 +144,7 @@ class PatchMasking(keras.layers.Layer):
 
     @property
     def channels(self):
-        """The inner augmentation's channels, where it declares them (``make_views`` checks them)."""
+        """The inner augmentation's channels where it declares them (``make_views`` checks)."""
         return getattr(self.augment, "channels", None)
 
     def _views(self, images):

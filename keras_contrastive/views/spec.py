@@ -13,8 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = ["DEVICE_KEYS", "MASKS_KEY", "PER_IMAGE_KEYS", "VIEW_KEYS", "check_indices_spec",
-           "check_labels_spec", "check_masks_spec", "check_per_image_spec", "check_views", "device_view_spec",
-           "missing_original_message", "no_device_views_message", "views_expected_message"]
+           "check_labels_spec", "check_masks_spec", "check_per_image_spec", "check_views",
+           "device_view_spec", "missing_original_message", "no_device_views_message",
+           "views_expected_message"]
 
 #: the keys a views dict may hold
 VIEW_KEYS = ("global", "local", "original", "labels", "indices", "masks")
