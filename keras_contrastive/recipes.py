@@ -109,8 +109,9 @@ def preset_config(method, preset):
     if preset == "paper":
         return paper_setup(method).config
     if preset == "cpu_small":
-        return PRESETS["quality"].replace(method=method,
-                                          dataset=get_method(method).cpu_small_data)
+        spec = get_method(method)
+        return PRESETS["quality"].replace(method=method, dataset=spec.cpu_small_data,
+                                          **spec.cpu_small_settings)
     raise ValueError(f"unknown preset {preset!r}; choose one of {PRESET_NAMES}.")
 
 

@@ -11,7 +11,8 @@ from tests.conftest import fixed_views
 def test_every_method_builds_and_computes_its_objective(method):
     """On its ``--preset cpu_small`` data (colorization's is RGB: grey is refused)."""
     images, labels = open_split(get_method(method).cpu_small_data, "train").arrays(8)
-    config = PretrainConfig(method=method, batch_size=8, width=4)
+    config = PretrainConfig(method=method, batch_size=8, width=4,
+                            **get_method(method).cpu_small_settings)  # MAE: a ViT
     model = build_model(config, images.shape[1:])
     model.compile(optimizer="sgd")  # kNN-MoCo's warm-up reads the optimizer's step
     views = fixed_views(images, original=model.needs_original_view)

@@ -6,6 +6,7 @@ from keras_contrastive.models.cpc import CPC
 from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.knn_moco import KNNMoCo
 from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
+from keras_contrastive.models.mae import MAE
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.moco_v3 import MoCoV3
 from keras_contrastive.models.nnclr import NNCLR
@@ -20,7 +21,7 @@ from keras_contrastive.models.swav import SwAV
 
 __all__ = [
     "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
-    "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
+    "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MAE", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "NPID", "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std", "representation_model",
 ]

@@ -119,6 +119,9 @@ class MethodSpec:
             ``"base_learning_rate"`` (per 256 images), ``"weight_decay"``,
             ``"warmup_epochs"``; they apply when the run uses that optimizer.
         cpu_small_data: the data set of ``--preset cpu_small``.
+        cpu_small_settings: other ``PretrainConfig`` values of ``--preset
+            cpu_small`` where the method cannot run the protocol's (MAE's
+            backbone: a ViT).
         encoder_input: ``image_shape -> the encoder's input shape`` for a
             method whose encoder reads something else than whole views
             (jigsaw tiles, CPC patches: ``(None, None, C)``; colorization's
@@ -151,6 +154,7 @@ class MethodSpec:
     protocol: object = None
     optimizer: dict = dataclasses.field(default_factory=dict)
     cpu_small_data: str = "fashion_mnist"
+    cpu_small_settings: dict = dataclasses.field(default_factory=dict)
     encoder_input: object = None
 
     def __post_init__(self):

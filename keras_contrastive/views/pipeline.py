@@ -199,7 +199,9 @@ class ViewMaker(keras.layers.Layer):
     def _apply(transform, images):
         out = (transform(images, training=True) if isinstance(transform, keras.layers.Layer)
                else transform(images))
-        return tf.nest.map_structure(lambda v: tf.cast(v, tf.float32), out)
+        # views to float32; boolean patch masks (PatchMasking) stay boolean
+        return tf.nest.map_structure(
+            lambda v: v if v.dtype == tf.bool else tf.cast(v, tf.float32), out)
 
     def call(self, images, training=True):
         del training  # views are random in evaluation too

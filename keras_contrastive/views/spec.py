@@ -12,18 +12,22 @@ through ``ContrastiveModel.check_views``.
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["DEVICE_KEYS", "PER_IMAGE_KEYS", "VIEW_KEYS", "check_indices_spec", "check_labels_spec",
-           "check_per_image_spec", "check_views", "device_view_spec",
-           "missing_original_message", "no_device_views_message", "views_expected_message"]
+__all__ = ["DEVICE_KEYS", "MASKS_KEY", "PER_IMAGE_KEYS", "VIEW_KEYS", "check_indices_spec",
+           "check_labels_spec", "check_masks_spec", "check_per_image_spec", "check_views",
+           "device_view_spec", "missing_original_message", "no_device_views_message",
+           "views_expected_message"]
 
 #: the keys a views dict may hold
-VIEW_KEYS = ("global", "local", "original", "labels", "indices")
+VIEW_KEYS = ("global", "local", "original", "labels", "indices", "masks")
 #: what ``make_views(augment_on="device")`` yields: the model makes the views
 DEVICE_KEYS = ("images", "labels", "indices")
 #: the keys that hold one integer per image of the batch, not views: the
 #: labels (``make_views(labels=True)``) and each image's index in the data
 #: set (``make_views(indices=True)``)
 PER_IMAGE_KEYS = ("labels", "indices")
+#: the key of the patch masks a masking view strategy adds (``views.PatchMasking``):
+#: one boolean ``[batch, patches]`` per global view
+MASKS_KEY = "masks"
 
 
 def missing_original_message(name):
@@ -150,6 +154,38 @@ def check_indices_spec(name, spec):
     check_per_image_spec("indices", spec, "image indices")
 
 
+def check_masks_spec(name, spec, reads_masks):
+    """Raises ``ValueError`` unless method ``name`` reads patch masks
+    (``reads_masks``) and ``spec["masks"]`` holds one boolean ``[batch, N]``
+    per global view.  ``spec`` holds ``tf.TensorSpec`` or tensors.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_contrastive.views.spec import check_masks_spec
+    >>> views = {"global": (tf.zeros([4, 8, 8, 1]),) * 2, "masks": (tf.zeros([4, 4], tf.bool),)}
+    >>> check_masks_spec("MAE", views, reads_masks=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: views['masks'] holds 1 mask batches for 2 global views.
+    """
+    if not reads_masks:
+        raise ValueError(f"{name} does not read patch masks (views['masks']): they would be "
+                         "computed and ignored. Use a masked method (MAE) or views without "
+                         "PatchMasking.")
+    masks, global_views = spec[MASKS_KEY], spec["global"]
+    if not isinstance(masks, (tuple, list)) or len(masks) != len(global_views):
+        count = len(masks) if isinstance(masks, (tuple, list)) else "no tuple of"
+        raise ValueError(f"views['masks'] holds {count} mask batches for "
+                         f"{len(global_views)} global views.")
+    for index, mask in enumerate(masks):
+        batch = global_views[index].shape[0]
+        if mask.dtype != tf.bool or mask.shape.rank != 2 or (
+                None not in (batch, mask.shape[0]) and batch != mask.shape[0]):
+            raise ValueError(f"views['masks'][{index}] must be boolean [batch, patches] for "
+                             f"views of batch {batch}, got {mask}.")
+
+
 def device_view_spec(spec, device_views, name):
     """The spec of the views ``device_views`` makes of ``spec["images"]``.
 
@@ -235,6 +271,8 @@ def check_views(dataset, model):
         check_labels_spec(name, spec)
     if model.needs_indices:
         check_indices_spec(name, spec)
+    if MASKS_KEY in spec:
+        check_masks_spec(name, spec, getattr(model, "reads_masks", False))
     if "local" in spec and not model.reads_local_views:
         raise ValueError(
             f"{name} does not use multi-crop local views (views['local']): "
@@ -248,7 +286,7 @@ def check_views(dataset, model):
         )
     expected = tuple(model.encoder.input_shape[1:])
     replicas = model.distribute_strategy.num_replicas_in_sync
-    for key in sorted(set(spec) - set(PER_IMAGE_KEYS)):
+    for key in sorted(set(spec) - set(PER_IMAGE_KEYS) - {MASKS_KEY}):
         views = spec[key] if isinstance(spec[key], (tuple, list)) else (spec[key],)
         for index, view in enumerate(views):
             _check_view(f"views[{key!r}][{index}]", view, key, expected, replicas,

@@ -51,6 +51,7 @@ def _cases():
         "dino": (lambda s0, s1, s2, t0, t1, c: losses.dino([s0, s1, s2], [t0, t1], c),
                  [z(N, K) for _ in range(5)], [z(K)]),
         "info_nce": (losses.info_nce, [z(N, D), z(N, D)], [z(K, D)]),
+        "mae_loss": (losses.mae_loss, [z(N, 4, D), z(N, 4, D), z(N, 4) > 0], []),
         "nearest_neighbour_nce": (
             lambda q, f, fq, kq: losses.nearest_neighbour_nce(q, f, fq, kq, k=3),
             [z(N, D), z(N, 4)], [z(K, 4), z(K, D)]),

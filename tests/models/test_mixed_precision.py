@@ -18,6 +18,10 @@ METHODS = {**test_momentum_methods.METHODS, **test_redundancy_methods.METHODS,
            "cpc": lambda encoder: models.CPC(backbones.resnet18((None, None, 1), width=4),
                                              grid=7, prediction_steps=2),
            "inpainting": lambda encoder: models.Inpainting(encoder),
+           "mae": lambda encoder: models.MAE(backbones.vit((28, 28, 1), patch_size=7, dim=16,
+                                                           depth=1, num_heads=2),
+                                             decoder_dim=16, decoder_depth=1,
+                                             decoder_num_heads=2),
            "dino": lambda encoder: models.DINO(encoder, out_dim=64, hidden_dim=32,
                                                bottleneck_dim=16, use_bn_in_head=True)}
 CASES = [("mixed_float16", name) for name in sorted(METHODS) + ["simclr"]] + [
