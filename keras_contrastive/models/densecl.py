@@ -55,17 +55,15 @@ class DenseCL(ContrastiveModel):
 
     Example:
 
-    >>> import keras, tensorflow as tf
-    >>> from keras_contrastive import backbones, models, views
-    >>> images = tf.random.uniform([64, 28, 28, 1], maxval=256, dtype=tf.int32, seed=0)
-    >>> data = views.make_views(tf.data.Dataset.from_tensor_slices(tf.cast(images, "uint8")),
-    ...                         views.simclr_augment(28, channels=1), batch_size=32)
-    >>> model = models.DenseCL(backbones.small_cnn((28, 28, 1)), queue_size=256,
+    >>> import keras, numpy as np
+    >>> from keras_contrastive import backbones, models
+    >>> model = models.DenseCL(backbones.small_cnn((28, 28, 1)), queue_size=4096,
     ...                        projection_dim=16, hidden_dim=32)
     >>> model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9))
-    >>> history = model.fit(data, epochs=1, verbose=0)
-    >>> model.dense_queue.values.shape  # one mean dense key per image
-    TensorShape([256, 16])
+    >>> # model.fit(views)  # views = keras_contrastive.views.make_views(...)
+    >>> # global projection, dense projections and backbone features of the 7 x 7 locations
+    >>> [tuple(t.shape) for t in model.query_network(np.zeros((2, 28, 28, 1), "float32"))]
+    [(2, 16), (2, 49, 16), (2, 49, 64)]
     """
 
     config_fields = ("queue_size", "momentum", "temperature", "projection_dim", "hidden_dim",

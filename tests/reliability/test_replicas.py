@@ -286,7 +286,7 @@ REPLICA_TESTS = {
     "simclr": ("tests.models.test_simclr_replicas", None),
     "swav": ("tests.models.test_swav", None), "dino": ("tests.models.test_dino", None),
     "supcon": ("tests.models.test_supcon", None), "cpc": ("tests.models.test_cpc", None),
-    "npid": ("tests.models.test_npid", None),
+    "npid": ("tests.models.test_npid", None), "densecl": ("tests.models.test_densecl", None),
 }
 
 
