@@ -117,8 +117,10 @@ def test_state_survives_save_and_load(tmp_path, fashion_mnist_train):
                                       getattr(model, queue).values.numpy())
 
 
-def test_an_encoder_without_a_feature_map_is_refused():
+def test_an_encoder_without_a_feature_map_and_bad_arguments_are_refused():
     flat = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(8)])
     with pytest.raises(ValueError, match="no GlobalAveragePooling2D"):
         models.DenseCL(flat, queue_size=64)
+    with pytest.raises(ValueError, match=r"`dense_weight` must be in \[0, 1\]"):
+        models.DenseCL(small_cnn(), queue_size=64, dense_weight=1.5)
