@@ -1,4 +1,4 @@
-"""DenseCL (Wang et al. 2021): MoCo-v2 plus a contrastive loss between matched feature-map locations."""
+"""DenseCL (Wang et al. 2021): MoCo-v2 plus a contrastive loss between matched map locations."""
 import keras
 import tensorflow as tf
 

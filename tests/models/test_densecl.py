@@ -21,9 +21,10 @@ def _model(encoder=None, **kwargs):
 
 
 def _dense_loss(model, x, others):
-    """The dense loss on fixed views ``x`` (batch statistics, as in training) whose negatives are the mean
-    dense keys of the images ``others`` by the same key network (not the queue: a
-    random-init model's queue holds random vectors, easier negatives than real keys)."""
+    """The dense loss on fixed views ``x`` (batch statistics, as in training) whose
+    negatives are the mean dense keys of the images ``others`` by the same key network
+    (not the queue: a random-init model's queue holds random vectors, easier negatives
+    than real keys)."""
     query, key = (tf.constant(v) for v in x["global"])
     _, query_dense, query_locations = model.query_network(query, training=True)
     _, key_dense, key_locations = model.key_network(key, training=True)
