@@ -1,5 +1,6 @@
 """Objectives: pure functions of embeddings (plus Keras ``Loss`` wrappers)."""
 from keras_contrastive.losses.cpc import cpc_nce
+from keras_contrastive.losses.densecl import dense_contrastive
 from keras_contrastive.losses.dino import dino
 from keras_contrastive.losses.info_nce import (
     batch_info_nce, info_nce, nearest_neighbour_nce, negative_cosine_similarity)
@@ -12,7 +13,8 @@ from keras_contrastive.losses.supcon import supcon
 from keras_contrastive.losses.swav import sinkhorn, swapped_prediction
 
 __all__ = [
-    "NTXent", "barlow_twins", "batch_info_nce", "cpc_nce", "dino", "info_nce", "mae_loss",
+    "NTXent", "barlow_twins", "batch_info_nce", "cpc_nce", "dense_contrastive", "dino", "info_nce",
+    "mae_loss",
     "nearest_neighbour_nce", "nearest_neighbours", "negative_cosine_similarity", "nnclr_loss",
     "npid", "nt_xent", "sinkhorn", "supcon", "swapped_prediction", "vicreg", "vicreg_terms",
 ]

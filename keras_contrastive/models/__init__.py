@@ -3,6 +3,7 @@ from keras_contrastive.models.base import (
     ContrastiveModel, MomentumTargetModel, centred, embedding_std, representation_model)
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.cpc import CPC
+from keras_contrastive.models.densecl import DenseCL
 from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.knn_moco import KNNMoCo
 from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
@@ -20,7 +21,8 @@ from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 
 __all__ = [
-    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "Inpainting", "Jigsaw",
+    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "DenseCL",
+    "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MAE", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "NPID", "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std", "representation_model",

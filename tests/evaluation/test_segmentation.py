@@ -104,6 +104,22 @@ def test_a_vits_patch_tokens_are_segmented_on_their_grid(scenes):
     assert result["predictions"].shape == (16, SIZE, SIZE)
 
 
+def test_a_densecl_encoder_is_segmented(scenes):
+    """The segmentation protocol reads the feature map that DenseCL's dense loss trains:
+    the locations of its query network are the evaluator's map, and the encoder runs."""
+    from keras_contrastive import models
+
+    train, test = scenes
+    model = models.DenseCL(_cnn(0), queue_size=32, projection_dim=8, hidden_dim=16)
+    x = train.images[:4].astype("float32") / 255.0
+    feature_map = backbones.spatial_encoder(model.feature_extractor())(x)
+    np.testing.assert_allclose(np.reshape(feature_map, (4, -1, 64)), model.query_network(x)[2],
+                               rtol=1e-6)
+    result = segmentation_transfer(model.feature_extractor(), (train.images[:32], train.masks[:32]),
+                                   (test.images[:8], test.masks[:8]), num_classes=11, epochs=1)
+    assert result["predictions"].shape == (8, SIZE, SIZE) and 0.0 <= result["miou"] <= 1.0
+
+
 def _pointing(encoder, train, test):
     train_features, train_labels = extract_features(encoder, (train.images, train.labels))
     test_features, test_labels = extract_features(encoder, (test.images, test.labels))

@@ -48,6 +48,8 @@ def _cases():
         "barlow_twins": (losses.barlow_twins, [z(N, D), z(N, D)], []),
         "batch_info_nce": (losses.batch_info_nce, [z(N, D), z(N, D)], []),
         "cpc_nce": (losses.cpc_nce, [z(N, D), local_index, z(N, D)], []),
+        "dense_contrastive": (losses.dense_contrastive,
+                              [z(N, 4, D), z(N, 6, D), z(N, 4, 5), z(N, 6, 5)], [z(K, D)]),
         "dino": (lambda s0, s1, s2, t0, t1, c: losses.dino([s0, s1, s2], [t0, t1], c),
                  [z(N, K) for _ in range(5)], [z(K)]),
         "info_nce": (losses.info_nce, [z(N, D), z(N, D)], [z(K, D)]),
