@@ -144,7 +144,20 @@ class PatchTokens(keras.layers.Layer):
         return {**super().get_config(), "num_prefix_tokens": self.num_prefix_tokens}
 
 
-def _block(x, dim, num_heads, mlp_ratio, index):
+def transformer_block(x, dim, num_heads, mlp_ratio, index):
+    """One pre-norm Transformer block on tokens ``x`` ``[B, T, dim]`` (functional API):
+    attention then MLP, each after a LayerNorm and around a residual; its layers
+    are named ``block{index}_*`` (what :func:`vit_stages` finds).  The ViT's
+    blocks, and MAE's decoder's.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_contrastive.backbones.vit import transformer_block
+    >>> tokens = keras.Input((5, 16))
+    >>> keras.Model(tokens, transformer_block(tokens, 16, 2, 4, index=0)).output_shape
+    (None, 5, 16)
+    """
     name = f"block{index}"
     y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(x)
     y = layers.MultiHeadAttention(num_heads, dim // num_heads, name=f"{name}_attention")(y, y)
@@ -192,7 +205,7 @@ def vit(input_shape, patch_size=4, dim=192, depth=12, num_heads=3, mlp_ratio=4, 
     x = layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embedding")(x)
     x = ClassTokenPositionEmbedding(height // patch_size, name="tokens")(x)
     for index in range(depth):
-        x = _block(x, dim, num_heads, mlp_ratio, index)
+        x = transformer_block(x, dim, num_heads, mlp_ratio, index)
     x = layers.LayerNormalization(epsilon=1e-6, name="norm")(x)
     return keras.Model(inputs, ClassTokenOutput(name="cls")(x), name=name)
 
@@ -298,7 +311,7 @@ def vit_stages(encoder):
     dim = tokens.output.shape[-1]
     x = inputs = keras.Input((None, dim), name="tokens")
     index = 0
-    while f"block{index}_norm1" in names:  # the blocks of `_block`, called again: shared weights
+    while f"block{index}_norm1" in names:  # the blocks of `transformer_block`, called again: shared weights
         block = f"block{index}"
         y = encoder.get_layer(f"{block}_norm1")(x)
         y = encoder.get_layer(f"{block}_attention")(y, y)

@@ -5,7 +5,7 @@ from keras import layers
 
 from keras_contrastive import distribute
 from keras_contrastive._checks import is_int
-from keras_contrastive.backbones.vit import _block, vit_stages
+from keras_contrastive.backbones.vit import transformer_block, vit_stages
 from keras_contrastive.losses.mae import mae_loss, patchify
 from keras_contrastive.models.base import ContrastiveModel
 from keras_contrastive.models.registry import MethodSpec, Paper, linear_scaling, register_method
@@ -67,7 +67,7 @@ def _decoder(encoder_dim, num_patches, patch_pixels, dim, depth, num_heads):
     x = layers.Dense(dim, name="decoder_embed")(tokens)
     x = MaskTokenUnshuffle(num_patches, name="mask_tokens")(x, ids_restore)
     for index in range(depth):
-        x = _block(x, dim, num_heads, 4, index)
+        x = transformer_block(x, dim, num_heads, 4, index)
     x = layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")(x)
     x = layers.Dense(patch_pixels, name="decoder_pred")(x[:, 1:])
     return keras.Model([tokens, ids_restore], x, name="decoder")
