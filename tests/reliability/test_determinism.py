@@ -306,10 +306,11 @@ def test_the_cli_killed_inside_a_backup_write_in_epoch_2_resumes_bit_identical(t
     kill_matrix = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kill_matrix)
     log = tmp_path / "log.json"
-    code = kill_matrix.main(["--kills", "1", "--after-step", "5", "--max-delay", "0", "--backup-steps", "1",
-                 "--train-subset", "128", "--log", str(log)])
+    code = kill_matrix.main(["--kills", "1", "--at-step", "6", "--backup-steps", "1",
+                             "--train-subset", "128", "--log", str(log)])
     result = json.loads(log.read_text())
     assert code == 0, result["failures"]
     killed, resumed = result["processes"]
     assert killed["killed"] and killed["inside_write"] and killed["backups_after"] == [4, 5]
+    assert killed["kind"] == "write" and killed["step"] == 6 and killed["resumes_from"] == 5
     assert resumed["exit_code"] == 0 and resumed["identical"]
