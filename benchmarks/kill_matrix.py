@@ -5,25 +5,28 @@ One uninterrupted ``keras-contrastive pretrain --deterministic --resume DIR
 --backup-steps N --save-model ref.keras`` run is the reference.  Its backup
 folder is watched while it runs: the moment each backup record appears gives
 its time per step (the median over the backups after the first), the time of
-its first step(s) (tracing included), and the time from its last step to its
-end (evaluation and saving).  Then the same command is started again and
-again over one backup folder; each process resumes from the folder's newest
-backup (step ``r``, 0 if none) and is SIGKILLed in a training step ``s``
-drawn uniformly from the steps it has left, ``r + 1 ... total`` (``total``
-= epochs x steps per epoch), or after them:
+its first step(s) (tracing included), and the time from its end of training
+to its "model saved to" line (the final evaluation and the save).  Then runs
+of the same command are started over one backup folder each, every run
+killed ``--kills-per-run`` times: its kill steps are drawn uniformly (with
+replacement) from ``1 ... total + 1`` (``total`` = epochs x steps per epoch;
+``total + 1``: after training) and taken in increasing order, one process
+each.  Each process resumes from the folder's newest backup (step ``r``, 0
+if none) and is SIGKILLed in its step ``s`` (``r + 1`` if the draw is not
+past ``r``):
 
-* ``write`` kills (the odd ones), ``s`` in ``r + 1 ... total``: once the
-  process has written the backup before step ``s`` (its record seen in the
-  folder; the process's "Pretraining" line if that backup is ``r``), at the
-  first sight of a backup being written by it (a ``.tmp-<pid>-`` file,
-  polled every millisecond): it dies inside the write of the backup after
-  step ``s`` (or of the first backup at or after it);
-* ``time`` kills (the even ones), ``s`` in ``r + 1 ... total + 1``: at a
-  moment drawn uniformly inside step ``s``, timed from the last backup
-  record before it (from the "Pretraining" line if none is new) with the
-  reference's step times; ``s = total + 1`` is a kill after training (in the
-  final evaluation or saving, a moment drawn over the reference's time for
-  them), which the next process must resume with no step left to train.
+* ``write`` kills (the odd ones): once the process has written the backup
+  before step ``s`` (its record seen in the folder; the process's
+  "Pretraining" line if that backup is ``r``), at the first sight of a
+  backup being written by it (a ``.tmp-<pid>-`` file, polled every
+  millisecond): it dies inside the write of the first backup after step
+  ``s - 1``; a write kill drawn after training dies in step ``total``'s;
+* ``time`` kills (the even ones): at a moment drawn uniformly inside step
+  ``s``, timed from the last backup record before it (from the "Pretraining"
+  line if none is new) with the reference's step times; ``s = total + 1``
+  is a kill after training, at a moment drawn over the reference's final
+  evaluation and save, which the next process must resume with no step left
+  to train.
 
 A process that ends before its kill has finished the run: its saved weights
 are compared with the reference and the next kill starts a new run (a fresh
@@ -34,7 +37,7 @@ process that was not killed must exit 0.  A kill "resumes from a backup" when
 the folder holds a complete backup after it (the next process starts there).
 
     python benchmarks/kill_matrix.py [--kills 20] [--seed 0] [--log FILE.json]
-        [--at-step S] [--backup-steps 2]
+        [--kills-per-run 4] [--at-step S] [--backup-steps 2]
         [CLI flags: --method simclr --epochs 2 --train-subset 256 ...]
 
 Prints one line per process and a Markdown table; writes the JSON log
@@ -59,6 +62,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAINING, TRAINED = "Pretraining ", "Evaluating the pretrained encoder"
+SAVED = "model saved to"
 
 
 def weights_of(keras_file):
@@ -137,9 +141,9 @@ def wait_for(process, path, text):
 
 def watch_reference(process, output, backup_dir):
     """Runs the reference to its end, noting when its "Pretraining" line, each backup
-    record and its "Evaluating the pretrained encoder" line appear; returns its exit
-    code and ``{"training": t, "records": {step: t}, "trained": t, "end": t}`` (seconds
-    from its start)."""
+    record, its "Evaluating the pretrained encoder" and its "model saved to" lines
+    appear; returns its exit code and ``{"training": t, "records": {step: t},
+    "trained": t, "saved": t, "end": t}`` (seconds from its start)."""
     begin, seen = time.monotonic(), {"records": {}}
     while True:
         now = time.monotonic() - begin
@@ -149,6 +153,8 @@ def watch_reference(process, output, backup_dir):
             seen["training"] = now
         if "trained" not in seen and said(output, TRAINED):
             seen["trained"] = now
+        if "saved" not in seen and said(output, SAVED):
+            seen["saved"] = now
         if process.poll() is not None:
             seen["end"] = time.monotonic() - begin
             return process.returncode, seen
@@ -158,12 +164,12 @@ def watch_reference(process, output, backup_dir):
 def step_times(seen, backup_steps):
     """``(first, step, after)`` seconds from the reference's sightings: its first step
     (tracing included), a later step (the median between backup records), and the
-    time from its last backup to its end."""
+    time from the end of its training to its model saved (evaluation and save)."""
     steps = sorted(seen["records"])
     gaps = [(seen["records"][b] - seen["records"][a]) / (b - a) for a, b in zip(steps, steps[1:])]
     step = statistics.median(gaps) if gaps else 0.1
     first = max(seen["records"][steps[0]] - seen["training"] - (steps[0] - 1) * step, step)
-    after = seen["end"] - max(seen["records"].values())
+    after = seen["saved"] - seen["trained"]
     return first, step, after
 
 
@@ -220,6 +226,7 @@ def main(argv=None):
     parser.add_argument("--log", help="write the JSON log here")
     parser.add_argument("--workdir", help="keep the runs' files here (default: a temp folder)")
     parser.add_argument("--backup-steps", type=int, default=2)
+    parser.add_argument("--kills-per-run", type=int, default=4)
     parser.add_argument("--at-step", type=int,
                         help="kill in this training step (1-based) instead of a random one")
     args, flags = parser.parse_known_args(argv)
@@ -234,7 +241,7 @@ def main(argv=None):
     work = args.workdir or tempfile.mkdtemp(prefix="kill_matrix_")
     os.makedirs(work, exist_ok=True)
     log = {"command": command(flags, "BACKUP_DIR", "MODEL.keras")[1:], "kills": args.kills,
-           "seed": args.seed, "at_step": args.at_step, "python": platform.python_version(),
+           "seed": args.seed, "kills_per_run": args.kills_per_run, "at_step": args.at_step, "python": platform.python_version(),
            "machine": platform.machine(), "cpus": os.cpu_count(),
            "load_average_before": os.getloadavg(), "processes": []}
 
@@ -244,7 +251,7 @@ def main(argv=None):
     with open(output, "w") as out:
         process = start(flags, os.path.join(work, "reference_backup"), reference_file, out)
         code, seen = watch_reference(process, output, os.path.join(work, "reference_backup"))
-    if code != 0 or "trained" not in seen or not seen["records"]:
+    if code != 0 or "saved" not in seen or not seen["records"]:
         print(tail(output), file=sys.stderr)
         raise SystemExit(f"the reference run failed (exit {code})")
     total = total_steps(output)
@@ -255,14 +262,14 @@ def main(argv=None):
                reference_training_seconds=round(seen["trained"] - seen["training"], 1),
                reference_first_step_seconds=round(times[0], 3),
                reference_step_seconds=round(times[1], 4),
-               reference_after_training_seconds=round(times[2], 2),
+               reference_evaluation_and_save_seconds=round(times[2], 2),
                reference_digest=digest(reference))
     print(f"reference: {seen['end']:.1f} s ({seen['training']:.1f} s before training, "
           f"{total} steps: the first {times[0]:.2f} s, then {times[1]:.3f} s each; "
-          f"{times[2]:.1f} s after the last backup), {len(reference)} arrays, digest "
+          f"{times[2]:.1f} s evaluating and saving), {len(reference)} arrays, digest "
           f"{digest(reference)}")
 
-    failures, kills, run, number = [], 0, 1, 0
+    failures, kills, run, number, plan = [], 0, 1, 0, None
     while True:
         number += 1
         backup_dir = os.path.join(work, f"run{run}_backup")
@@ -270,13 +277,17 @@ def main(argv=None):
         output = os.path.join(work, f"process{number}.log")
         before = backups_in(backup_dir)
         resumed = max(before, default=0)
+        if plan is None:  # a new run: its kill steps
+            plan = sorted(args.at_step or rng.randint(1, total + 1)
+                          for _ in range(min(args.kills_per_run, args.kills - kills)))
         kind = "time" if kills % 2 or resumed >= total else "write"
-        last = total if kind == "write" else total + 1
-        step = args.at_step or rng.randint(resumed + 1, last)
+        drawn = plan.pop(0) if plan else None
+        step = None if drawn is None else min(max(drawn, resumed + 1),
+                                              total if kind == "write" else total + 1)
         begin = time.monotonic()
         with open(output, "w") as out:
             process = start(flags, backup_dir, model_file, out)
-            if kills < args.kills:
+            if step is not None:
                 killed, inside = kill_moment(process, output, backup_dir, step, resumed, total,
                                              args.backup_steps, times, kind, rng)
             else:
@@ -292,7 +303,7 @@ def main(argv=None):
         if killed:
             kills += 1
             after = backups_in(backup_dir)
-            entry.update(kill=kills, kind=kind, step=step, inside_write=inside,
+            entry.update(kill=kills, kind=kind, drawn=drawn, step=step, inside_write=inside,
                          backups_after=after, resumes_from=max(after, default=None))
             where = "after training" if step > total else f"in step {step}/{total}"
             print(f"process {number}: kill {kills} ({kind}) {where}"
@@ -313,7 +324,7 @@ def main(argv=None):
                                     f"{different[:3]}")
             print(f"process {number}: run {run} finished (exit {process.returncode}), "
                   f"weights {'identical' if entry.get('identical') else 'DIFFERENT'}")
-            run += 1
+            run, plan = run + 1, None
         log["processes"].append(entry)
         if not killed and kills >= args.kills:
             break
