@@ -251,14 +251,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """conftest's fixture of this name without its garbage collection (0.3 s a test)."""
-    keras.backend.clear_session(free_memory=False)
-    keras.utils.set_random_seed(0)
-    yield
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_determinism_case(case, tmp_path, capsys):
     if case.error:
