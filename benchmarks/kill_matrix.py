@@ -34,10 +34,14 @@ backup folder).  After ``--kills`` kills the last run is resumed to its end.
 Every completed run's weights (every array of the ``.keras`` file's
 ``model.weights.h5``) must equal the reference's bit for bit, and every
 process that was not killed must exit 0.  A kill "resumes from a backup" when
-the folder holds a complete backup after it (the next process starts there).
+the folder holds a complete backup after it (the next process starts there);
+it "landed late" when a backup of its drawn step or later was already
+complete (a time kill timed from the "Pretraining" line that a faster
+process outran), or, drawn after training, when the outputs were already
+written and the folder deleted.
 
     python benchmarks/kill_matrix.py [--kills 20] [--seed 0] [--log FILE.json]
-        [--kills-per-run 4] [--at-step S] [--backup-steps 2]
+        [--kills-per-run 4] [--at-step S] [--backup-steps 2] [--table LOG.json]
         [CLI flags: --method simclr --epochs 2 --train-subset 256 ...]
 
 Prints one line per process and a Markdown table; writes the JSON log
@@ -212,6 +216,50 @@ def tail(path, lines=15):
         return "".join(f.readlines()[-lines:])
 
 
+def landed(p, total):
+    """Where a kill landed, from the backups it left: ``"as drawn"``, or ``"late"``
+    when a backup of the drawn step or later was complete at the kill (the step had
+    ended) or, drawn after training, the outputs were written (the folder deleted)."""
+    after = max(p["backups_after"], default=None)
+    if p["step"] > total:
+        return "late" if after is None else "as drawn"
+    return "late" if after is not None and after >= p["step"] else "as drawn"
+
+
+def report(log):
+    """The log's Markdown table of processes and its summary line."""
+    total = log["total_steps"]
+    killed = [p for p in log["processes"] if p["killed"]]
+    lines = ["| process | run | kill | kind | step drawn | landed | inside a write | "
+             "backups before -> after | outcome |", "|---|---|---|---|---|---|---|---|---|"]
+    for p in log["processes"]:
+        if p["killed"]:
+            where = "after training" if p["step"] > total else f"{p['step']}/{total}"
+            outcome = (f"killed; resumes from step {p['resumes_from']}"
+                       if p["resumes_from"] is not None else "killed; starts over")
+            lines.append(f"| {p['process']} | {p['run']} | {p['kill']} | {p['kind']} | {where} | "
+                         f"{landed(p, total)} | {'yes' if p['inside_write'] else 'no'} | "
+                         f"{p['backups_before']} -> {p['backups_after']} | {outcome} |")
+        else:
+            outcome = ("identical" if p.get("identical") else
+                       f"exit {p['exit_code']}" if p["exit_code"] else "DIFFERENT")
+            if p.get("no_step_left"):
+                outcome += " (no step left to train)"
+            if p.get("drawn") is not None:  # its kill came too late: it had finished
+                outcome += f" (its kill, drawn at step {p['drawn']}, came after its end)"
+            lines.append(f"| {p['process']} | {p['run']} | | | | | | {p['backups_before']} | "
+                         f"finished: {outcome} |")
+    late = sum(landed(p, total) == "late" for p in killed)
+    lines.append(
+        f"\n{len(killed)} kills ({log['kills_inside_writes']} inside backup writes, "
+        f"{log['kills_after_training']} drawn after training, {late} landed late); "
+        f"{log['kills_resumed_from_a_backup']}/{len(killed)} resumed from a backup; "
+        f"{log['runs_identical']}/{log['runs_completed']} completed runs bit-identical to "
+        f"the reference; {log['total_seconds']} s; load average "
+        f"{log['load_average_before'][0]:.1f} before, {log['load_average_after'][0]:.1f} after")
+    return "\n".join(lines)
+
+
 def total_steps(path):
     """Epochs x steps per epoch, from a process's "Pretraining ..." line."""
     with open(path, errors="replace") as f:
@@ -229,7 +277,13 @@ def main(argv=None):
     parser.add_argument("--kills-per-run", type=int, default=4)
     parser.add_argument("--at-step", type=int,
                         help="kill in this training step (1-based) instead of a random one")
+    parser.add_argument("--table", metavar="LOG.json",
+                        help="print the table of a JSON log written before, and exit")
     args, flags = parser.parse_known_args(argv)
+    if args.table:
+        with open(args.table) as f:
+            print(report(json.load(f)))
+        return 0
     defaults = {"--method": "simclr", "--epochs": "2", "--batch-size": "32", "--width": "2",
                 "--train-subset": "256", "--eval-train-subset": "64",
                 "--eval-test-subset": "32", "--seed": "0"}
@@ -294,7 +348,8 @@ def main(argv=None):
                 process.wait()
                 killed, inside = False, False
         entry = {"process": number, "run": run, "backups_before": before,
-                 "seconds": round(time.monotonic() - begin, 2), "killed": killed}
+                 "seconds": round(time.monotonic() - begin, 2), "killed": killed,
+                 "drawn": drawn}
         if resumed >= total:  # resumed the finished state: no step may be trained again
             entry["no_step_left"] = said(output, "no step left to train")
             if not killed and not entry["no_step_left"]:
@@ -303,7 +358,7 @@ def main(argv=None):
         if killed:
             kills += 1
             after = backups_in(backup_dir)
-            entry.update(kill=kills, kind=kind, drawn=drawn, step=step, inside_write=inside,
+            entry.update(kill=kills, kind=kind, step=step, inside_write=inside,
                          backups_after=after, resumes_from=max(after, default=None))
             where = "after training" if step > total else f"in step {step}/{total}"
             print(f"process {number}: kill {kills} ({kind}) {where}"
@@ -340,30 +395,7 @@ def main(argv=None):
                kills_after_training=sum(p["step"] > total for p in killed),
                kills_resumed_from_a_backup=sum(p["resumes_from"] is not None for p in killed))
     print()
-    print("| process | run | kill | kind | step killed in | inside a write | backups before -> "
-          "after | outcome |")
-    print("|---|---|---|---|---|---|---|---|")
-    for p in log["processes"]:
-        if p["killed"]:
-            where = "after training" if p["step"] > total else f"{p['step']}/{total}"
-            outcome = (f"killed; resumes from step {p['resumes_from']}"
-                       if p["resumes_from"] is not None else "killed; starts over")
-            print(f"| {p['process']} | {p['run']} | {p['kill']} | {p['kind']} | {where} | "
-                  f"{'yes' if p['inside_write'] else 'no'} | {p['backups_before']} -> "
-                  f"{p['backups_after']} | {outcome} |")
-        else:
-            outcome = ("identical" if p.get("identical") else
-                       f"exit {p['exit_code']}" if p["exit_code"] else "DIFFERENT")
-            if p.get("no_step_left"):
-                outcome += " (no step left to train)"
-            print(f"| {p['process']} | {p['run']} | | | | | {p['backups_before']} | "
-                  f"finished: {outcome} |")
-    print(f"\n{kills} kills ({log['kills_inside_writes']} inside backup writes, "
-          f"{log['kills_after_training']} after training); "
-          f"{log['kills_resumed_from_a_backup']}/{kills} resumed from a backup; "
-          f"{log['runs_identical']}/{log['runs_completed']} completed runs bit-identical to "
-          f"the reference; {log['total_seconds']} s; load average "
-          f"{log['load_average_before'][0]:.1f} before, {log['load_average_after'][0]:.1f} after")
+    print(report(log))
     if args.log:
         with open(args.log, "w") as f:
             json.dump(log, f, indent=1)
