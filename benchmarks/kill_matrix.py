@@ -4,9 +4,12 @@ and ends bit-identical to the uninterrupted run (issue 30's acceptance).
 One uninterrupted ``keras-contrastive pretrain --deterministic --resume DIR
 --backup-steps N --save-model ref.keras`` run is the reference.  Its backup
 folder is watched while it runs: the moment each backup record appears gives
-its time per step (the median over the backups after the first), the time of
-its first step(s) (tracing included), and the time from its end of training
-to its "model saved to" line (the final evaluation and the save).  Then runs
+its time per step (between backup records), the time of its first step
+(tracing included), and the time from its end of training to its "model
+saved to" line (the final evaluation and the save); every later process's
+folder and output are watched the same way, and the estimates follow them
+(the latest first step, the median of the last 8 step times), so that the
+kill moments follow the machine's load.  Then runs
 of the same command are started over one backup folder each, every run
 killed ``--kills-per-run`` times: its kill steps are drawn uniformly (with
 replacement) from ``1 ... total + 1`` (``total`` = epochs x steps per epoch;
@@ -23,8 +26,8 @@ past ``r``):
   ``s - 1``; a write kill drawn after training dies in step ``total``'s;
 * ``time`` kills (the even ones): at a moment drawn uniformly inside step
   ``s``, timed from the last backup record before it (from the "Pretraining"
-  line if none is new) with the reference's step times; ``s = total + 1``
-  is a kill after training, at a moment drawn over the reference's final
+  line if none is new) with the estimated step times; ``s = total + 1``
+  is a kill after training, at a moment drawn over the estimated final
   evaluation and save, which the next process must resume with no step left
   to train.
 
@@ -61,6 +64,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -143,38 +147,68 @@ def wait_for(process, path, text):
     return time.monotonic() - begin
 
 
-def watch_reference(process, output, backup_dir):
-    """Runs the reference to its end, noting when its "Pretraining" line, each backup
-    record, its "Evaluating the pretrained encoder" and its "model saved to" lines
-    appear; returns its exit code and ``{"training": t, "records": {step: t},
-    "trained": t, "saved": t, "end": t}`` (seconds from its start)."""
-    begin, seen = time.monotonic(), {"records": {}}
-    while True:
-        now = time.monotonic() - begin
-        for step in backups_in(backup_dir):
-            seen["records"].setdefault(step, now)
-        if "training" not in seen and said(output, TRAINING):
-            seen["training"] = now
-        if "trained" not in seen and said(output, TRAINED):
-            seen["trained"] = now
-        if "saved" not in seen and said(output, SAVED):
-            seen["saved"] = now
-        if process.poll() is not None:
-            seen["end"] = time.monotonic() - begin
-            return process.returncode, seen
-        time.sleep(0.002)
+class Watcher(threading.Thread):
+    """Notes in the background when a process's "Pretraining", "Evaluating the
+    pretrained encoder" and "model saved to" lines and each new backup record in
+    its folder appear: ``seen`` = ``{"training": t, "records": {step: t},
+    "trained": t, "saved": t, "end": t}``, seconds from the start (``end``: at
+    ``stop()``, called once the process has ended)."""
+
+    def __init__(self, output, backup_dir):
+        super().__init__(daemon=True)
+        self.output, self.backup_dir = output, backup_dir
+        self.begin, self.known = time.monotonic(), set(backups_in(backup_dir))
+        self.seen, self.done = {"records": {}}, threading.Event()
+
+    def poll(self):
+        now = time.monotonic() - self.begin
+        for step in backups_in(self.backup_dir):
+            if step not in self.known:
+                self.seen["records"].setdefault(step, now)
+        for key, text in (("training", TRAINING), ("trained", TRAINED), ("saved", SAVED)):
+            if key not in self.seen and said(self.output, text):
+                self.seen[key] = now
+
+    def run(self):
+        while not self.done.is_set():
+            self.poll()
+            time.sleep(0.002)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        self.poll()
+        self.seen["end"] = time.monotonic() - self.begin
+        return self.seen
 
 
-def step_times(seen, backup_steps):
-    """``(first, step, after)`` seconds from the reference's sightings: its first step
-    (tracing included), a later step (the median between backup records), and the
-    time from the end of its training to its model saved (evaluation and save)."""
-    steps = sorted(seen["records"])
-    gaps = [(seen["records"][b] - seen["records"][a]) / (b - a) for a, b in zip(steps, steps[1:])]
-    step = statistics.median(gaps) if gaps else 0.1
-    first = max(seen["records"][steps[0]] - seen["training"] - (steps[0] - 1) * step, step)
-    after = seen["saved"] - seen["trained"]
-    return first, step, after
+class Timing:
+    """The time of a first step (tracing included), of a later step and of the final
+    evaluation and save: the reference's at first, then learnt from each process
+    (the latest first step, the median of the last 8 step times seen between
+    backup records), so that the kill moments follow the machine's load."""
+
+    def __init__(self, seen):
+        self.first, self.steps, self.after = None, [], None
+        self.learn(seen, 0)
+
+    @property
+    def step(self):
+        return statistics.median(self.steps[-8:]) if self.steps else 0.1
+
+    def learn(self, seen, resumed):
+        records = sorted(seen["records"])
+        self.steps += [(seen["records"][b] - seen["records"][a]) / (b - a)
+                       for a, b in zip(records, records[1:])]
+        if records and "training" in seen:
+            self.first = max(seen["records"][records[0]] - seen["training"]
+                             - (records[0] - resumed - 1) * self.step, self.step)
+        if "trained" in seen and "saved" in seen:
+            self.after = seen["saved"] - seen["trained"]
+
+    def now(self):
+        """``(first, step, after)`` seconds."""
+        return self.first, self.step, self.after
 
 
 def kill_moment(process, output, backup_dir, step, resumed, total, backup_steps, times,
@@ -304,12 +338,16 @@ def main(argv=None):
                                                                       "reference.log"))
     with open(output, "w") as out:
         process = start(flags, os.path.join(work, "reference_backup"), reference_file, out)
-        code, seen = watch_reference(process, output, os.path.join(work, "reference_backup"))
+        watcher = Watcher(output, os.path.join(work, "reference_backup"))
+        watcher.start()
+        code = process.wait()
+        seen = watcher.stop()
     if code != 0 or "saved" not in seen or not seen["records"]:
         print(tail(output), file=sys.stderr)
         raise SystemExit(f"the reference run failed (exit {code})")
     total = total_steps(output)
-    times = step_times(seen, args.backup_steps)
+    timing = Timing(seen)
+    times = timing.now()
     reference = weights_of(reference_file)
     log.update(reference_seconds=round(seen["end"], 1), total_steps=total,
                reference_seconds_before_training=round(seen["training"], 1),
@@ -338,18 +376,21 @@ def main(argv=None):
         drawn = plan.pop(0) if plan else None
         step = None if drawn is None else min(max(drawn, resumed + 1),
                                               total if kind == "write" else total + 1)
-        begin = time.monotonic()
+        begin, times = time.monotonic(), timing.now()
         with open(output, "w") as out:
             process = start(flags, backup_dir, model_file, out)
+            watcher = Watcher(output, backup_dir)
+            watcher.start()
             if step is not None:
                 killed, inside = kill_moment(process, output, backup_dir, step, resumed, total,
                                              args.backup_steps, times, kind, rng)
             else:
                 process.wait()
                 killed, inside = False, False
+            timing.learn(watcher.stop(), resumed)
         entry = {"process": number, "run": run, "backups_before": before,
                  "seconds": round(time.monotonic() - begin, 2), "killed": killed,
-                 "drawn": drawn}
+                 "drawn": drawn, "timing": [round(t, 3) for t in times]}
         if resumed >= total:  # resumed the finished state: no step may be trained again
             entry["no_step_left"] = said(output, "no step left to train")
             if not killed and not entry["no_step_left"]:
