@@ -338,7 +338,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Args:
         backup_dir: a local folder used by this run only; deleted when
-            training ends (with ``delete_checkpoint=True``).
+            training ends (with ``delete_checkpoint=True``).  With
+            ``delete_checkpoint=False`` the folder is kept, and the state at
+            the end of training is backed up (unless a backup of that step
+            exists): a rerun resumes it with no step left to train, so a
+            failure after training (evaluating, saving) loses no work;
+            delete the folder once the run's outputs are written.
         save_freq: ``"epoch"`` or a number of batches.
         double_checkpoint: accepted for Keras' signature; backups are always
             kept two deep (``keep``).
@@ -602,6 +607,17 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             super().on_epoch_end(epoch, logs)
         finally:
             self._at_epoch_end = False
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint and self._step() not in [s for s, _ in self._records()]:
+            # the finished state, backed up: a rerun after a failure in what follows
+            # training (evaluation, saving) resumes it with no step left to train
+            self._at_epoch_end = True
+            try:
+                self._save_model()
+            finally:
+                self._at_epoch_end = False
+        super().on_train_end(logs)
 
     def _non_finite(self):
         """What is NaN or infinite in the step's logs or the variables (``None``: nothing)."""

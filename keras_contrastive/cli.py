@@ -28,6 +28,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import sys
 import textwrap
 
@@ -144,7 +145,8 @@ def _parser():
                      "(default: none)")
     pre.add_argument("--resume", metavar="DIR",
                      help="back the run up to DIR (each epoch, or every --backup-steps steps) "
-                     "and, if DIR holds a backup, resume from it; deleted when training ends "
+                     "and, if DIR holds a backup, resume from it; kept until the run's "
+                     "outputs (report, --save-model, --export) are written, then deleted "
                      "(default: no backup)")
     pre.add_argument("--backup-steps", type=bounded(int, "--backup-steps", low=1), metavar="N",
                      help="with --resume: back up every N steps (default: every epoch)")
@@ -293,7 +295,10 @@ def _pretrain(args):
     # guards on by default: stop at a NaN/Inf loss, warn on collapsed embeddings
     callbacks = [NaNGuard(), CollapseMonitor(threshold=0.01, patience=50)]
     if args.resume:  # first, so a step's backup is written before a guard stops the run
-        callbacks.insert(0, BackupAndRestore(args.resume, save_freq=args.backup_steps or "epoch"))
+        # kept (with the finished state) until every output is written: a failure or kill
+        # in the evaluation, --save-model or --export resumes with no step left to train
+        callbacks.insert(0, BackupAndRestore(args.resume, save_freq=args.backup_steps or "epoch",
+                                             delete_checkpoint=False))
     result = pretrain(config, callbacks=callbacks, logdir=args.logdir)
     m = result.metrics
     print()
@@ -309,6 +314,8 @@ def _pretrain(args):
     if args.json:
         print(json.dumps({"method": config.method, "epochs": config.epochs,
                           "pairs_per_s": result.pairs_per_s, **m}))
+    if args.resume:
+        shutil.rmtree(args.resume, ignore_errors=True)  # every output is written
     return 0
 
 

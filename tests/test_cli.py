@@ -153,7 +153,7 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
     assert metadata["method"] == "SimCLR" and metadata["training_data"] == "fashion_mnist[:256]"
     assert metadata["metrics"]["knn_acc"] == summary["knn_acc"]
     assert metadata["config"]["width"] == 4
-    assert not (tmp_path / "backup").exists()  # the backup is deleted when training ends
+    assert not (tmp_path / "backup").exists()  # deleted once the outputs are written
 
     exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
                     "--export-version", "2", "--include-projection", "--training-data",

@@ -53,6 +53,8 @@ class ImageDirectoryScan:
             found deleted or changed when read later are added.
         ignored: ``(path, reason)`` for every folder (or link) ignored.
         stats: ``(size, mtime_ns)`` of each file when scanned.
+        orientations: the EXIF orientation (1-8, 1: as stored) of each file
+            when scanned, applied when the file is read for training.
     """
 
     path: str
@@ -63,6 +65,7 @@ class ImageDirectoryScan:
     skipped: list
     ignored: list = dataclasses.field(default_factory=list)
     stats: list = dataclasses.field(default_factory=list)
+    orientations: list = dataclasses.field(default_factory=list)
 
 
 def _is_junk(name):
@@ -187,8 +190,8 @@ def _read_file(path):
 
 
 def _shown_shape(contents):
-    """The (H, W, C) of encoded image bytes as shown (EXIF orientation applied),
-    or raises ValueError."""
+    """``((H, W, C) as shown, EXIF orientation)`` of encoded image bytes (the
+    shape with the orientation applied), or raises ValueError."""
     try:
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
@@ -197,9 +200,10 @@ def _shown_shape(contents):
     shape = tuple(int(n) for n in image.shape)
     if len(shape) != 3 or shape[-1] not in (1, 2, 3, 4) or 0 in shape:
         raise ValueError(f"unsupported image shape {shape}")
-    if exif_orientation(contents) >= 5:  # turned a quarter: height and width swap
+    orientation = exif_orientation(contents)
+    if orientation >= 5:  # turned a quarter: height and width swap
         shape = (shape[1], shape[0], shape[2])
-    return shape
+    return shape, orientation
 def _check_class_names(class_names):
     names = list(class_names)
     if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
@@ -295,11 +299,11 @@ def scan_image_directory(path, labels="inferred", class_names=None):
     ignored += [entry for entry in walk.ignored if entry not in ignored]
     skipped += walk.skipped
 
-    files, file_labels, shapes, stats = [], [], [], []
+    files, file_labels, shapes, stats, orientations = [], [], [], [], []
     for file, label in candidates:
         try:
             contents, stat = _read_file(file)
-            shape = _shown_shape(contents)
+            shape, orientation = _shown_shape(contents)
         except ValueError as error:
             skipped.append((file, str(error)))
             continue
@@ -307,6 +311,7 @@ def scan_image_directory(path, labels="inferred", class_names=None):
         file_labels.append(label)
         shapes.append(shape)
         stats.append(stat)
+        orientations.append(orientation)
     return ImageDirectoryScan(
         path=path,
         files=files,
@@ -316,6 +321,7 @@ def scan_image_directory(path, labels="inferred", class_names=None):
         skipped=skipped,
         ignored=ignored,
         stats=stats,
+        orientations=orientations,
     )
 
 
@@ -419,7 +425,8 @@ def from_directory(
 
 class _CheckedReader:
     """Reads the scanned files again when the dataset is iterated (in a
-    ``tf.py_function``): a file deleted, unreadable or changed into a
+    ``tf.numpy_function``; a file as scanned takes the scan's EXIF orientation,
+    so only its decoding is left to each epoch): a file deleted, unreadable or changed into a
     non-image (or, without resizing, an image of another size) since the
     scan is skipped, added to ``scan.skipped`` and warned about once, and
     the next readable file of the first ``count`` takes its place."""
@@ -430,14 +437,17 @@ class _CheckedReader:
         self.lock = threading.Lock()
 
     def _contents(self, index):
+        """``(contents, EXIF orientation)`` of a file: the scan's orientation, unless the
+        file was replaced since (then checked again, and its own)."""
         file = self.scan.files[index]
         contents, stat = _read_file(file)
-        if stat != tuple(self.scan.stats[index]):  # replaced since the scan: check it again
-            shape = _shown_shape(contents)
-            if self.shown_size is not None and shape[:2] != self.shown_size:
-                raise ValueError(f"now {shape[0]}x{shape[1]}, not the "
-                                 f"{self.shown_size[0]}x{self.shown_size[1]} of the others")
-        return contents
+        if stat == tuple(self.scan.stats[index]):
+            return contents, self.scan.orientations[index]
+        shape, orientation = _shown_shape(contents)  # replaced since the scan: check it again
+        if self.shown_size is not None and shape[:2] != self.shown_size:
+            raise ValueError(f"now {shape[0]}x{shape[1]}, not the "
+                             f"{self.shown_size[0]}x{self.shown_size[1]} of the others")
+        return contents, orientation
 
     def _skip(self, index, reason):
         file = self.scan.files[index]
@@ -463,11 +473,11 @@ class _CheckedReader:
             if current in self.bad:
                 continue
             try:
-                contents = self._contents(current)
+                contents, orientation = self._contents(current)
             except ValueError as error:
                 self._skip(current, str(error))
                 continue
-            return contents, exif_orientation(contents), current
+            return contents, orientation, current
         raise ValueError(f"none of the {self.count} image files of {self.scan.path} can be "
                          "read any more: they were deleted or changed after the scan.")
 
@@ -523,8 +533,13 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
         target_shape = [*shown_size, channels]
     else:
         target_shape = [*size, channels]
-    if len(scan.stats) != len(scan.files):  # a scan made by hand: record the files as they are
-        scan.stats = [_read_file(file)[1] for file in scan.files]
+    if len(scan.stats) != len(scan.files) or len(scan.orientations) != len(scan.files):
+        # a scan made by hand: record the files as they are
+        scan.stats, scan.orientations = [], []
+        for file in scan.files:
+            contents, stat = _read_file(file)
+            scan.stats.append(stat)
+            scan.orientations.append(exif_orientation(contents))
     reader = _CheckedReader(scan, count, shown_size)
     labels = None if scan.labels is None else tf.constant(scan.labels[:count], tf.int64)
 

@@ -43,11 +43,13 @@ class KNNMoCo(MoCo):
 
     def __init__(self, encoder, k=20, nn_weight=0.4, warmup_epochs=5, momentum=0.995,
                  temperature=0.2, version=2, **kwargs):
-        check_arguments({"k": k, "nn_weight": nn_weight, "warmup_epochs": warmup_epochs})
+        # checked once, before MoCo builds its networks (MoCo checks and stores its own)
+        checked = check_arguments({"k": k, "nn_weight": nn_weight,
+                                   "warmup_epochs": warmup_epochs})
         super().__init__(encoder, version=version, momentum=momentum,
                          temperature=temperature, **kwargs)
-        temperature = self.temperature  # None: MoCo's default for the version
-        self.keep_config(locals())
+        self.k, self.nn_weight, self.warmup_epochs = (
+            checked["k"], checked["nn_weight"], checked["warmup_epochs"])
         if self.k > self.queue_size:
             raise ValueError(f"`k` must be an integer in [1, queue_size], got k={k!r}.")
         self.feature_queue = FeatureQueue(self.queue_size, self.feature_dim, name="feature_queue")

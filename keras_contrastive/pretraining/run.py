@@ -187,7 +187,8 @@ def pretrain(config, callbacks=(), verbose=1, evaluate_random_init=True, log=pri
     accuracy on (up to) 2,000 / 1,000 of the labelled images each epoch, and
     an image summary of the first batch of views.
     Returns a :class:`PretrainResult`; ``pairs_per_s`` is view pairs per
-    second over the median epoch (the first epoch includes tracing).
+    second over the median epoch (the first epoch includes tracing; ``None``
+    when the run resumed a backup of its finished training: no step left).
     A ``callbacks.BackupAndRestore`` among ``callbacks`` gets the run's
     settings as its ``identity`` (all of ``config`` but the epochs and the
     evaluation's settings): a backup of a run with other settings is refused
@@ -312,7 +313,9 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
     history = model.fit(view_batches, epochs=config.epochs, steps_per_epoch=steps,
                         callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
-    pairs_per_s = steps * config.batch_size / float(np.median(timer.epoch_seconds))
+    # None: no epoch left to train (a resumed backup of the finished run)
+    pairs_per_s = (steps * config.batch_size / float(np.median(timer.epoch_seconds))
+                   if timer.epoch_seconds else None)
     if eval_train is not None:
         log("Evaluating the pretrained encoder ...")
         metrics.update(evaluator(extractor, eval_train, eval_test, config))
@@ -334,8 +337,10 @@ def format_report(config, result):
     pretrained          0.8100      0.8500
     """
     m = result.metrics
+    speed = ("no step left to train: resumed the finished run's backup"
+             if result.pairs_per_s is None else f"{result.pairs_per_s:.0f} view pairs/s")
     lines = [f"{config.method} on {config.dataset}: {config.epochs} epochs in "
-             f"{result.seconds:.0f} s ({result.pairs_per_s:.0f} view pairs/s)"]
+             f"{result.seconds:.0f} s ({speed})"]
     columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
     columns = [(title, key) for title, key in columns if key in m]
     if not columns:

@@ -32,14 +32,6 @@ from keras_contrastive.views import make_views
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """Replaces the suite's per-test Keras reset (tests/conftest.py): these cases
-    build no model and draw no random number (no shuffling, an identity augmentation)."""
-    yield
-
-
-
 def _png(value, size=(4, 4)):
     return tf.io.encode_png(np.full((*size, 3), value, np.uint8)).numpy()
 
@@ -338,6 +330,30 @@ def test_jpeg_loads_as_a_viewer_shows_it(tmp_path, orientation):
     import io
     pil = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
     assert pil.shape == loaded.shape and np.abs(pil.astype(int) - loaded).mean() < 3
+
+
+def test_each_epoch_takes_the_orientation_from_the_scan(tmp_path, monkeypatch):
+    """Reading a file for training decodes it only: its EXIF orientation is the scan's
+    (parsing it again fails here); a file replaced since the scan is checked again
+    and read with its own orientation."""
+    from keras_contrastive.data import directory
+
+    root = _build(tmp_path / "root", {"photo.jpg": _jpeg_with_orientation(STORED, 6)})
+    dataset = directory.from_scan(scan_image_directory(root))
+
+    def parse_again(contents):
+        raise AssertionError("the EXIF orientation was parsed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(directory, "exif_orientation", parse_again)
+        for _ in range(2):  # two epochs
+            loaded = next(iter(dataset)).numpy().astype(int)
+            assert np.abs(loaded - SHOWN[6](STORED)).mean() < 3
+    jpeg = tf.io.encode_jpeg(STORED, quality=100, chroma_downsampling=False).numpy()
+    with open(os.path.join(root, "photo.jpg"), "wb") as stream:  # another size: a new stat
+        stream.write(jpeg[:2] + _exif_app1(_tiff(8, before=2)) + jpeg[2:])
+    loaded = next(iter(dataset)).numpy().astype(int)
+    assert np.abs(loaded - SHOWN[8](STORED)).mean() < 3
 
 
 def test_apply_orientation_keeps_channels_and_dtype():

@@ -251,14 +251,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """conftest's fixture of this name without its garbage collection (0.3 s a test)."""
-    keras.backend.clear_session(free_memory=False)
-    keras.utils.set_random_seed(0)
-    yield
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_determinism_case(case, tmp_path, capsys):
     if case.error:
@@ -306,10 +298,11 @@ def test_the_cli_killed_inside_a_backup_write_in_epoch_2_resumes_bit_identical(t
     kill_matrix = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kill_matrix)
     log = tmp_path / "log.json"
-    code = kill_matrix.main(["--kills", "1", "--after-step", "5", "--max-delay", "0", "--backup-steps", "1",
-                 "--train-subset", "128", "--log", str(log)])
+    code = kill_matrix.main(["--kills", "1", "--at-step", "6", "--backup-steps", "1",
+                             "--train-subset", "128", "--log", str(log)])
     result = json.loads(log.read_text())
     assert code == 0, result["failures"]
     killed, resumed = result["processes"]
     assert killed["killed"] and killed["inside_write"] and killed["backups_after"] == [4, 5]
+    assert killed["kind"] == "write" and killed["step"] == 6 and killed["resumes_from"] == 5
     assert resumed["exit_code"] == 0 and resumed["identical"]

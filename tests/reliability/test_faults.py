@@ -402,10 +402,11 @@ def test_a_resumed_run_writes_after_its_backup_and_prunes_the_damaged_ones(tmp_p
 
 
 def _cli(*args):
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+    """``(exit code, stderr, stdout)`` of the CLI run in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.run([str(arg) for arg in args])
-    return code, err.getvalue()
+    return code, err.getvalue(), out.getvalue()
 
 
 @pytest.mark.parametrize("flags,difference", [
@@ -418,8 +419,30 @@ def test_the_cli_refuses_to_resume_another_run_before_any_work(flags, difference
     backup = BackupAndRestore(folder, save_freq=1)
     _check_backups(PRESETS["quality"].replace(batch_size=64, width=4, train_subset=256), [backup])
     train(backup, make_model(), 2)
-    code, err = _cli("pretrain", "--width", "4", "--train-subset", "256", "--epochs", "2",
+    code, err, _ = _cli("pretrain", "--width", "4", "--train-subset", "256", "--epochs", "2",
                      "--resume", folder, *flags)
     assert code == 2 and difference in err, err
     assert "Resume with the settings of the interrupted run" in err
     assert "Traceback" not in err and len(os.listdir(folder)) == 4  # nothing touched
+
+
+def test_the_cli_keeps_its_backup_until_the_outputs_are_written(tmp_path):
+    """``pretrain --resume DIR`` whose ``--save-model`` fails after training (its folder
+    is missing, found only when saving) keeps DIR, with the finished state backed up
+    (step 2 of 2; backups every 3 steps wrote none before); the rerun resumes it with
+    no step left to train, saves, and only then deletes DIR."""
+    folder, model_file = tmp_path / "backup", tmp_path / "models" / "simclr.keras"
+    flags = ["pretrain", "--epochs", "1", "--batch-size", "32", "--width", "2",
+             "--train-subset", "64", "--eval-train-subset", "32", "--eval-test-subset", "16",
+             "--resume", folder, "--backup-steps", "3", "--save-model", model_file, "--json"]
+    code, err, out = _cli(*flags)
+    assert code == 2 and "models" in err, err
+    assert "1 epochs in" in out and "view pairs/s" in out  # it trained
+    assert sorted(os.listdir(folder)) == [record(2), weights(2)]
+
+    os.makedirs(model_file.parent)
+    code, err, out = _cli(*flags)
+    assert code == 0, err
+    assert "no step left to train: resumed the finished run's backup" in out
+    assert json.loads(out.strip().splitlines()[-1])["pairs_per_s"] is None
+    assert model_file.exists() and not folder.exists()

@@ -83,13 +83,6 @@ LOSS_ROWS.update({
 })
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """Replaces conftest's per-test ``clear_session`` (about 0.5 s a row here): the
-    rows fail before anything is built, so no Keras state carries between them."""
-    yield
-
-
 @pytest.fixture(scope="module")
 def encoder():
     """One tiny encoder (28x28x1 -> 8-d), shared: the rows fail before it is used."""

@@ -44,15 +44,6 @@ from keras_contrastive.views.spec import check_array_split
 from tests.conftest import make_two_replica_strategy, small_cnn
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """conftest's fixture of this name without its garbage collection (0.3 s a
-    case): a clean Keras name scope and a fixed seed."""
-    keras.backend.clear_session(free_memory=False)
-    keras.utils.set_random_seed(0)
-    yield
-
-
 @pytest.fixture(scope="module")
 def strategy():
     """One 2-replica strategy for the module (its collective keys are its own)."""

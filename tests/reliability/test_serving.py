@@ -39,13 +39,6 @@ def _encoder(channels, seed):
                              keras.layers.Dense(4)])
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """Replaces conftest's per-test ``clear_session``: these rows call saved
-    signatures, and the few models they build set their own seed (``_encoder``)."""
-    yield
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """{channels: (encoder, version_dir, signatures)} for a grey and a colour export."""
