@@ -18,7 +18,9 @@ serving_default    ``images``: float32 ``[B, H, W, C]`` in [0, 1]     none
 serve_uint8        ``images``: uint8 ``[B, h, w, c]``, any h, w, c    to C channels, resize to
                    (c: 1 grey, 3 RGB, 4 RGBA)                         H x W, scale by 1/255
 serve_bytes        ``image_bytes``: string ``[B]``, JPEG, PNG, GIF,   check the header size,
-                   BMP or WebP                                        decode, to C channels,
+                   BMP or WebP                                        decode, turn a JPEG as
+                                                                      its EXIF orientation
+                                                                      says, to C channels,
                                                                       resize, scale
 =================  =================================================  ==========================
 
@@ -32,8 +34,10 @@ converted (grey repeated for a colour model, colour to grey by BT.601 luma,
 ``0.299 R + 0.587 G + 0.114 B`` rounded, for a grey one, alpha dropped),
 then resized bilinearly with antialiasing to exactly ``H x W`` (the aspect
 ratio is not kept) and rounded to uint8, then scaled by 1/255; an image
-already at ``H x W`` is unchanged.  (The folder loader also turns a JPEG as
-its EXIF orientation says; the signatures do not: send upright images.)  TF
+already at ``H x W`` is unchanged.  ``serve_bytes`` first turns a JPEG as
+its EXIF orientation tag says, as the folder loader does
+(``data.orientation.exif_orientation_tf``, graph ops mirroring the loader's
+``exif_orientation``); ``serve_uint8`` takes pixels as they are.  TF
 Serving's REST API sends ``serve_bytes`` its input as ``{"b64": "..."}``.  An
 empty batch is refused;
 ``serve_bytes`` refuses an image whose header announces more than
@@ -57,6 +61,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive._checks import is_int, is_positive_int
+from keras_contrastive.data.orientation import apply_orientation, exif_orientation_tf
 from keras_contrastive.data.preprocess import prepare_images
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "load_encoder",
@@ -352,7 +357,8 @@ def _decode_batch(image_bytes, image_shape, max_pixels, to_input):
             image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
             pixels = tf.cast(tf.shape(image)[0], tf.int64) * tf.cast(tf.shape(image)[1], tf.int64)
             tf.debugging.assert_less_equal(pixels, tf.constant(max_pixels, tf.int64))
-            return to_input(image)
+            # a JPEG turned as its EXIF orientation says, as the folder loader does
+            return to_input(apply_orientation(image, exif_orientation_tf(data)))
 
         image = tf.cond(too_large, lambda: tf.zeros((height or 0, width or 0, channels)),
                         decoded)
@@ -482,6 +488,9 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
             "resize": "bilinear, antialias, to input_shape[:2] (aspect ratio not kept), "
                       "rounded to uint8 before scaling: keras_contrastive.data.preprocess, as "
                       "the folder and TFDS loaders of training and evaluation",
+            "exif_orientation": f"{BYTES_SIGNATURE} turns a JPEG as its EXIF orientation tag "
+                                "(0x0112) says, as the folder loader does "
+                                "(keras_contrastive.data.orientation)",
             "decode": f"tf.io.decode_image, then {image_shape[-1]} channel(s) (grey repeated, "
                       "colour to BT.601 luma, rounded, alpha dropped, or added opaque for 4 "
                       "channels)",
