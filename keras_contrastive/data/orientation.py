@@ -21,7 +21,8 @@ _SOS, _EOI = 0xDA, 0xD9  # start of scan (image data follows), end of image
 _STANDALONE = frozenset([0x01, *range(0xD0, 0xD8)])  # markers without a length
 #: the marker walk gives up (orientation 1) after this many steps (a fill byte,
 #: a marker without a length or a segment each): bounds the serving graph's loop
-MAX_MARKER_STEPS = 1024
+#: (a camera's or editor's JPEG has a few dozen segments before its image data)
+MAX_MARKER_STEPS = 256
 # orientation 1-8 (index 0 unused) = transpose if >= 5, then these flips
 _FLIP_ROWS = (False, False, False, True, True, False, False, True, True)
 _FLIP_COLUMNS = (False, False, True, True, False, False, True, True, False)

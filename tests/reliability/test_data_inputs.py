@@ -406,6 +406,7 @@ def test_served_jpegs_are_turned_as_the_folder_loader_turns_them(tmp_path):
     import keras
 
     from keras_contrastive.data.directory import from_scan
+    from keras_contrastive.data.preprocess import resize_uint8
     from keras_contrastive.export import export_encoder, read_metadata
 
     files = {f"o{o}.jpg": _jpeg_with_orientation(STORED, o) for o in range(1, 9)}
@@ -426,6 +427,10 @@ def test_served_jpegs_are_turned_as_the_folder_loader_turns_them(tmp_path):
     unturned = signatures["serve_uint8"](images=tf.constant(stored))["embedding"].numpy()
     assert np.abs(unturned[0] - trained_on[0]).max() < 1e-5
     assert np.abs(unturned[1:] - trained_on[1:]).max(axis=1).min() > 1e-2
+    # resized, then turned (cheap): the shown picture resized, but for a level of rounding
+    for index, orientation in enumerate(range(1, 9)):
+        shown = resize_uint8(SHOWN[orientation](stored[index]), (8, 12)).numpy()
+        assert np.abs(loaded[index].astype(int) - shown).max() <= 1, orientation
 
 
 def test_apply_orientation_keeps_channels_and_dtype():
