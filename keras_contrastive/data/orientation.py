@@ -147,9 +147,11 @@ def exif_orientation_tf(data):
 
     >>> import struct
     >>> from keras_contrastive.data.orientation import exif_orientation_tf
-    >>> tiff = b"II\\x2a\\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 8, 0)
+    >>> entry = struct.pack("<HHIHH", 0x0112, 3, 1, 8, 0)  # orientation, SHORT, 8
+    >>> tiff = b"II\\x2a\\x00" + struct.pack("<IH", 8, 1) + entry
     >>> app1 = b"\\xff\\xe1" + struct.pack(">H", 2 + 6 + len(tiff)) + b"Exif\\x00\\x00" + tiff
-    >>> int(exif_orientation_tf(b"\\xff\\xd8" + app1 + b"\\xff\\xd9")), int(exif_orientation_tf(b"GIF89a"))
+    >>> jpeg = b"\\xff\\xd8" + app1 + b"\\xff\\xd9"
+    >>> int(exif_orientation_tf(jpeg)), int(exif_orientation_tf(b"GIF89a"))
     (8, 1)
     """
     data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
