@@ -8,7 +8,8 @@ used as TF Serving would use it: a folder's files go, as bytes, through its
 with antialiasing, scale) and arrays through ``serve_uint8``, so these
 embeddings are the ones a server returns for the same files.  A ``.keras``
 model is first exported to a temporary folder and used the same way.  Like
-``serve_bytes``, embedding does not turn a JPEG by its EXIF orientation.
+``serve_bytes`` (of an export made since it does) and the training folder
+loader, embedding turns a JPEG as its EXIF orientation says.
 Embeddings are the backbone's features, not L2-normalised.
 
 Example:
@@ -212,13 +213,18 @@ def _thumbnails(images, size):
 
 def _file_thumbnail(data, channels, size):
     """uint8 ``[size, size, 3]``: an image file as the model takes it (grey for a
-    grey model, alpha dropped, no EXIF turn, like ``serve_bytes``), for pictures."""
+    grey model, alpha dropped, a JPEG turned as its EXIF orientation says, like
+    ``serve_bytes``), for pictures."""
     from PIL import Image
+
+    from keras_contrastive.data.orientation import apply_orientation, exif_orientation
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             image = image.convert("L" if channels == 1 else "RGB").convert("RGB")
-            return np.asarray(image.resize((size, size), Image.BILINEAR, reducing_gap=2.0))
+            shown = apply_orientation(np.asarray(image), exif_orientation(data)).numpy()
+            return np.asarray(Image.fromarray(shown).resize((size, size), Image.BILINEAR,
+                                                            reducing_gap=2.0))
     except (OSError, ValueError):  # a file Pillow cannot read: a grey square
         return np.full((size, size, 3), 128, np.uint8)
 

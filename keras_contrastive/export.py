@@ -19,7 +19,9 @@ serve_uint8        ``images``: uint8 ``[B, h, w, c]``, any h, w, c    to C chann
                    (c: 1 grey, 3 RGB, 4 RGBA)                         H x W, scale by 1/255
 serve_bytes        ``image_bytes``: string ``[B]``, JPEG, PNG, GIF,   check the header size,
                    BMP or WebP                                        decode, to C channels,
-                                                                      resize, scale
+                                                                      resize, turn a JPEG as
+                                                                      its EXIF orientation
+                                                                      says, scale
 =================  =================================================  ==========================
 
 Each returns ``{"embedding": float32 [B, D]}`` (the backbone's features, ``D``
@@ -32,8 +34,11 @@ converted (grey repeated for a colour model, colour to grey by BT.601 luma,
 ``0.299 R + 0.587 G + 0.114 B`` rounded, for a grey one, alpha dropped),
 then resized bilinearly with antialiasing to exactly ``H x W`` (the aspect
 ratio is not kept) and rounded to uint8, then scaled by 1/255; an image
-already at ``H x W`` is unchanged.  (The folder loader also turns a JPEG as
-its EXIF orientation says; the signatures do not: send upright images.)  TF
+already at ``H x W`` is unchanged.  ``serve_bytes`` also turns a JPEG as
+its EXIF orientation tag says, as the folder loader does (the tag read by
+``data.orientation.exif_orientation_tf``, graph ops mirroring the loader's
+``exif_orientation``; the image resized to the turned proportions, then
+turned); ``serve_uint8`` takes pixels as they are.  TF
 Serving's REST API sends ``serve_bytes`` its input as ``{"b64": "..."}``.  An
 empty batch is refused;
 ``serve_bytes`` refuses an image whose header announces more than
@@ -57,6 +62,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_contrastive._checks import is_int, is_positive_int
+from keras_contrastive.data.orientation import exif_orientation_tf
 from keras_contrastive.data.preprocess import prepare_images
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "load_encoder",
@@ -280,10 +286,10 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
             outputs[PROJECTION_NAME] = tf.cast(projector(features, training=False), tf.float32)
         return outputs
 
-    def to_input(images):  # uint8 [(B,) h, w, c] -> float32 [(B,) H, W, C] in [0, 1]
+    def to_input(images, orientation=None):  # uint8 [(B,) h, w, c] -> float32 [(B,) H, W, C]
         # the loaders' own preprocessing (data.preprocess): train/serve parity
         size = None if height is None or width is None else (height, width)
-        return tf.cast(prepare_images(images, channels, size), tf.float32) / 255.0
+        return tf.cast(prepare_images(images, channels, size, orientation), tf.float32) / 255.0
 
     def serve_uint8(images):
         _assert_not_empty(UINT8_SIGNATURE, INPUT_NAME, images)
@@ -339,7 +345,8 @@ def _decode_batch(image_bytes, image_shape, max_pixels, to_input):
     ``max_pixels`` is refused before it is decoded.  Decoding runs in a
     ``tf.data`` pipeline that drops the images that fail, so the error names
     their indices in the batch rather than failing without saying which.
-    ``to_input``: a decoded uint8 image -> the model's float input."""
+    ``to_input``: a decoded uint8 image and its EXIF orientation -> the
+    model's float input."""
     height, width, channels = image_shape
     count = tf.shape(image_bytes)[0]
     _assert_not_empty(BYTES_SIGNATURE, BYTES_INPUT_NAME, image_bytes)
@@ -352,7 +359,8 @@ def _decode_batch(image_bytes, image_shape, max_pixels, to_input):
             image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
             pixels = tf.cast(tf.shape(image)[0], tf.int64) * tf.cast(tf.shape(image)[1], tf.int64)
             tf.debugging.assert_less_equal(pixels, tf.constant(max_pixels, tf.int64))
-            return to_input(image)
+            # a JPEG turned as its EXIF orientation says, as the folder loader does
+            return to_input(image, exif_orientation_tf(data))
 
         image = tf.cond(too_large, lambda: tf.zeros((height or 0, width or 0, channels)),
                         decoded)
@@ -482,6 +490,10 @@ def _metadata(model_or_encoder, encoder, image_shape, embedding_dim, projector, 
             "resize": "bilinear, antialias, to input_shape[:2] (aspect ratio not kept), "
                       "rounded to uint8 before scaling: keras_contrastive.data.preprocess, as "
                       "the folder and TFDS loaders of training and evaluation",
+            "exif_orientation": f"{BYTES_SIGNATURE} turns a JPEG as its EXIF orientation tag "
+                                "(0x0112) says, as the folder loader does: resized to "
+                                "the turned proportions, then turned "
+                                "(keras_contrastive.data.orientation, .preprocess)",
             "decode": f"tf.io.decode_image, then {image_shape[-1]} channel(s) (grey repeated, "
                       "colour to BT.601 luma, rounded, alpha dropped, or added opaque for 4 "
                       "channels)",

@@ -11,8 +11,9 @@ pairs with int64 scalar labels when labels exist:
   split's class folders, reused by the other splits; junk, empty folders and
   links out of the root ignored with a warning); unreadable files, and files
   deleted or corrupted after the scan, are skipped, counted and reported.
-* `exif_orientation` / `apply_orientation`: a JPEG turned as its EXIF
-  orientation says (what `from_directory` does).
+* `exif_orientation` / `exif_orientation_tf` / `apply_orientation`: a JPEG
+  turned as its EXIF orientation says (what `from_directory` and the
+  exported ``serve_bytes`` do; the tag read in Python or in graph ops).
 * `from_tfds`: any TensorFlow Datasets data set with an image feature.
 * `from_arrays`: NumPy arrays.
 * `fashion_scenes`: colour scenes of 1-4 real Fashion-MNIST garments over
@@ -47,6 +48,7 @@ _EXPORTS = {
     "list_class_folders": "directory",
     "JUNK_NAMES": "directory",
     "exif_orientation": "orientation",
+    "exif_orientation_tf": "orientation",
     "apply_orientation": "orientation",
     "from_tfds": "tfds",
     "from_arrays": "arrays",

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive.data.orientation import apply_orientation, exif_orientation
+from keras_contrastive.data.orientation import exif_orientation
 from keras_contrastive.data.preprocess import prepare_images
 
 _LABEL_MODES = ("inferred", None)
@@ -552,8 +552,8 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
 
     def load(contents, orientation, used):
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
-        # the channels and the resize are the serving signatures' (data.preprocess)
-        image = prepare_images(apply_orientation(image, orientation), channels, size)
+        # the channels, the resize and the EXIF turn are serve_bytes' (data.preprocess)
+        image = prepare_images(image, channels, size, orientation)
         image.set_shape(target_shape)
         return image if labels is None else (image, tf.gather(labels, used))
 

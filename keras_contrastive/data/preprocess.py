@@ -4,7 +4,8 @@ The folder and TFDS loaders (``data.directory``, ``data.tfds``) and the
 exported ``serve_uint8`` / ``serve_bytes`` signatures (``export``) all turn a
 decoded uint8 image into the model's input with :func:`prepare_images`:
 channels converted, then resized bilinearly **with antialiasing** to exactly
-``(height, width)`` (the aspect ratio is not kept) and rounded back to uint8.
+``(height, width)`` (the aspect ratio is not kept) and rounded back to uint8,
+then, given a JPEG's EXIF orientation, turned as it says.
 One function, so an image file gets the same embedding from ``pretrain``'s
 evaluation and from the served SavedModel (``tests/test_export.py`` checks it
 to 1e-5 for a file that needs resizing).
@@ -21,6 +22,7 @@ Example:
 import tensorflow as tf
 
 from keras_contrastive._checks import image_size_pair
+from keras_contrastive.data.orientation import apply_orientation
 
 #: how every loader and the serving signatures resize (recorded in metadata.json)
 RESIZE_METHOD = "bilinear"
@@ -88,15 +90,34 @@ def resize_uint8(image, size):
     return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
 
 
-def prepare_images(image, channels, size=None):
+def prepare_images(image, channels, size=None, orientation=None):
     """A decoded uint8 image (``[h, w, c]``) or batch (``[B, h, w, c]``) as the
     model's input: :func:`to_channels`, then :func:`resize_uint8` to ``size``
     (``None``: kept).  What the loaders and the serving signatures share.
+
+    ``orientation`` (an EXIF orientation 1-8, a scalar, for one image): the
+    image is turned as it says (``data.orientation.apply_orientation``) after
+    it is resized, to ``size`` with height and width swapped where the turn
+    swaps them, so that the result is ``size`` as shown; turning the small
+    image, not the decoded photo, keeps the turn cheap.  The folder loader and
+    ``serve_bytes`` both turn this way.
 
     >>> import numpy as np
     >>> from keras_contrastive.data.preprocess import prepare_images
     >>> prepare_images(np.zeros((3, 9, 7, 3), np.uint8), 1, (4, 4)).shape
     TensorShape([3, 4, 4, 1])
+    >>> prepare_images(np.zeros((9, 7, 3), np.uint8), 3, (4, 6), orientation=6).shape
+    TensorShape([4, 6, 3])
     """
     image = to_channels(image, channels)
-    return image if size is None else resize_uint8(image, image_size_pair(size))
+    size = image_size_pair(size)
+    if orientation is None:
+        return image if size is None else resize_uint8(image, size)
+    orientation = tf.reshape(tf.cast(orientation, tf.int32), [])
+    if size is not None:
+        quarter_turn = tf.logical_and(orientation >= 5, orientation <= 8)
+        image = resize_uint8(image, tf.where(quarter_turn, size[::-1], size))
+    turned = apply_orientation(image, orientation)
+    if size is not None:
+        turned.set_shape([*size, channels])
+    return turned
