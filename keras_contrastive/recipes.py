@@ -150,7 +150,8 @@ def describe(config):
     'LARS, lr 4.8, wd 1e-06, 10 warm-up epochs, cosine'
     """
     if config.backbone.startswith("vit"):
-        backbone = {"vit_small": "ViT-S/16", "vit_tiny": "ViT-Tiny/4"}[config.backbone]
+        backbone = {"vit_small": "ViT-S/16", "vit_tiny": "ViT-Tiny/4",
+                    "vit_micro": "ViT-Micro/4 (96 wide, 4 blocks)"}[config.backbone]
     else:
         backbone = (f"{config.backbone.replace('resnet', 'ResNet-')} width {config.width}, "
                     f"{config.stem} stem")
