@@ -362,19 +362,14 @@ def export_tflite(model_or_encoder, path, input_shape=None, overwrite=False):
 
     ```python
     import keras, os, tempfile
-    import numpy as np
-    import tensorflow as tf
     from keras_contrastive.export import export_tflite
 
     encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3),
                                 keras.layers.GlobalAveragePooling2D()])
     path = export_tflite(encoder, os.path.join(tempfile.mkdtemp(), "encoder.tflite"))
-    interpreter = tf.lite.Interpreter(model_path=path)
-    interpreter.allocate_tensors()
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    interpreter.set_tensor(inp["index"], np.zeros((1, 28, 28, 1), np.float32))
-    interpreter.invoke()
-    print(interpreter.get_tensor(out["index"]).shape)  # (1, 8)
+    # then: interpreter = ai_edge_litert.interpreter.Interpreter(model_path=path)
+    # (or tf.lite.Interpreter), resize_tensor_input to the batch, allocate_tensors,
+    # set_tensor, invoke, get_tensor of the output: embeddings [B, 8]
     ```
     """
     encoder = _resolve_encoder(model_or_encoder, input_shape)
