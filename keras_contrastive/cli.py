@@ -181,7 +181,8 @@ def _parser():
                      help="also (or only) a TensorFlow Lite / LiteRT file of the encoder: float32 "
                      "images in [0, 1] at the model's size in, embeddings out (default: none)")
     _add_export_version(exp)
-    exp.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    exp.add_argument("--overwrite", action="store_true",
+                     help="replace an existing version or .tflite file")
     exp.add_argument("--include-projection", action="store_true",
                      help="also output the projection head's vector as 'projection'")
     exp.add_argument("--training-data",
