@@ -1,6 +1,6 @@
-"""A newcomer's path end to end: a folder of real images without labels ->
-``pretrain`` -> ``export`` -> ``embed`` with neighbours and a map, the last step
-through the installed ``keras-contrastive`` console script."""
+"""A newcomer's path end to end: a folder of real photos without labels ->
+``pretrain`` -> ``export`` -> ``embed`` with neighbours and a map (through the
+installed ``keras-contrastive`` console script) -> a JPEG served by the export."""
 import os
 import subprocess
 import sys
@@ -23,22 +23,36 @@ def _console_script():
     return script
 
 
-def test_an_unlabelled_folder_of_photos_to_embeddings_neighbours_and_a_map(
-        tmp_path, fashion_mnist_test):
-    """300 Fashion-MNIST test images as PNG files in one folder (no class
-    sub-folders): pretrained for one epoch on 128 of them (the run says it skips
-    the evaluation), the saved model exported, and every file embedded by the
-    console script with 5 neighbours and a map.  The .npz holds one row per file,
-    the export's own embedding of each file, and 5 other files as neighbours."""
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    images = fashion_mnist_test[0][:COUNT]
-    for index, image in enumerate(images):
-        Image.fromarray(image[..., 0]).save(photos / f"item_{index:03d}.png")
+def _photo_folder(folder, count, seed=0):
+    """``count`` JPEG files of mixed sizes (48-160 px a side), random crops of the two
+    real photos scikit-learn ships (``load_sample_images``: china.jpg, flower.jpg)."""
+    from sklearn.datasets import load_sample_images
 
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        height, width = rng.integers(48, 161, size=2)
+        top = rng.integers(0, photo.shape[0] - height + 1)
+        left = rng.integers(0, photo.shape[1] - width + 1)
+        Image.fromarray(photo[top:top + height, left:left + width]).save(
+            folder / f"photo_{index:03d}.jpg", quality=90)
+    return folder
+
+
+def test_an_unlabelled_folder_of_photos_to_embeddings_neighbours_a_map_and_a_served_jpeg(
+        tmp_path):
+    """300 crops of real photos (JPEG, mixed sizes) in one folder (no class
+    sub-folders): pretrained for one epoch on 128 of them at 32 px (the run says
+    it skips the evaluation), the saved model exported, every file embedded by the
+    console script with 5 neighbours and a map, and one JPEG sent as bytes to the
+    export's ``serve_bytes`` gets the embedding ``embed`` wrote for it.  The .npz
+    holds one row per file and 5 other files as neighbours."""
+    photos = _photo_folder(tmp_path / "photos", COUNT)
     trained = _run("pretrain", "--dataset", photos, "--preset", "demo", "--epochs", "1",
                    "--train-subset", "128", "--batch-size", "64", "--width", "2",
-                   "--save-model", tmp_path / "run.keras")
+                   "--image-size", "32", "--save-model", tmp_path / "run.keras")
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "no labels: evaluation skipped" in trained.stdout
     exported = _run("export", tmp_path / "run.keras", "--out", tmp_path / "export")
@@ -61,14 +75,16 @@ def test_an_unlabelled_folder_of_photos_to_embeddings_neighbours_and_a_map(
         assert "labels" not in saved.files
     assert sorted(names) == sorted(path.name for path in photos.iterdir())
     assert embeddings.shape[0] == COUNT and np.isfinite(embeddings).all()
+    assert len(np.unique(embeddings.round(5), axis=0)) == COUNT  # not one point
     assert neighbours.shape == (COUNT, 5)
     assert not (neighbours == np.arange(COUNT)[:, None]).any()  # never itself
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
 
-    from keras_contrastive.export import load_encoder
+    import tensorflow as tf
 
-    encoder = load_encoder(tmp_path / "export")
-    assert encoder.input_shape == (None, 28, 28, 3)  # a folder's model is RGB: grey repeated
-    rows = [names.index(f"item_{index:03d}.png") for index in (0, 7)]
-    grey = images[[0, 7]].astype("float32") / 255.0
-    np.testing.assert_allclose(embeddings[rows], encoder(np.repeat(grey, 3, axis=-1)), atol=1e-5)
+    version = tmp_path / "export" / "1"  # what TF Serving loads from the base folder
+    served = tf.saved_model.load(str(version)).signatures["serve_bytes"]
+    for name in ("photo_000.jpg", "photo_007.jpg"):
+        reply = served(image_bytes=tf.constant([(photos / name).read_bytes()]))
+        np.testing.assert_allclose(reply["embedding"].numpy()[0],
+                                   embeddings[names.index(name)], atol=1e-5)
