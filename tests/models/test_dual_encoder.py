@@ -49,8 +49,10 @@ def trained():
 
 
 def test_loss_falls_and_retrieval_beats_chance_and_random_init(trained):
-    """Measured (seed 0): loss 4.46 -> 1.82 (chance log 64 = 4.16); R@1 image->text 0.109
-    and text->image 0.125 against chance 0.008 and the random init's 0.008 / 0.008."""
+    """Measured (seed 0): loss 4.47 -> 2.04 (chance log 64 = 4.16); R@1 image->text 0.102
+    and text->image 0.156 (R@5 0.33 / 0.49) against chance 0.0098 (a few captions repeat)
+    and the random init's 0.0078 / 0.0078.  Zero-shot on the main garment is not asserted:
+    0.117 against the majority class's 0.133 at this size."""
     _, history, initial, final, _ = trained
     loss = history["loss"]
     assert loss[-1] < np.log(64) - 1.0 and loss[-1] < loss[0] - 1.0, loss
