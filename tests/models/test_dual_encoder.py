@@ -83,7 +83,8 @@ def test_two_replica_step_equals_one_replica_step(two_replicas):
 
     def build():
         model = models.DualEncoder(sync_bn_encoder((16, 16, 3)), text_vocabulary(captions),
-                                   projection_dim=8, text_dim=8, text_depth=1, text_num_heads=2)
+                                   projection_dim=8, sequence_length=12, text_dim=8,
+                                   text_depth=1, text_num_heads=2)
         model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
         return model
 
