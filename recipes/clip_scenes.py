@@ -28,24 +28,28 @@ from keras_contrastive.evaluation import evaluate_dual_encoder
 from keras_contrastive.models.dual_encoder import text_vocabulary
 
 PRESETS = {
-    "cpu_small": dict(train=2048, test=512, size=32, epochs=20, batch_size=128, lr=2e-3,
-                      projection_dim=64, text_dim=64, text_depth=2),
-    "scenes": dict(train=20_000, test=2_000, size=48, epochs=30, batch_size=256, lr=1e-3,
-                   projection_dim=128, text_dim=128, text_depth=4),
+    "cpu_small": dict(train=2048, test=512, size=32, objects=(1, 2), epochs=20, batch_size=128,
+                      lr=2e-3, weight_decay=1e-4, projection_dim=64, text_dim=64,
+                      text_depth=2),
+    "scenes": dict(train=20_000, test=2_000, size=48, objects=(1, 4), epochs=30,
+                   batch_size=256, lr=1e-3, weight_decay=0.2, projection_dim=128, text_dim=128,
+                   text_depth=4),
 }
 
 
-def run(seed, train, test, size, epochs, batch_size, lr, projection_dim, text_dim, text_depth):
+def run(seed, train, test, size, objects, epochs, batch_size, lr, weight_decay, projection_dim,
+        text_dim, text_depth):
     """One seed: ``{"seed", "random_init", "trained", "loss"}`` (``evaluate_dual_encoder``'s)."""
-    images, captions = data.fashion_scene_captions("train", train, size=size, seed=seed)
+    images, captions = data.fashion_scene_captions("train", train, size=size, seed=seed,
+                                                   objects=objects)
     test_images, test_captions, scenes = data.fashion_scene_captions(
-        "test", test, size=size, seed=seed, return_scenes=True)
+        "test", test, size=size, seed=seed, objects=objects, return_scenes=True)
     keras.utils.set_random_seed(seed)
     model = models.DualEncoder(backbones.small_cnn((size, size, 3)), text_vocabulary(captions),
                                projection_dim=projection_dim, sequence_length=40,
                                text_dim=text_dim, text_depth=text_depth,
                                text_num_heads=max(1, text_dim // 32))
-    model.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.2))
+    model.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=weight_decay))
 
     def score():
         return evaluate_dual_encoder(model, test_images, test_captions, scenes.labels,
