@@ -20,6 +20,9 @@ pairs with int64 scalar labels when labels exist:
   textured or cluttered backgrounds, with masks, boxes and an object-centric
   twin; `long_tailed_indices` / `uniform_indices` (Pareto class sizes);
   `plot_scenes`.
+* `fashion_scene_captions` / `scene_captions` / `class_prompts`: a caption of
+  each scene from its ground truth (count, classes, colours, positions):
+  paired image-text data with known answers for a dual encoder.
 * `NAMED_ARRAYS` / `load_named_arrays`: the data sets known by name (the
   CLI's ``--dataset``), each a function ``split -> (images, labels)``.
 * `set_autotune`: tf.data's autotuning model off (the library's training
@@ -72,6 +75,11 @@ _EXPORTS = {
     "scene_arrays": "scenes",
     "named_scenes": "scenes",
     "plot_scenes": "scenes",
+    "fashion_scene_captions": "captions",
+    "scene_captions": "captions",
+    "class_prompts": "captions",
+    "CAPTION_CLASS_NAMES": "captions",
+    "COLOUR_NAMES": "captions",
 }
 
 __all__ = sorted(_EXPORTS) + ["NAMED_ARRAYS", "load_named_arrays"]

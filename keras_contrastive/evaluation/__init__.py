@@ -1,11 +1,14 @@
 """Evaluation protocols: kNN, linear probe (L-BFGS or SGD), label-fraction
-fine-tuning, Recall@N, the random-crop test, segment retrieval, segmentation
+fine-tuning, Recall@N, the random-crop test, segment retrieval,
+image-text retrieval and zero-shot accuracy of a dual encoder, segmentation
 transfer (mIoU of a head on the frozen feature map) and class activation maps.
 
 All functions take labelled data as a ``tf.data.Dataset`` of ``(image, label)``
 (batched or unbatched, uint8 or float images) or a tuple ``(images, labels)``
 of NumPy arrays, and an encoder mapping float32 images in [0, 1] to ``[B, D]``.
 """
+from keras_contrastive.evaluation.cross_modal import (
+    chance_recall, evaluate_dual_encoder, image_text_retrieval, zero_shot_accuracy)
 from keras_contrastive.evaluation.dense import (
     class_activation_maps, dense_encoder, dense_features, plot_class_activation_maps, plot_segments,
     pointing_game, segment_retrieval)
@@ -23,7 +26,11 @@ from keras_contrastive.evaluation.robustness import random_crop_test
 __all__ = [
     "PROTOCOLS",
     "evaluate_encoder",
+    "chance_recall",
     "class_activation_maps",
+    "evaluate_dual_encoder",
+    "image_text_retrieval",
+    "zero_shot_accuracy",
     "crop_flip",
     "dense_encoder",
     "dense_features",

@@ -1,4 +1,5 @@
 """Objectives: pure functions of embeddings (plus Keras ``Loss`` wrappers)."""
+from keras_contrastive.losses.clip import clip_loss
 from keras_contrastive.losses.cpc import cpc_nce
 from keras_contrastive.losses.densecl import dense_contrastive
 from keras_contrastive.losses.dino import dino
@@ -13,7 +14,7 @@ from keras_contrastive.losses.supcon import supcon
 from keras_contrastive.losses.swav import sinkhorn, swapped_prediction
 
 __all__ = [
-    "NTXent", "barlow_twins", "batch_info_nce", "cpc_nce", "dense_contrastive", "dino", "info_nce",
+    "NTXent", "barlow_twins", "batch_info_nce", "clip_loss", "cpc_nce", "dense_contrastive", "dino", "info_nce",
     "mae_loss",
     "nearest_neighbour_nce", "nearest_neighbours", "negative_cosine_similarity", "nnclr_loss",
     "npid", "nt_xent", "sinkhorn", "supcon", "swapped_prediction", "vicreg", "vicreg_terms",

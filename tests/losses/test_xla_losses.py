@@ -47,6 +47,8 @@ def _cases():
                    [z(N, D), z(N, D)], []),
         "barlow_twins": (losses.barlow_twins, [z(N, D), z(N, D)], []),
         "batch_info_nce": (losses.batch_info_nce, [z(N, D), z(N, D)], []),
+        "clip_loss": (lambda i, t, s: losses.clip_loss(i, t, s[0]), [z(N, D), z(N, D)],
+                      [np.array([2.5], np.float32)]),
         "cpc_nce": (losses.cpc_nce, [z(N, D), local_index, z(N, D)], []),
         "dense_contrastive": (losses.dense_contrastive,
                               [z(N, 4, D), z(N, 6, D), z(N, 4, 5), z(N, 6, 5)], [z(K, D)]),
