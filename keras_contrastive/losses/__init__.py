@@ -14,8 +14,8 @@ from keras_contrastive.losses.supcon import supcon
 from keras_contrastive.losses.swav import sinkhorn, swapped_prediction
 
 __all__ = [
-    "NTXent", "barlow_twins", "batch_info_nce", "cpc_nce", "dense_contrastive", "dino", "ijepa_loss",
-    "info_nce", "mae_loss",
+    "NTXent", "barlow_twins", "batch_info_nce", "cpc_nce", "dense_contrastive", "dino",
+    "ijepa_loss", "info_nce", "mae_loss",
     "nearest_neighbour_nce", "nearest_neighbours", "negative_cosine_similarity", "nnclr_loss",
     "npid", "nt_xent", "sinkhorn", "supcon", "swapped_prediction", "vicreg", "vicreg_terms",
 ]
