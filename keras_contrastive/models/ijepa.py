@@ -132,10 +132,10 @@ class IJEPA(MomentumTargetModel):
 
     >>> import keras, tensorflow as tf
     >>> from keras_contrastive import backbones, models, views
-    >>> images = tf.random.uniform([32, 28, 28, 1], maxval=256, dtype=tf.int32, seed=0)
+    >>> images = tf.random.uniform([16, 28, 28, 1], maxval=256, dtype=tf.int32, seed=0)
     >>> data = views.make_views(tf.data.Dataset.from_tensor_slices(tf.cast(images, "uint8")),
     ...                         views.simclr_augment(28, channels=1, seed=0), batch_size=16)
-    >>> encoder = backbones.vit((28, 28, 1), patch_size=4, dim=32, depth=2, num_heads=2)
+    >>> encoder = backbones.vit((28, 28, 1), patch_size=7, dim=16, depth=1, num_heads=2)
     >>> model = models.IJEPA(encoder, predictor_dim=16, predictor_depth=1, predictor_num_heads=2)
     >>> model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     >>> history = model.fit(data, epochs=1, verbose=0)
