@@ -36,6 +36,9 @@ setup(
         "hub": ["keras-hub>=0.32"],
         # `embed`: .parquet output, faiss neighbours on many images, UMAP maps, the pictures
         "embed": ["pyarrow", "faiss-cpu", "umap-learn", "matplotlib"],
+        # notebooks/quickstart.ipynb run headless by tests/test_notebook.py; not in `make
+        # install`: about 45 MB (IPython, jedi, debugpy), and the tests skip without it
+        "notebook": ["nbclient", "nbformat", "ipykernel"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:run"]},
     license="Apache-2.0",

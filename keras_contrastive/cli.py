@@ -7,6 +7,7 @@ Example::
         --save-model simclr.keras --resume /tmp/simclr_backup
     keras-contrastive pretrain --preset demo --method byol --print-config
     keras-contrastive export simclr.keras --out saved_models/simclr --export-version 2
+    keras-contrastive export simclr.keras --tflite simclr.tflite
     keras-contrastive embed saved_models/simclr my_photos/ --out embeddings.npz \\
         --neighbours 5 --map map.png --grid neighbours.png --projector logs/projector
     keras-contrastive --version
@@ -165,15 +166,23 @@ def _parser():
 
     exp = command(
         "export",
-        help="export the encoder of a saved .keras model as a TF Serving SavedModel",
+        help="export the encoder of a saved .keras model as a TF Serving SavedModel or a "
+        ".tflite file",
         description="Write the encoder of a model saved with `pretrain --save-model` (or "
         "model.save) to DIR/<version>/ with the serving_default, serve_uint8 and serve_bytes "
-        "signatures and metadata.json.",
+        "signatures and metadata.json (--out), and/or as a TensorFlow Lite (LiteRT) file "
+        "(--tflite).",
     )
     exp.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras")
-    exp.add_argument("--out", required=True, metavar="DIR", help="base directory of the servable")
+    exp.add_argument("--out", metavar="DIR",
+                     help="base directory of the servable (give --out, --tflite or both; default: "
+                     "none)")
+    exp.add_argument("--tflite", metavar="FILE.tflite",
+                     help="also (or only) a TensorFlow Lite / LiteRT file of the encoder: float32 "
+                     "images in [0, 1] at the model's size in, embeddings out (default: none)")
     _add_export_version(exp)
-    exp.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    exp.add_argument("--overwrite", action="store_true",
+                     help="replace an existing version or .tflite file")
     exp.add_argument("--include-projection", action="store_true",
                      help="also output the projection head's vector as 'projection'")
     exp.add_argument("--training-data",
@@ -330,9 +339,15 @@ def _load_model(path):
 
 
 def _export(args):
-    from keras_contrastive.export import check_export_path, export_encoder
+    from keras_contrastive.export import check_export_path, export_encoder, export_tflite
 
-    check_export_path(args.out, args.export_version, args.overwrite)
+    if not args.out and not args.tflite:
+        raise ValueError("give --out DIR (a TF Serving SavedModel), --tflite FILE.tflite, "
+                         "or both.")
+    if args.out:
+        check_export_path(args.out, args.export_version, args.overwrite)
+    if args.tflite and os.path.exists(args.tflite) and not args.overwrite:
+        raise FileExistsError(f"{args.tflite} already exists; pass --overwrite to replace it.")
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no saved model at {args.model!r}.")
     from keras_contrastive.pretraining import read_run_record
@@ -345,10 +360,16 @@ def _export(args):
               f"({metadata.get('dataset')!r}) saved in {args.model}")
     if args.training_data:
         metadata["training_data"] = args.training_data
-    path = export_encoder(model, args.out, version=args.export_version, overwrite=args.overwrite,
-                          include_projection=args.include_projection, metadata=metadata or None)
-    print(f"encoder of {type(model).__name__} exported to {path} (signatures serving_default, "
-          "serve_uint8, serve_bytes)")
+    if args.out:
+        path = export_encoder(model, args.out, version=args.export_version,
+                              overwrite=args.overwrite, include_projection=args.include_projection,
+                              metadata=metadata or None)
+        print(f"encoder of {type(model).__name__} exported to {path} (signatures "
+              "serving_default, serve_uint8, serve_bytes)")
+    if args.tflite:
+        export_tflite(model, args.tflite, overwrite=args.overwrite)
+        print(f"encoder of {type(model).__name__} written to {args.tflite} (TensorFlow Lite: "
+              "float32 images in [0, 1] in, embeddings out)")
     return 0
 
 

@@ -65,8 +65,8 @@ from keras_contrastive._checks import is_int, is_positive_int
 from keras_contrastive.data.orientation import exif_orientation_tf
 from keras_contrastive.data.preprocess import prepare_images
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "load_encoder",
-           "read_metadata", "recover_interrupted_export", "servable_version"]
+__all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "export_tflite",
+           "load_encoder", "read_metadata", "recover_interrupted_export", "servable_version"]
 
 SIGNATURE_NAME = "serving_default"
 UINT8_SIGNATURE = "serve_uint8"
@@ -331,6 +331,85 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version_dir
+
+
+def export_tflite(model_or_encoder, path, input_shape=None, overwrite=False):
+    """Write the encoder as a TensorFlow Lite (LiteRT) flat buffer, for phones and
+    microcontrollers.
+
+    The ``.tflite`` model is ``serving_default`` of :func:`export_encoder`:
+    one input, float32 images ``[B, H, W, C]`` in [0, 1] at the encoder's size
+    (``B`` free: resize the interpreter's input for a batch), one output, the
+    float32 embeddings ``[B, D]`` (not L2-normalised), the network in inference
+    mode.  No preprocessing is in the file: decode, convert the channels and
+    resize as ``data.preprocess.prepare_images`` does, then scale by 1/255.
+    Converted by TensorFlow's own ``tf.lite.TFLiteConverter`` with LiteRT's
+    built-in operations only (no TensorFlow ops), no quantisation; the file
+    runs in ``ai_edge_litert``'s interpreter as in ``tf.lite.Interpreter``.
+    Written to a temporary file beside ``path`` and renamed.
+
+    Args:
+        model_or_encoder: as for :func:`export_encoder`.
+        path: the ``.tflite`` file to write.
+        input_shape: ``(H, W, C)``; needed only for an encoder without a
+            symbolic input.  ``H`` and ``W`` must be known.
+        overwrite: replace an existing file (otherwise ``FileExistsError``).
+
+    Returns:
+        ``path``, as a string.
+
+    Example:
+
+    ```python
+    import keras, os, tempfile
+    from keras_contrastive.export import export_tflite
+
+    encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3),
+                                keras.layers.GlobalAveragePooling2D()])
+    path = export_tflite(encoder, os.path.join(tempfile.mkdtemp(), "encoder.tflite"))
+    # then: interpreter = ai_edge_litert.interpreter.Interpreter(model_path=path)
+    # (or tf.lite.Interpreter), resize_tensor_input to the batch, allocate_tensors,
+    # set_tensor, invoke, get_tensor of the output: embeddings [B, 8]
+    ```
+    """
+    encoder = _resolve_encoder(model_or_encoder, input_shape)
+    image_shape = _image_shape(encoder, input_shape)
+    if None in image_shape:
+        raise ValueError(f"a .tflite encoder needs a fixed image size; the encoder takes "
+                         f"{image_shape}: pass input_shape=(H, W, C).")
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+
+    # through a SavedModel of the one signature: the converter's supported path
+    # (from a concrete function it leaves Keras 3's variables as unset resources)
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+    endpoint = archive.add_endpoint(
+        name=SIGNATURE_NAME,
+        fn=lambda images: {OUTPUT_NAME: tf.cast(encoder(images, training=False), tf.float32)},
+        input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name=INPUT_NAME)])
+    output_shape = endpoint.get_concrete_function().structured_outputs[OUTPUT_NAME].shape
+    if output_shape.rank != 2:
+        raise ValueError(f"The encoder must return embeddings [B, D]; it returns shape "
+                         f"{tuple(output_shape)}. Add a pooling or Flatten layer.")
+    with tempfile.TemporaryDirectory() as saved_model:
+        archive.write_out(saved_model, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        flat_buffer = converter.convert()
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, staging = tempfile.mkstemp(suffix=".tflite.tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(flat_buffer)
+        os.replace(staging, path)
+    except BaseException:
+        if os.path.exists(staging):
+            os.remove(staging)
+        raise
+    return path
 
 
 def _assert_not_empty(signature, input_name, batch):

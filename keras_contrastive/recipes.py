@@ -39,7 +39,8 @@ from keras_contrastive.pretraining.flags import define_config_flags
 PRESET_NAMES = ("cpu_small", "paper")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # the PretrainConfig fields a recipe's flags set (generated: pretraining.flags)
-RECIPE_CONFIG_FLAGS = ("dataset", "epochs", "batch_size", "learning_rate", "train_subset", "seed")
+RECIPE_CONFIG_FLAGS = ("dataset", "epochs", "batch_size", "learning_rate", "train_subset", "seed",
+                       "image_size")
 # ... and those of the comparison recipes (defaults: the quality protocol's)
 COMPARISON_CONFIG_FLAGS = ("epochs", "batch_size", "width", "train_subset", "seed")
 
@@ -125,7 +126,9 @@ def _optimizer_text(config):
 
 
 def _views_text(config):
-    size = f"{config.image_size} px" if config.image_size else "native-size"
+    size = config.image_size
+    size = ("native-size" if not size else
+            f"{size[0]}x{size[1]} px" if isinstance(size, tuple) else f"{size} px")
     text = f"{size} crops {config.crop_scale[0]:g}-{config.crop_scale[1]:g}"
     if config.local_crops:
         text += f" + {config.local_crops} local x {config.local_size} px"
@@ -150,7 +153,8 @@ def describe(config):
     'LARS, lr 4.8, wd 1e-06, 10 warm-up epochs, cosine'
     """
     if config.backbone.startswith("vit"):
-        backbone = {"vit_small": "ViT-S/16", "vit_tiny": "ViT-Tiny/4"}[config.backbone]
+        backbone = {"vit_small": "ViT-S/16", "vit_tiny": "ViT-Tiny/4",
+                    "vit_micro": "ViT-Micro/4 (96 wide, 4 blocks)"}[config.backbone]
     else:
         backbone = (f"{config.backbone.replace('resnet', 'ResNet-')} width {config.width}, "
                     f"{config.stem} stem")

@@ -20,7 +20,7 @@ frozen encoder and its export to ``--export`` (TF Serving layout).
 setting          --preset paper                                                                               --preset cpu_small
 ===============  ===========================================================================================  ====================================================
 data             imagenet2012                                                                                 fashion_mnist
-backbone         ViT-S/16                                                                                     ViT-Tiny/4
+backbone         ViT-S/16                                                                                     ViT-Micro/4 (96 wide, 4 blocks)
 epochs x batch   300 x 2048                                                                                   5 x 256
 optimizer        ADAMW, lr 0.001, wd 0.04, 40 warm-up epochs, cosine                                          ADAMW, lr 0.000125, wd 0.04, 1 warm-up epoch, cosine
 views            224 px crops 0.3-1                                                                           native-size crops 0.3-1

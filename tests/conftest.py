@@ -250,3 +250,25 @@ def assert_round_trip(model, path, images):
         np.testing.assert_allclose(restored.projector(restored(x)), model.projector(model(x)),
                                    atol=1e-6)
     return restored
+
+
+def tflite_embeddings(path, images):
+    """The embeddings a ``.tflite`` encoder gives for float32 ``images`` in [0, 1]:
+    LiteRT's interpreter (``ai_edge_litert``) where installed, else TensorFlow's
+    ``tf.lite.Interpreter`` (deprecated in its favour since TF 2.20, still in 2.21,
+    same API), with the input resized to the batch."""
+    import warnings
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(?s).*tf\.lite\.Interpreter is deprecated")
+        interpreter = Interpreter(model_path=str(path))
+    (given,), (output,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.resize_tensor_input(given["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(given["index"], np.asarray(images, np.float32))
+    interpreter.invoke()
+    return interpreter.get_tensor(output["index"])

@@ -157,14 +157,27 @@ def test_pretrain_prints_summary_exports_saves_and_the_export_command_reads_the_
 
     exported = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
                     "--export-version", "2", "--include-projection", "--training-data",
-                    "fashion_mnist[:256]")
+                    "fashion_mnist[:256]", "--tflite", str(tmp_path / "simclr.tflite"))
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "SimCLR exported to" in exported.stdout
+    # the .tflite file embeds real images as the SavedModel does
+    from keras_contrastive.data import load_fashion_mnist_arrays
+    from keras_contrastive.export import load_encoder
+    from tests.conftest import tflite_embeddings
+
+    x = load_fashion_mnist_arrays("test")[0][:32].astype("float32") / 255.0
+    np.testing.assert_allclose(tflite_embeddings(tmp_path / "simclr.tflite", x),
+                               load_encoder(export)(x), atol=1e-5)
     metadata = json.loads((export / "2" / "metadata.json").read_text())
     assert metadata["outputs"] == ["embedding", "projection"]
     again = _run("export", str(tmp_path / "simclr.keras"), "--out", str(export),
                  "--export-version", "2")
     assert again.returncode == 2 and "already exists" in again.stderr
+    again = _run("export", str(tmp_path / "simclr.keras"), "--tflite",
+                 str(tmp_path / "simclr.tflite"))
+    assert again.returncode == 2 and "pass --overwrite" in again.stderr
+    neither = _run("export", str(tmp_path / "simclr.keras"))
+    assert neither.returncode == 2 and "give --out DIR" in neither.stderr
 
     # the exported encoder, evaluated by the CLI on the same images, gives the same figures
     evaluated = _run("evaluate", str(export), "--train-subset", "300", "--test-subset", "100",
@@ -328,8 +341,8 @@ def test_help_lists_the_view_options():
                    "--print-config", "--export-version"):
         assert option in result.stdout, option
     for command, options in {
-        "export": ("--out", "--export-version", "--overwrite", "--include-projection",
-                   "--training-data"),
+        "export": ("--out", "--tflite", "--export-version", "--overwrite",
+                   "--include-projection", "--training-data"),
         "evaluate": ("--dataset", "--protocols", "--train-subset", "--test-subset", "--knn-k",
                      "--json", "--label-fraction", "--epochs", "--cam-out", "linear_sgd",
                      "finetune", "cam"),

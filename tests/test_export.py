@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from keras_contrastive.data.preprocess import resize_uint8
 from keras_contrastive.evaluation import extract_features
-from keras_contrastive.export import export_encoder, load_encoder
-from tests.conftest import tiny_encoder
+from keras_contrastive.export import export_encoder, export_tflite, load_encoder
+from tests.conftest import tflite_embeddings, tiny_encoder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,6 +170,36 @@ def test_served_and_training_pipeline_embeddings_of_the_same_files_agree(tmp_pat
     unaliased = tf.cast(tf.round(tf.image.resize(tf.cast(decoded, tf.float32), (16, 24))),
                         tf.uint8)
     assert np.abs(embed(encoder, unaliased.numpy()) - trained_on[:1]).max() > 1e-4
+
+
+def test_the_tflite_encoder_gives_the_keras_and_served_embeddings_of_real_images(images,
+                                                                                  tmp_path):
+    """``export_tflite``: the LiteRT interpreter's embeddings of 64 Fashion-MNIST test
+    images equal the Keras encoder's (inference mode: BatchNormalization's moving
+    statistics, not trivial after a step) and the SavedModel's ``serving_default``
+    to 1e-5; an existing file is refused unless ``overwrite``, as is an encoder
+    without [B, D] embeddings."""
+    encoder = train_briefly(tiny_encoder(), images)
+    x = images.astype("float32") / 255.0
+    path = export_tflite(HasEncoder(encoder), tmp_path / "deep" / "encoder.tflite")
+    assert path == str(tmp_path / "deep" / "encoder.tflite")
+    lite = tflite_embeddings(path, x)
+    keras_embeddings = encoder(x, training=False).numpy()
+    assert lite.shape == (64, 16) and np.abs(keras_embeddings).max() > 0.05
+    np.testing.assert_allclose(lite, keras_embeddings, atol=1e-5)
+    served = tf.saved_model.load(export_encoder(encoder, tmp_path / "served"))
+    np.testing.assert_allclose(
+        lite, served.signatures["serving_default"](images=tf.constant(x))["embedding"],
+        atol=1e-5)
+    np.testing.assert_allclose(tflite_embeddings(path, x[:1]), lite[:1], atol=1e-5)
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        export_tflite(encoder, path)
+    export_tflite(tiny_encoder(), path, overwrite=True)  # another encoder's weights
+    assert np.abs(tflite_embeddings(path, x) - lite).max() > 1e-3
+    spatial = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3)])
+    with pytest.raises(ValueError, match=r"\[B, D\]"):
+        export_tflite(spatial, tmp_path / "spatial.tflite")
+    assert sorted(os.listdir(tmp_path / "deep")) == ["encoder.tflite"]  # no staging file left
 
 
 def test_bytes_that_are_not_an_image_are_refused_with_a_message(images, tmp_path):

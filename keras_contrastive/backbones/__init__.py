@@ -22,9 +22,9 @@ from keras_contrastive.backbones.resnet import resnet, resnet18, resnet50
 from keras_contrastive.backbones.small import small_cnn
 from keras_contrastive.backbones.spatial import SpatialLayout, spatial_encoder, spatial_layout
 from keras_contrastive.backbones.vit import (
-    ClassTokenOutput, ClassTokenPositionEmbedding, PatchTokens, ViTStages, vit, vit_stages,
-    vit_tiny)
+    ClassTokenOutput, ClassTokenPositionEmbedding, PatchTokens, ViTStages, vit, vit_micro,
+    vit_stages, vit_tiny)
 
-__all__ = ["as_encoder", "resnet", "resnet18", "resnet50", "small_cnn", "vit", "vit_tiny",
+__all__ = ["as_encoder", "resnet", "resnet18", "resnet50", "small_cnn", "vit", "vit_tiny", "vit_micro",
            "spatial_encoder", "spatial_layout", "SpatialLayout", "vit_stages", "ViTStages",
            "ClassTokenOutput", "ClassTokenPositionEmbedding", "PatchTokens"]

@@ -223,6 +223,22 @@ def vit_tiny(input_shape, patch_size=4, **kwargs):
                                                       **kwargs}, name="vit_tiny")
 
 
+def vit_micro(input_shape, patch_size=4, **kwargs):
+    """A CPU-sized ViT (96 wide, 4 blocks, 3 heads; about 1/12 of ViT-Tiny's
+    compute) with a CLS output, for trying a ViT method out on a laptop (the
+    ``cpu_small`` preset of the masked methods); see :func:`vit`.
+
+    Example:
+
+    >>> from keras_contrastive import backbones
+    >>> encoder = backbones.vit_micro((28, 28, 1))
+    >>> encoder.output_shape, encoder.count_params() < 500_000
+    ((None, 96), True)
+    """
+    return vit(input_shape, patch_size=patch_size, **{"dim": 96, "depth": 4, "num_heads": 3,
+                                                      **kwargs}, name="vit_micro")
+
+
 @dataclasses.dataclass(frozen=True)
 class ViTStages:
     """The two stages of a :func:`vit` encoder, sharing its weights, for methods

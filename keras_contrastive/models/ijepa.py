@@ -260,4 +260,4 @@ register_method(MethodSpec(
                              "predictor_num_heads": 4, "momentum": 0.99},
     optimizer={"optimizer": "adamw", "base_learning_rate": 1e-3 * 256 / 2048,
                "weight_decay": 0.04, "warmup_epochs": 1},
-    cpu_small_settings={"backbone": "vit_tiny", "crop_scale": (0.3, 1.0), "jitter_strength": 0.0}))
+    cpu_small_settings={"backbone": "vit_micro", "crop_scale": (0.3, 1.0), "jitter_strength": 0.0}))

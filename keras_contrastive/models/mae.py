@@ -213,4 +213,4 @@ register_method(MethodSpec(
     protocol=lambda config: {},
     optimizer={"optimizer": "adamw", "base_learning_rate": 1.5e-4, "weight_decay": 0.05,
                "warmup_epochs": 1},
-    cpu_small_settings={"backbone": "vit_tiny"}))
+    cpu_small_settings={"backbone": "vit_micro"}))

@@ -31,6 +31,7 @@ BACKBONES = {
     "vit_small": lambda shape, config: backbones.vit(shape, patch_size=16, dim=384, depth=12,
                                                      num_heads=6, name="vit_small"),
     "vit_tiny": lambda shape, config: backbones.vit_tiny(shape),
+    "vit_micro": lambda shape, config: backbones.vit_micro(shape),
 }
 
 

@@ -38,7 +38,7 @@ OPTIMIZER_DEFAULTS = {
 OPTIMIZERS = tuple(OPTIMIZER_DEFAULTS)
 #: the built-in backbones (``pretraining.BACKBONES`` builds them; a test checks
 #: they agree); ``backbone`` also takes ``keras_hub:<preset>``
-BACKBONE_NAMES = ("resnet18", "resnet50", "vit_small", "vit_tiny")
+BACKBONE_NAMES = ("resnet18", "resnet50", "vit_small", "vit_tiny", "vit_micro")
 KERAS_HUB_PREFIX = "keras_hub:"
 
 
@@ -154,7 +154,8 @@ class PretrainConfig:
         epochs: passes over the training images.
         batch_size: global batch (pairs of views per step).
         backbone: ``resnet18``, ``resnet50`` (ResNets of ``width`` and
-            ``stem``), ``vit_small`` (ViT-S/16), ``vit_tiny`` (patch 4), or
+            ``stem``), ``vit_small`` (ViT-S/16), ``vit_tiny`` (patch 4), ``vit_micro``
+            (patch 4, 96 wide, 4 blocks: a CPU-sized ViT), or
             ``keras_hub:PRESET``, a keras-hub backbone preset (a name or a
             local directory) with the preset's weights.
         width: ResNet width (16 in the quality protocol, 64 standard).

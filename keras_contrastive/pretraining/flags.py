@@ -213,9 +213,12 @@ def define_config_flags(names, flag_values, defaults=None, note=""):
     >>> from keras_contrastive.pretraining import PRESETS
     >>> from keras_contrastive.pretraining.flags import define_config_flags
     >>> values = flags.FlagValues()
-    >>> define_config_flags(["epochs", "stem"], values, defaults=PRESETS["quality"])
+    >>> define_config_flags(["epochs", "stem", "image_size"], values, defaults=PRESETS["quality"])
     >>> values["epochs"].default, values["stem"].default
     (5, 'cifar')
+    >>> _ = values(["recipe", "--image_size", "24,32"])
+    >>> values.image_size, values["image_size"].serialize()
+    ((24, 32), '--image_size=24,32')
     """
     from absl import flags
 
@@ -225,12 +228,42 @@ def define_config_flags(names, flag_values, defaults=None, note=""):
         flag = config_flag(name)
         default = getattr(defaults, name) if defaults is not None else None
         text = flag.help + note
-        if flag.choices and flag.type is str and not flag.prefixes:
+        parse = _FIELDS[name].metadata.get("parse")
+        if parse:  # --image_size 32 or 24,32, as the CLI's --image-size
+            flags.DEFINE(_AbslParser(parse, "--" + name), name, default, text,
+                         flag_values=flag_values, serializer=_ListSerializer())
+        elif flag.choices and flag.type is str and not flag.prefixes:
             flags.DEFINE_enum(name, default, list(flag.choices), text, flag_values=flag_values)
         else:
             define[flag.type](name, default, text, flag_values=flag_values)
         if flag.bounds:
             flags.register_validator(name, _validator(flag), flag_values=flag_values)
+
+
+def _AbslParser(parse, option):
+    """An absl ``ArgumentParser`` of a field's own ``parse(text, option)`` (a
+    ``ValueError`` naming ``option`` is absl's refusal of the value)."""
+    from absl import flags
+
+    class Parser(flags.ArgumentParser):
+        def parse(self, argument):
+            return parse(argument, option)
+
+        def flag_type(self):
+            return "value"
+
+    return Parser()
+
+
+def _ListSerializer():
+    """Writes ``(24, 32)`` as ``24,32`` (a flag file's value reads back)."""
+    from absl import flags
+
+    class Serializer(flags.ArgumentSerializer):
+        def serialize(self, value):
+            return ",".join(str(n) for n in value) if isinstance(value, tuple) else str(value)
+
+    return Serializer()
 
 
 def _validator(flag):

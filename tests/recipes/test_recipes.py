@@ -128,6 +128,22 @@ def test_flags_accept_hyphens_and_underscores():
         ["prog", "--train_subset", "2048", "--eval_subset=10", "--dry_run", "-v"]
 
 
+def test_image_size_flag_takes_h_w_as_the_cli_does(capsys):
+    """``--image_size 24,32`` (the CLI's ``--image-size`` spelling): the config's
+    ``(24, 32)``, printed and built by a dry run; a bad size is refused naming the flag."""
+    values = flags.FlagValues()
+    recipes.define_flags("simclr", values)
+    values(["recipe", "--image_size", "24,32", "--dry_run"])
+    assert recipes.config_from_flags("simclr", values).image_size == (24, 32)
+    assert recipes.run("simclr", values) is None
+    assert "24x32 px crops" in capsys.readouterr().out
+    values(["recipe", "--image_size=28"])
+    assert recipes.config_from_flags("simclr", values).image_size == 28
+    with pytest.raises(flags.IllegalFlagValueError,
+                       match=r"--image_size must be a positive int \(a square\) or H,W"):
+        values(["recipe", "--image_size", "24,x"])
+
+
 def test_vit_small_with_local_crops_builds_for_the_global_size():
     """DINO's ViT-S/16 setting: the ViT takes 96 px local crops beside 224 px globals."""
     config = recipes.preset_config("dino", "paper").replace(backbone="vit_small",
