@@ -6,6 +6,7 @@ from keras_contrastive.models.cpc import CPC
 from keras_contrastive.models.densecl import DenseCL
 from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.dual_encoder import DualEncoder
+from keras_contrastive.models.ijepa import IJEPA
 from keras_contrastive.models.knn_moco import KNNMoCo
 from keras_contrastive.models.leoclr import LeOCLR, LeOCLREndToEnd
 from keras_contrastive.models.mae import MAE
@@ -22,8 +23,8 @@ from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 
 __all__ = [
-    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "DenseCL", "DualEncoder",
-    "Inpainting", "Jigsaw",
+    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "DenseCL",
+    "DualEncoder", "IJEPA", "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MAE", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "NPID", "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std", "representation_model",

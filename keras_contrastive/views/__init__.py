@@ -8,7 +8,8 @@ makes 2 global and several local crops at once (constrained to overlap the
 key crop, or IoU-limited pairs).
 """
 from keras_contrastive.views.augment import simclr_augment
-from keras_contrastive.views.masking import PatchMasking, block_masks, random_masks
+from keras_contrastive.views.masking import (
+    PatchMasking, block_masks, multiblock_masks, random_masks)
 from keras_contrastive.views.multi_crop import MultiCrop, box_iou, overlap_share
 from keras_contrastive.views.pipeline import ViewMaker, make_views
 from keras_contrastive.views.plot import plot_views
@@ -19,5 +20,5 @@ from keras_contrastive.views.stronger import StrongerAugment, strong_policy
 
 __all__ = ["MultiCrop", "PatchMasking", "RandomApply", "RandomResizedCrop", "SemanticMaskViews",
            "StrongerAugment", "ViewMaker", "block_masks", "box_iou",
-           "make_views", "overlap_share", "plot_views", "random_masks", "simclr_augment",
+           "make_views", "multiblock_masks", "overlap_share", "plot_views", "random_masks", "simclr_augment",
            "strong_policy"]

@@ -196,3 +196,110 @@ class PatchMasking(keras.layers.Layer):
         if config.get("augment") is not None:
             config["augment"] = keras.saving.deserialize_keras_object(config["augment"])
         return cls(**config)
+
+
+def _block_size(u_scale, u_aspect, grid, scale, aspect):
+    """I-JEPA's ``_sample_block_size``: ``(h, w)`` of a block of ``int(N * s)``
+    patches, ``s`` uniform in ``scale``, aspect ``h / w`` uniform in
+    ``aspect``; each side at least 1 and below ``grid`` (as the paper's code)."""
+    s = scale[0] + u_scale * (scale[1] - scale[0])
+    keep = tf.floor(float(grid * grid) * s)
+    ratio = aspect[0] + u_aspect * (aspect[1] - aspect[0])
+    h = tf.cast(tf.round(tf.sqrt(keep * ratio)), tf.int32)
+    w = tf.cast(tf.round(tf.sqrt(keep / ratio)), tf.int32)
+    return tf.clip_by_value(h, 1, grid - 1), tf.clip_by_value(w, 1, grid - 1)
+
+
+def _place_blocks(u_top, u_left, h, w, grid):
+    """Boolean ``[..., grid * grid]`` rectangles ``h x w`` at uniform positions
+    (``u_top``, ``u_left``: uniforms of any leading shape)."""
+    top = tf.cast(u_top * tf.cast(grid - h + 1, tf.float32), tf.int32)[..., None, None]
+    left = tf.cast(u_left * tf.cast(grid - w + 1, tf.float32), tf.int32)[..., None, None]
+    rows = tf.range(grid)[:, None]
+    cols = tf.range(grid)[None, :]
+    block = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w)
+    return tf.reshape(block, tf.concat([tf.shape(u_top), [grid * grid]], 0))
+
+
+def _first_ids(priority, count):
+    """Per row, the ``count`` patch indices of lowest ``priority``, ties in
+    row-major order, ascending."""
+    patches = tf.shape(priority)[-1]
+    key = priority * patches + tf.range(patches)
+    return tf.sort(tf.argsort(key, axis=-1, stable=True)[..., :count], axis=-1)
+
+
+def multiblock_masks(batch, grid, seed, num_targets=4, target_scale=(0.15, 0.2),
+                     target_aspect=(0.75, 1.5), context_scale=(0.85, 1.0), min_keep=4,
+                     attempts=8):
+    """I-JEPA's multi-block masks (Assran et al. 2023, Sec. 3; the official
+    ``MaskCollator``), vectorised and stateless: ``num_targets`` target blocks
+    and one context block per image, the targets removed from the context.
+
+    As in the paper's collator, one target block size (scale uniform in
+    ``target_scale``, aspect ``h / w`` uniform in ``target_aspect``) and one
+    context block size (scale in ``context_scale``, square) are drawn for the
+    whole batch; each image places its blocks uniformly.  The context is its
+    block minus every target patch; of ``attempts`` context placements an
+    image takes the first keeping at least ``min_keep`` patches (the paper
+    retries until one does), else the one keeping most.  Every context is then
+    cut to the batch's smallest, ``K`` patches, its first in row-major order
+    (the paper's ``min_keep_enc`` truncation); an image whose context kept
+    fewer (or none: ``K >= 1``) is topped up with non-target patches first.
+    So every image has exactly ``K`` context patches and ``T = h * w``
+    patches in each target block; no context patch is a target patch unless
+    the targets cover all but fewer than ``K`` patches of an image.
+
+    The draws come from ``tf.random.stateless_uniform`` keyed by ``seed`` (a
+    shape ``[2]`` integer tensor): the same key gives the same masks, so a
+    model drawing the global batch's masks on every replica and taking its
+    rows trains as on one replica.
+
+    Departure: blocks are placed anywhere in the grid (the official code's
+    ``randint(0, grid - h)`` never reaches the last row and column).
+
+    Args:
+        batch: images (rows) to draw for.
+        grid: patches per side (``N = grid * grid``).
+        seed: the stateless key, ``[2]`` int32/int64.
+        num_targets: ``M`` target blocks (4 in the paper).
+        target_scale, target_aspect, context_scale: the paper's ranges.
+        min_keep: context patches an image tries to keep (4 in the paper).
+        attempts: context placements drawn per image.
+
+    Returns:
+        ``(context_ids, target_ids)``: int32 ``[batch, K]`` and
+        ``[batch, M, T]``, patch indices (row-major) in ascending order.
+
+    Example:
+
+    >>> from keras_contrastive.views.masking import multiblock_masks
+    >>> context, targets = multiblock_masks(3, 14, seed=[0, 1])
+    >>> targets.shape[:2], context.shape[0]
+    (TensorShape([3, 4]), 3)
+    >>> import numpy as np
+    >>> any(np.intersect1d(c, t).size for c, t in zip(context.numpy(), targets.numpy()))
+    False
+    """
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    sizes = tf.random.stateless_uniform([4], seed)
+    target_h, target_w = _block_size(sizes[0], sizes[1], grid, target_scale, target_aspect)
+    context_h, context_w = _block_size(sizes[2], sizes[3], grid, context_scale, (1.0, 1.0))
+    key = tf.random.experimental.stateless_fold_in(seed, 1)
+    u_targets = tf.random.stateless_uniform([2, batch, num_targets], key)
+    targets = _place_blocks(u_targets[0], u_targets[1], target_h, target_w, grid)  # [B, M, N]
+    key = tf.random.experimental.stateless_fold_in(seed, 2)
+    u_context = tf.random.stateless_uniform([2, attempts, batch], key)
+    covered = tf.reduce_any(targets, axis=1)  # [B, N]
+    context = _place_blocks(u_context[0], u_context[1], context_h, context_w, grid)
+    context = context & ~covered[None]  # [attempts, B, N]
+    kept = tf.reduce_sum(tf.cast(context, tf.int32), axis=-1)  # [attempts, B]
+    enough = kept >= min_keep
+    choice = tf.where(tf.reduce_any(enough, axis=0), tf.argmax(tf.cast(enough, tf.int32), axis=0),
+                      tf.argmax(kept, axis=0))
+    context = tf.gather(tf.transpose(context, [1, 0, 2]), choice, batch_dims=1)  # [B, N]
+    count = tf.maximum(tf.reduce_min(tf.gather(tf.transpose(kept), choice, batch_dims=1)), 1)
+    priority = tf.where(context, 0, tf.where(covered, 2, 1))
+    context_ids = _first_ids(priority, count)
+    target_ids = _first_ids(tf.cast(~targets, tf.int32), target_h * target_w)
+    return context_ids, target_ids

@@ -278,7 +278,7 @@ REPLICA_TESTS = {
     "swav": ("tests.models.test_swav", None), "dino": ("tests.models.test_dino", None),
     "supcon": ("tests.models.test_supcon", None), "cpc": ("tests.models.test_cpc", None),
     "npid": ("tests.models.test_npid", None), "mae": ("tests.models.test_mae", None),
-    "densecl": ("tests.models.test_densecl", None),
+    "densecl": ("tests.models.test_densecl", None), "ijepa": ("tests.models.test_ijepa", None),
 }
 
 
