@@ -29,9 +29,14 @@ colour or blur) time the decode-and-crop stage by itself.
 Each round times ``--batches`` batches of ``--batch`` pairs on a fresh
 iterator after ``--warmup`` batches, for each pipeline in turn (the order
 alternates between rounds); the medians over ``--rounds`` rounds are reported.
-No peer (torchvision) is measured: see BENCHMARKS.md.
+With ``--peer-python`` (the python of a virtual environment holding torch and
+torchvision), the peer ``benchmarks/pipeline_peer_torch.py`` (torchvision's
+``ImageFolder`` with SimCLR's transforms, and with the crop alone, through a
+``DataLoader`` of ``--workers`` workers, default the core count) is timed in
+the same rounds, interleaved with ours, on the same folder and cores.
 
     python benchmarks/pipeline.py [--files 2000 --size 224 --rounds 5 --log FILE]
+                                  [--peer-python /tmp/torchvenv/bin/python]
 
 Prints one JSON line per round and pipeline and a Markdown table.
 """
@@ -151,6 +156,9 @@ def main(argv=None):
     parser.add_argument("--shuffle-buffer", type=int, default=256)
     parser.add_argument("--folder", help="reuse (or make) the JPEG folder here")
     parser.add_argument("--log", help="also append the output to this file")
+    parser.add_argument("--peer-python", help="python with torch + torchvision: time the peer")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(),
+                        help="the peer's DataLoader workers")
     args = parser.parse_args(argv)
     lines = []
 
@@ -169,12 +177,31 @@ def main(argv=None):
         "files": len(sizes), "mean_kb": round(np.mean(sizes) / 1024, 1),
         "folder_seconds": round(time.perf_counter() - start, 1)}))
     datasets = pipelines(root, args.size, args.batch, args.shuffle_buffer)
+    peer = None
+    if args.peer_python:
+        peer = subprocess.Popen(
+            [args.peer_python, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "pipeline_peer_torch.py"), root,
+             "--size", str(args.size), "--batch", str(args.batch), "--batches",
+             str(args.batches), "--warmup", str(args.warmup), "--workers", str(args.workers)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        emit(peer.stdout.readline().strip())
+        for mode in ("simclr", "crop_only"):
+            datasets[f"torchvision peer, {mode.replace('_', ' ')}"] = mode
+
+    def measure(name):
+        if isinstance(datasets[name], str):  # the peer, in its process
+            peer.stdin.write(datasets[name] + "\n")
+            peer.stdin.flush()
+            return json.loads(peer.stdout.readline())["pairs_per_s"]
+        return args.batches * args.batch / time_round(datasets[name], args.warmup,
+                                                      args.batches)
+
     rates = {name: [] for name in datasets}
     for round_index in range(args.rounds):
         order = list(datasets) if round_index % 2 == 0 else list(datasets)[::-1]
         for name in order:
-            seconds = time_round(datasets[name], args.warmup, args.batches)
-            rate = args.batches * args.batch / seconds
+            rate = measure(name)
             rates[name].append(rate)
             emit(json.dumps({"round": round_index, "pipeline": name,
                              "pairs_per_s": round(rate, 1), "load": os.getloadavg()[0]}))
@@ -183,10 +210,15 @@ def main(argv=None):
     emit("|---|---|---|---|")
     for name, values in rates.items():
         median = float(np.median(values))
-        base = float(np.median(rates[name.replace("fused_decode", "decode_then_crop")]))
+        base = float(np.median(rates[name.replace("fused_decode", "decode_then_crop").replace(
+            "torchvision peer, simclr", "decode_then_crop").replace(
+            "torchvision peer, crop only", "decode_then_crop, crop only")]))
         emit(f"| {name} | {median:.1f} | {median / os.cpu_count():.1f} | "
              f"{median / base:.2f}x |")
     emit(f"load average after: {os.getloadavg()}")
+    if peer is not None:
+        peer.stdin.close()
+        peer.wait()
     if args.log:
         with open(args.log, "a") as stream:
             stream.write("\n".join(lines) + "\n")
