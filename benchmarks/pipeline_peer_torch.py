@@ -17,9 +17,22 @@ import json
 import sys
 import time
 
+import types
+
 import torch
-import torchvision
-from torchvision import transforms as T
+
+try:
+    import torchvision
+except RuntimeError:  # its compiled ops missing (a CUDA build beside torch+cpu): stub them
+    # only the detection ops (nms, roi_align...) live there; ImageFolder and the
+    # transforms used here are Python, PIL and torch
+    for name in list(sys.modules):
+        if name.startswith("torchvision"):
+            del sys.modules[name]
+    sys.modules["torchvision._meta_registrations"] = types.ModuleType(
+        "torchvision._meta_registrations")
+    import torchvision
+from torchvision import transforms as T  # noqa: E402
 
 
 class TwoViews:
@@ -64,6 +77,7 @@ def main():
         batch_size=args.batch, shuffle=True, num_workers=args.workers, drop_last=True)
         for mode in ("simclr", "crop_only")}
     print(json.dumps({"torch": torch.__version__, "torchvision": torchvision.__version__,
+                      "torchvision_ops": bool(torchvision.extension._has_ops()),
                       "workers": args.workers, "threads": torch.get_num_threads()}),
           flush=True)
     for line in sys.stdin:
