@@ -367,7 +367,7 @@ def _warn_skipped(scan):
 
 def from_directory(
     path, image_size=None, channels=3, labels="inferred", shuffle_files=False, seed=None,
-    class_names=None,
+    class_names=None, encoded=False,
 ):
     """Image files under a directory as a `tf.data.Dataset`.
 
@@ -391,6 +391,8 @@ def from_directory(
         seed: seed of that shuffle.
         class_names: the label map to use (the training split's
             ``scan.class_names``) instead of this folder's own listing.
+        encoded: ``True`` yields the files' bytes undecoded, for
+            ``make_views(..., fused_decode=True)`` (see `from_scan`).
 
     Returns:
         An unbatched dataset of uint8 ``[H, W, channels]`` images, or of
@@ -420,7 +422,7 @@ def from_directory(
     _check_image_size(image_size)
     scan = scan_image_directory(path, labels=labels, class_names=class_names)
     return from_scan(scan, image_size=image_size, channels=channels,
-                     shuffle_files=shuffle_files, seed=seed)
+                     shuffle_files=shuffle_files, seed=seed, encoded=encoded)
 
 
 class _CheckedReader:
@@ -482,7 +484,8 @@ class _CheckedReader:
                          "read any more: they were deleted or changed after the scan.")
 
 
-def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None, limit=None):
+def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None, limit=None,
+              encoded=False):
     """The images of a `scan_image_directory` result as a `tf.data.Dataset`
     (what `from_directory` returns), without scanning the folder again.
 
@@ -492,6 +495,13 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
     warned about, and the next readable file takes its place (the epoch
     keeps its length).  ``limit`` keeps the first N files (before
     ``shuffle_files``); the other arguments are `from_directory`'s.
+
+    ``encoded=True``: the files are read but not decoded; the elements are
+    dicts ``{"encoded": bytes, "orientation": EXIF orientation}`` (plus
+    ``"label"``), for ``make_views(..., fused_decode=True)``, which decodes
+    only each random crop's window of a JPEG (`views.fused`).  ``image_size``
+    is then ignored (the crops are resized to the augmentation's size) and
+    the images may differ in size.
 
     Example:
 
@@ -508,7 +518,7 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
     """
     if channels not in _CHANNELS:
         raise ValueError(f"`channels` must be 1, 3 or 4; received channels={channels!r}.")
-    size = _check_image_size(image_size)
+    size = None if encoded else _check_image_size(image_size)
     if not scan.files:
         raise ValueError(
             f"No readable image files in {scan.path} ({len(scan.skipped)} other files"
@@ -519,7 +529,7 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
         _warn_skipped(scan)
     count = len(scan.files) if limit is None else min(int(limit), len(scan.files))
     shown_size = None
-    if size is None:
+    if size is None and not encoded:
         sizes = {}
         for file, shape in zip(scan.files[:count], scan.shapes[:count]):
             sizes.setdefault(shape[:2], file)
@@ -532,7 +542,7 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
         shown_size = next(iter(sizes))
         target_shape = [*shown_size, channels]
     else:
-        target_shape = [*size, channels]
+        target_shape = [*(size or (None, None)), channels]
     if len(scan.stats) != len(scan.files) or len(scan.orientations) != len(scan.files):
         # a scan made by hand: record the files as they are
         scan.stats, scan.orientations = [], []
@@ -561,6 +571,15 @@ def from_scan(scan, image_size=None, channels=3, shuffle_files=False, seed=None,
     if shuffle_files:
         ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(_READ_BATCH).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if encoded:
+        def keep(contents, orientation, used):
+            element = {"encoded": contents, "orientation": orientation}
+            if labels is not None:
+                element["label"] = tf.gather(labels, used)
+            return element
+
+        ds = ds.map(keep)
+    else:
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     # every index read yields one image (a lost file's place is taken by another)
     return ds.apply(tf.data.experimental.assert_cardinality(count))

@@ -261,6 +261,7 @@ def simclr_augment(
             )
         )
     augment = keras.Sequential(layers, name="simclr_augment")
+    augment.image_channels = channels  # what make_views(fused_decode=True) decodes to
     # augmentation runs in float32 whatever the global policy: under
     # mixed_bfloat16 crop_and_resize has no bfloat16 kernel, and the model
     # casts its inputs to its own compute dtype anyway

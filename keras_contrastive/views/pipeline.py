@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_contrastive._checks import is_int
 from keras_contrastive.data.arrays import set_autotune, to_unit_float
+from keras_contrastive.views.fused import decode_crops, split_crop
 from keras_contrastive.views.random_resized_crop import RandomResizedCrop
 
 
@@ -259,6 +260,7 @@ def make_views(
     autotune=False,
     epochs=None,
     initial_epoch=0,
+    fused_decode=False,
 ):
     """Turns a dataset of images into a dataset of batches of random views.
 
@@ -350,6 +352,17 @@ def make_views(
             a stream whose own order depends on the epoch (with
             `cache=False`, without `indices`).
         initial_epoch: the first epoch the dataset holds (with `epochs`).
+        fused_decode: `True` takes a dataset of encoded files
+            (`data.from_directory(..., encoded=True)`: dicts with
+            `"encoded"` bytes and `"orientation"`) and makes each view's
+            crop while decoding (`views.fused.decode_crops`): the crop boxes
+            come from `augment`'s first layer, a `RandomResizedCrop`, drawn
+            on each image at its own size, and a JPEG decodes only each box's
+            window; the rest of `augment` (flip, colour, blur...) runs on the
+            batch of crops.  The crops stay uint8 until that rest.  With
+            `cache`, the file bytes are cached.  Not with `epochs`,
+            `indices`, `original_augment`, `augment_on="device"` or
+            `rescale=False`.
 
     `augment` may also be a `ViewMaker` (which then holds `num_views` and
     `original_augment`).
@@ -420,6 +433,10 @@ def make_views(
         maker = ViewMaker(augment, num_views=num_views, original_augment=original_augment)
     if augment_on not in ("data", "device"):
         raise ValueError(f"`augment_on` must be 'data' or 'device', got {augment_on!r}.")
+    if fused_decode and (epochs is not None or indices or maker.original_augment is not None
+                         or augment_on != "data" or not rescale):
+        raise ValueError("make_views(fused_decode=True) does not take `epochs`, `indices`, "
+                         "`original_augment`, augment_on='device' or rescale=False.")
     if not is_int(batch_size) or batch_size <= 0:
         raise ValueError(
             "`batch_size` must be a positive integer. "
@@ -433,6 +450,9 @@ def make_views(
     if seed is not None and not is_int(seed):
         raise ValueError(f"`seed` must be None or an integer. Received: seed={seed!r}")
 
+    if fused_decode:
+        return _fused_views(dataset, maker, batch_size, shuffle_buffer, seed, cache,
+                            drop_remainder, labels, autotune)
     spec = _image_of(dataset.element_spec)
     if not isinstance(spec, tf.TensorSpec):
         raise ValueError(
@@ -554,4 +574,47 @@ def make_views(
             f"{[None] + spec.shape.as_list()} ({spec.dtype.name}): "
             f"{_last_message(reason)} Check the augmentation's `channels` (1 for grayscale "
             "images) and sizes.") from error
+    return set_autotune(views.prefetch(parallel), autotune)
+
+
+def _fused_views(dataset, maker, batch_size, shuffle_buffer, seed, cache, drop_remainder,
+                 labels, autotune):
+    """`make_views(..., fused_decode=True)`: crops made while decoding the files."""
+    spec = dataset.element_spec
+    if not (isinstance(spec, dict) and "encoded" in spec and "orientation" in spec):
+        raise ValueError(
+            "make_views(fused_decode=True) needs a dataset of encoded files: dicts with "
+            "'encoded' and 'orientation', as data.from_directory(..., encoded=True) "
+            f"yields. Received an element spec of {spec}.")
+    if labels and "label" not in spec:
+        raise ValueError("make_views(labels=True, fused_decode=True): the files carry no "
+                         "'label' (the folder has no class sub-folders).")
+    crop, rest = split_crop(maker.augment)
+    channels = getattr(maker.augment, "image_channels", 3)
+    cardinality = int(dataset.cardinality())
+    if cardinality == 0 or (drop_remainder and 0 < cardinality < batch_size):
+        raise ValueError(f"make_views: the dataset has {cardinality} files, too few for "
+                         f"one batch of {batch_size} with drop_remainder={drop_remainder}.")
+    parallel = tf.data.AUTOTUNE
+    if cache:
+        dataset = dataset.cache()  # the file bytes: the crops are fresh every epoch
+    if shuffle_buffer > 1:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+    def crops_of(element):
+        crops = decode_crops(element["encoded"], element["orientation"], crop,
+                             maker.num_views, channels)
+        return (crops, element["label"]) if labels else (crops,)
+
+    def views_of(crops, *label):
+        views = {"global": tuple(
+            ViewMaker._apply(rest, to_unit_float(crops[:, i])) if rest.layers
+            else to_unit_float(crops[:, i]) for i in range(maker.num_views))}
+        if labels:
+            views["labels"] = tf.cast(label[0], tf.int64)
+        return views
+
+    batches = dataset.map(crops_of, num_parallel_calls=parallel).batch(
+        batch_size, drop_remainder=drop_remainder)
+    views = batches.map(views_of, num_parallel_calls=parallel)
     return set_autotune(views.prefetch(parallel), autotune)

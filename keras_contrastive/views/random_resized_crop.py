@@ -25,8 +25,11 @@ def _as_pair(value, name):
     return float(value[0]), float(value[1])
 
 
-def crop_and_resize_boxes(images, boxes, height, width, method="bilinear"):
+def crop_and_resize_boxes(images, boxes, height, width, method="bilinear", box_indices=None):
     """Crops pixel boxes ``(y0, x0, h, w)`` of ``images`` and resizes them.
+
+    Box ``i`` is cut from image ``i``, or from image ``box_indices[i]`` when
+    given (e.g. several boxes of one image).
 
     A coordinate y maps to the pixel centre y, so the crop spans the centres
     of its first and last rows / columns.  The images are padded by one
@@ -52,7 +55,9 @@ def crop_and_resize_boxes(images, boxes, height, width, method="bilinear"):
     denom_w = tf.cast(shape[2], "float32") + 1.0
     normalized = tf.stack([(y0 + 1.0) / denom_h, (x0 + 1.0) / denom_w,
                            (y0 + h) / denom_h, (x0 + w) / denom_w], axis=-1)
-    return tf.image.crop_and_resize(padded, normalized, box_indices=tf.range(shape[0]),
+    if box_indices is None:
+        box_indices = tf.range(shape[0])
+    return tf.image.crop_and_resize(padded, normalized, box_indices=box_indices,
                                     crop_size=(height, width), method=method)
 
 
