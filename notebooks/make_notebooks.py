@@ -144,8 +144,9 @@ def _docstring_markdown(docstring):
     return "\n".join(out + (_markdown_table(table) if table else [])).strip()
 
 
-SMOKE_FLAGS = ["--epochs=1", "--train_subset=32", "--batch_size=32", "--eval_subset=64", "--image_size=16",
-               "--export="]
+# KC_NOTEBOOK_SMOKE=1: one step of 32 images at 16 px, 64 labelled images, no export
+SMOKE_FLAGS = ["--epochs=1", "--train_subset=32", "--batch_size=32", "--eval_subset=64",
+               "--image_size=16", "--export="]
 
 
 def recipe_notebook(method):
@@ -159,7 +160,7 @@ def recipe_notebook(method):
     run = f'{code}\n\nresult = recipes.main("{method}", ARGV)'
     return _notebook([
         ("markdown", _docstring_markdown(ast.get_docstring(module))),
-        ("code", f"""# Colab: install the library first (OWNER/REPO: where keras-contrastive is on GitHub)
+        ("code", f"""# Colab: install the library first (OWNER/REPO: keras-contrastive's GitHub home)
 # !pip install "keras-contrastive[plots] @ git+https://github.com/OWNER/REPO.git"
 import os
 

@@ -204,7 +204,8 @@ def test_a_notebook_cell_parses_its_argv_afresh_on_every_run(monkeypatch):
         seen.append((flags.FLAGS.train_subset, flags.FLAGS.dry_run, argv[1:]))
         return len(seen)
 
-    assert recipes.run_script(main, "simclr", ["simclr", "--train-subset=96", "--dry_run", "x"]) == 1
+    argv = ["simclr", "--train-subset=96", "--dry_run", "x"]
+    assert recipes.run_script(main, "simclr", argv) == 1
     assert recipes.run_script(main, "simclr", ["simclr"]) == 2
     assert seen == [(96, True, ["x"]), (None, False, [])]
 
