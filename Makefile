@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,plots]"
+	$(PY) -m pip install --quiet -e ".[test,plots,notebook]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -36,8 +36,8 @@ setup(
         "hub": ["keras-hub>=0.32"],
         # `embed`: .parquet output, faiss neighbours on many images, UMAP maps, the pictures
         "embed": ["pyarrow", "faiss-cpu", "umap-learn", "matplotlib"],
-        # notebooks/quickstart.ipynb run headless by tests/test_notebook.py; not in `make
-        # install`: about 45 MB (IPython, jedi, debugpy), and the tests skip without it
+        # notebooks/*.ipynb run headless by tests/test_notebook.py (which skips without
+        # it); in `make install`: about 66 MB installed (debugpy, jedi, IPython, tornado)
         "notebook": ["nbclient", "nbformat", "ipykernel"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:run"]},

@@ -388,7 +388,8 @@ def _underscored(argv):
 
 def main(method, argv=None):
     """The recipe's entry point: parses flags (``argv`` or ``sys.argv``; in a
-    notebook, the defaults) and runs it.
+    notebook, ``argv`` or the defaults) and runs it; returns the run's
+    ``PretrainResult`` in a notebook (a command line exits).
 
     Example:
 
@@ -410,7 +411,7 @@ def main(method, argv=None):
         from absl import logging
 
         # on the command line, TF's INFO lines drown the report
-        if not _in_notebook(argv) and not flags.FLAGS["verbosity"].present:
+        if not _in_notebook() and not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         results.append(run(method, flags.FLAGS))
         return 0
@@ -419,15 +420,20 @@ def main(method, argv=None):
     return results[0]
 
 
-def _in_notebook(argv):
-    """A notebook cell (Colab, Jupyter) with no explicit ``argv``: flags take their defaults."""
-    return "ipykernel" in sys.modules and argv is None
+def _in_notebook():
+    """Inside a notebook's kernel (Colab, Jupyter): ``sys.argv`` is the kernel's own."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return get_ipython() is not None
 
 
 def run_script(main, name, argv=None):
     """Runs a hand-written recipe's absl ``main(argv)``: with the command line's
     flags (``argv`` or ``sys.argv``; ``--train-subset`` and ``--train_subset`` both
-    work), or, in a notebook cell (Colab), with the flags' defaults.
+    work), or, in a notebook cell (Colab), with ``argv``'s flags or the defaults,
+    returning ``main``'s value; re-running the cell starts from the defaults again.
 
     Example:
 
@@ -444,9 +450,9 @@ def run_script(main, name, argv=None):
     """
     from absl import app, flags
 
-    if _in_notebook(argv):
-        flags.FLAGS([name])
-        return main([name])
+    if _in_notebook():
+        flags.FLAGS.unparse_flags()  # a re-run cell's flags: argv's, not the last run's
+        return main(flags.FLAGS(_underscored(argv or [name])))
     return app.run(main, argv=_underscored(argv if argv is not None else sys.argv))
 
 

@@ -193,6 +193,23 @@ def _run_in_process(script, *argv):
     assert module.run(values) == 0
 
 
+def test_a_notebook_cell_parses_its_argv_afresh_on_every_run(monkeypatch):
+    """In a kernel (notebooks/<method>.ipynb) ``main(method, argv)`` parses ``argv``
+    without exiting, and a re-run cell does not inherit the last run's flags."""
+    monkeypatch.setattr(recipes, "_in_notebook", lambda: True)
+    recipes.define_flags("simclr")
+    seen = []
+
+    def main(argv):
+        seen.append((flags.FLAGS.train_subset, flags.FLAGS.dry_run, argv[1:]))
+        return len(seen)
+
+    argv = ["simclr", "--train-subset=96", "--dry_run", "x"]
+    assert recipes.run_script(main, "simclr", argv) == 1
+    assert recipes.run_script(main, "simclr", ["simclr"]) == 2
+    assert seen == [(96, True, ["x"]), (None, False, [])]
+
+
 def test_comparison_recipes_define_their_flags_once_and_run_again_in_one_kernel():
     """A notebook may run a recipe cell twice (the second definition is skipped)."""
     for script in ("revisiting_ablation.py", "leoclr_vs_moco.py"):

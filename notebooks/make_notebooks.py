@@ -1,9 +1,16 @@
-"""Writes ``notebooks/quickstart.ipynb`` (without outputs) from the cells below:
-``python notebooks/make_quickstart.py``.  tests/test_notebook.py checks that
-the committed notebook is what this script writes, and runs it."""
+"""Writes the notebooks (without outputs): ``notebooks/quickstart.ipynb`` from the
+cells below and ``notebooks/<method>.ipynb`` for the headline recipes
+(``HEADLINE``) from ``recipes/<method>.py``: ``python notebooks/make_notebooks.py``.
+tests/test_notebook.py checks that the committed notebooks are what this script
+writes, and runs them."""
+import ast
+import json
 import os
 
 import nbformat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEADLINE = ("simclr", "moco_v2", "dino", "leoclr")
 
 CELLS = [
     ("markdown", """# keras-contrastive: quick start
@@ -96,10 +103,9 @@ Picture(filename=map_path)"""),
 ]
 
 
-def notebook():
-    """The notebook, without outputs."""
+def _notebook(cells):
     cells = [nbformat.v4.new_markdown_cell(text) if kind == "markdown"
-             else nbformat.v4.new_code_cell(text) for kind, text in CELLS]
+             else nbformat.v4.new_code_cell(text) for kind, text in cells]
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index}"  # stable ids: the file is the same on every run
     return nbformat.v4.new_notebook(cells=cells, metadata={
@@ -107,8 +113,85 @@ def notebook():
         "language_info": {"name": "python"}})
 
 
-PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quickstart.ipynb")
+def notebook():
+    """The quick-start notebook, without outputs."""
+    return _notebook(CELLS)
+
+
+def _markdown_table(lines):
+    """An RST simple table (``====`` rules) as a markdown table."""
+    rule = lines[0]
+    starts = [i for i, char in enumerate(rule) if char == "=" and (i == 0 or rule[i - 1] == " ")]
+    bounds = list(zip(starts, starts[1:] + [None]))
+    rows = [[line[a:b].strip() for a, b in bounds] for line in lines if not line.startswith("=")]
+    out = ["| " + " | ".join(row) + " |" for row in rows]
+    return out[:1] + ["|" + "---|" * len(starts)] + out[1:]
+
+
+def _docstring_markdown(docstring):
+    """A recipe's docstring as markdown: its first line the title, its table a table."""
+    lines = docstring.replace("``", "`").splitlines()
+    out = ["# " + lines[0]]
+    table = []
+    for line in lines[1:]:
+        if line.startswith("=") or (table and line.strip()):
+            table.append(line)
+            continue
+        if table:
+            out += _markdown_table(table)
+            table = []
+        out.append(line)
+    return "\n".join(out + (_markdown_table(table) if table else [])).strip()
+
+
+# KC_NOTEBOOK_SMOKE=1: one step of 32 images at 16 px, 64 labelled images, no export
+SMOKE_FLAGS = ["--epochs=1", "--train_subset=32", "--batch_size=32", "--eval_subset=64",
+               "--image_size=16", "--export="]
+
+
+def recipe_notebook(method):
+    """The notebook of ``recipes/<method>.py``: its docstring, then its code run with
+    flags twice in one kernel, then the accuracies; without outputs."""
+    with open(os.path.join(HERE, os.pardir, "recipes", f"{method}.py")) as f:
+        text = f.read()
+    module = ast.parse(text)
+    code = "\n\n".join(ast.get_source_segment(text, node) for node in module.body[1:]
+                     if not isinstance(node, ast.If))  # the script's lines, not its __main__
+    run = f'{code}\n\nresult = recipes.main("{method}", ARGV)'
+    return _notebook([
+        ("markdown", _docstring_markdown(ast.get_docstring(module))),
+        ("code", f"""# Colab: install the library first (OWNER/REPO: keras-contrastive's GitHub home)
+# !pip install "keras-contrastive[plots] @ git+https://github.com/OWNER/REPO.git"
+import os
+
+# KC_NOTEBOOK_SMOKE=1 (what the tests set): a few steps on a CPU instead of the preset's run
+SMOKE = os.environ.get("KC_NOTEBOOK_SMOKE") == "1"
+ARGV = ["{method}", "--preset", "cpu_small"]  # what `python recipes/{method}.py` takes
+if SMOKE:
+    ARGV += {json.dumps(SMOKE_FLAGS)}
+print(" ".join(ARGV))"""),
+        ("markdown", f"""## Run the recipe
+The cell is `recipes/{method}.py` with its flags: the same code path as
+`python recipes/{method}.py --preset cpu_small` (training, kNN and linear probe,
+export to `saved_models/{method}/1/`)."""),
+        ("code", run),
+        ("markdown", """## Run it again
+Re-running a recipe cell in one kernel works: the flags are defined once and parsed
+afresh from `ARGV` on every run."""),
+        ("code", run),
+        ("markdown", "## Results\nkNN and linear-probe accuracy of the frozen encoder."),
+        ("code", """for name in ("knn_acc", "linear_acc"):
+    print(f"{name}: {result.metrics[name]:.4f}")"""),
+    ])
+
+
+def notebooks():
+    """``{file name: notebook}`` for every notebook this script writes."""
+    return {"quickstart.ipynb": notebook(),
+            **{f"{method}.ipynb": recipe_notebook(method) for method in HEADLINE}}
+
 
 if __name__ == "__main__":
-    nbformat.write(notebook(), PATH)
-    print("wrote", PATH)
+    for name, written in notebooks().items():
+        nbformat.write(written, os.path.join(HERE, name))
+        print("wrote", os.path.join(HERE, name))
