@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_contrastive import distribute
 from keras_contrastive.heads import dino_head
 from keras_contrastive.losses.dino import dino
+from keras_contrastive.losses.koleo import koleo
 from keras_contrastive.models.base import MomentumTargetModel
 from keras_contrastive.models.registry import (
     BYOL_VIEWS, HIGH_LR_SGD, MethodSpec, Paper, linear_scaling, register_method)
@@ -26,6 +27,12 @@ class DINO(MomentumTargetModel):
     (saved, restored, synchronised across replicas).  The last layer of the
     head is frozen during the first ``freeze_last_layer_epochs`` epochs.
 
+    With ``koleo_weight > 0`` (DINOv2's ingredient; 0.1 there) the loss adds
+    ``koleo_weight`` times the sum over the two global views of
+    :func:`keras_contrastive.losses.koleo` of the student's encoder features
+    (a ViT's CLS token, before the head) over the global batch, which
+    spreads them over the sphere.  The default 0 is DINO unchanged.
+
     Works with ResNets and with :func:`keras_contrastive.backbones.vit_tiny`.
 
     Args:
@@ -46,6 +53,7 @@ class DINO(MomentumTargetModel):
         synchronized_bn: that batch norm's statistics over the global batch
             under a ``tf.distribute`` strategy.
         total_steps: length of the momentum schedule (default: the ``fit`` run).
+        koleo_weight: weight of the KoLeo term (0: off; 0.1 in DINOv2).
 
     Example:
 
@@ -62,14 +70,15 @@ class DINO(MomentumTargetModel):
         "out_dim", "hidden_dim", "bottleneck_dim", "student_temperature", "teacher_temperature",
         "warmup_teacher_temperature", "warmup_teacher_temperature_epochs", "center_momentum",
         "momentum", "freeze_last_layer_epochs", "use_bn_in_head", "total_steps",
-        "synchronized_bn",
+        "synchronized_bn", "koleo_weight",
     )
 
     def __init__(self, encoder, out_dim=65536, hidden_dim=2048, bottleneck_dim=256,
                  student_temperature=0.1, teacher_temperature=0.07,
                  warmup_teacher_temperature=0.04, warmup_teacher_temperature_epochs=30,
                  center_momentum=0.9, momentum=0.996, freeze_last_layer_epochs=1,
-                 use_bn_in_head=False, total_steps=None, synchronized_bn=False, **kwargs):
+                 use_bn_in_head=False, total_steps=None, synchronized_bn=False, koleo_weight=0.0,
+                 **kwargs):
         super().__init__(encoder, **kwargs)
         self.keep_config(locals())  # checks the temperatures, momenta, sizes and epochs
         self._build_online_target(
@@ -114,13 +123,17 @@ class DINO(MomentumTargetModel):
         local_views = list(views.get("local", ()))
         teacher = tf.split(self.target(tf.concat(global_views, 0), training=training),
                            len(global_views), axis=0)
-        student = tf.split(self.online(tf.concat(global_views, 0), training=training),
-                           len(global_views), axis=0)
+        features = self.encoder(tf.concat(global_views, 0), training=training)
+        student = tf.split(self.projector(features, training=training), len(global_views),
+                           axis=0)
         if local_views:
             student += tf.split(self.online(tf.concat(local_views, 0), training=training),
                                 len(local_views), axis=0)
         loss = dino(student, teacher, self.center, self.student_temperature,
                     self.teacher_temperature_at(self.epoch()))
+        if self.koleo_weight:  # DINOv2: the sum over the global crops, each its own batch
+            loss += self.koleo_weight * tf.add_n(
+                [koleo(f) for f in tf.split(features, len(global_views), axis=0)])
         return loss, {"embeddings": tf.concat(student[:len(global_views)], 0),
                       "teacher": tf.concat(teacher, 0)}
 

@@ -56,6 +56,7 @@ def _cases():
                  [z(N, K) for _ in range(5)], [z(K)]),
         "ijepa_loss": (losses.ijepa_loss, [z(N, 2, 3, D), z(N, 2, 3, D)], []),
         "info_nce": (losses.info_nce, [z(N, D), z(N, D)], [z(K, D)]),
+        "koleo": (losses.koleo, [z(N, D)], []),
         "mae_loss": (losses.mae_loss, [z(N, 4, D), z(N, 4, D), z(N, 4) > 0], []),
         "nearest_neighbour_nce": (
             lambda q, f, fq, kq: losses.nearest_neighbour_nce(q, f, fq, kq, k=3),
