@@ -60,14 +60,15 @@ def test_vit_with_multi_crop_trains_without_nan(fashion_mnist_train):
 
 def test_two_replica_step_equals_one_replica_step(fashion_mnist_train, two_replicas):
     """Loss, weights, teacher and center after two steps agree in float32
-    (``replica_tolerance``; sync BN)."""
+    (``replica_tolerance``; sync BN), with the KoLeo term on."""
     images = fashion_mnist_train[0][:32, 8:20, 8:20]
     batches = [fixed_views(images[i:i + 16], i) for i in (0, 16)]
     dataset = tf.data.Dataset.from_tensor_slices(
         {"global": tuple(np.stack([b["global"][v] for b in batches]) for v in range(2))})
 
-    def build():
-        model = _dino(sync_bn_encoder((12, 12, 1)), freeze_last_layer_epochs=0)
+    def build():  # KoLeo on: its nearest neighbours come from the global batch
+        model = _dino(sync_bn_encoder((12, 12, 1)), freeze_last_layer_epochs=0,
+                      koleo_weight=0.5)
         model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, weight_decay=5e-4))
         return model
 
@@ -84,8 +85,13 @@ def test_center_is_the_running_mean_of_the_teachers_outputs(fashion_mnist_train)
     np.testing.assert_allclose(model.center.numpy(), 0.1 * teacher.mean(axis=0), atol=1e-6)
 
 
-def test_loss_is_dino_of_student_and_teacher_outputs(fashion_mnist_train):
-    model = _dino(small_cnn(), teacher_temperature=0.06, warmup_teacher_temperature_epochs=0)
+@pytest.mark.parametrize("koleo_weight", [None, 0.3])
+def test_loss_is_dino_of_student_and_teacher_outputs(fashion_mnist_train, koleo_weight):
+    """By default exactly DINO's loss (KoLeo off); with ``koleo_weight`` plus that weight
+    times KoLeo of the student's encoder features, summed over the two global views."""
+    extra = {} if koleo_weight is None else {"koleo_weight": koleo_weight}
+    model = _dino(small_cnn(), teacher_temperature=0.06, warmup_teacher_temperature_epochs=0,
+                  **extra)
     model.compile(optimizer="sgd")
     model.center.assign(np.linspace(-0.1, 0.1, 256))
     x = fixed_views(fashion_mnist_train[0][:16])
@@ -93,8 +99,33 @@ def test_loss_is_dino_of_student_and_teacher_outputs(fashion_mnist_train):
     value, _ = model.compute_objective(views, training=False)
     student = [model.online(v) for v in views["global"]]
     teacher = [model.target(v) for v in views["global"]]
-    np.testing.assert_allclose(
-        float(value), float(losses.dino(student, teacher, model.center, 0.1, 0.06)), rtol=1e-5)
+    expected = float(losses.dino(student, teacher, model.center, 0.1, 0.06))
+    if koleo_weight:
+        expected += koleo_weight * sum(float(losses.koleo(model.encoder(v)))
+                                       for v in views["global"])
+    np.testing.assert_allclose(float(value), expected, rtol=1e-5)
+
+
+def _nearest_neighbour_distance(features):
+    x = features / np.linalg.norm(features, axis=1, keepdims=True)
+    distances = np.linalg.norm(x[:, None] - x[None], axis=-1) + np.eye(len(x)) * 9
+    return distances.min(axis=1).mean()
+
+
+def test_koleo_spreads_the_encoder_features(fashion_mnist_train):
+    """The same short run from the same weights with and without KoLeo: with it, the
+    student's features of unseen images lie farther from their nearest neighbours."""
+    images, held_out = fashion_mnist_train[0][:128], fashion_mnist_train[0][-64:]
+    data = tf.data.Dataset.from_tensor_slices(fixed_views(images)).batch(32)
+    distance = {}
+    for weight in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = _dino(small_cnn(), koleo_weight=weight)
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        model.fit(data, epochs=2, verbose=0)
+        distance[weight] = _nearest_neighbour_distance(
+            model.encoder.predict(held_out / 255.0, verbose=0))
+    assert distance[1.0] > 2 * distance[0.0], distance  # 0.117 vs 0.039 when written
 
 
 def test_teacher_temperature_follows_the_official_warm_up():
