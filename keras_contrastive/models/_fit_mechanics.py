@@ -80,9 +80,13 @@ class FitMechanics(keras.Model):
         a batch and reduces it across replicas eagerly to learn its shapes,
         which fails (a dict of PerReplica views cannot be reduced across
         workers).  A ``ContrastiveModel`` is built in ``__init__``, so only
-        the optimizer's slots remain to be created there too."""
+        the optimizer's slots remain to be created there too.  The same build
+        averages a batch across replicas, which boolean patch masks
+        (``views["masks"]``) cannot be: a built model that reads them skips it
+        under any strategy."""
         unbuilt = [layer.name for layer in self._flatten_layers() if not layer.built]
-        if distribute.is_multi_worker(self.distribute_strategy):
+        if distribute.is_multi_worker(self.distribute_strategy) or (
+                not unbuilt and getattr(self, "reads_masks", False)):
             if unbuilt:
                 raise ValueError(f"{type(self).__name__} has unbuilt layers {unbuilt}: build "
                                  "them in __init__ (multi-worker training cannot build from a "

@@ -72,7 +72,7 @@ ARGUMENT_RULES = {
     **dict.fromkeys(("mask_fraction", "mask_ratio"),
                     {"low": 0, "high": 1, "low_open": True, "high_open": True}),
     **dict.fromkeys(("lambda_", "sim_weight", "var_weight", "cov_weight", "nn_weight",
-                     "epsilon"), _NON_NEGATIVE),
+                     "epsilon", "koleo_weight"), _NON_NEGATIVE),
     **dict.fromkeys(("projection_dim", "out_dim", "bottleneck_dim", "predictor_dim",
                      "projector_layers", "queue_size", "support_size", "num_prototypes",
                      "sinkhorn_iterations", "k", "num_permutations", "version",

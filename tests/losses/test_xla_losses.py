@@ -54,8 +54,13 @@ def _cases():
                               [z(N, 4, D), z(N, 6, D), z(N, 4, 5), z(N, 6, 5)], [z(K, D)]),
         "dino": (lambda s0, s1, s2, t0, t1, c: losses.dino([s0, s1, s2], [t0, t1], c),
                  [z(N, K) for _ in range(5)], [z(K)]),
+        "ibot_patch_loss": (
+            lambda s0, s1, t0, t1, m0, m1, c: losses.ibot_patch_loss([s0, s1], [t0, t1],
+                                                                     [m0, m1], c),
+            [z(N, 4, K), z(N, 4, K), z(N, 4, K), z(N, 4, K), z(N, 4) > 0, z(N, 4) > 0], [z(K)]),
         "ijepa_loss": (losses.ijepa_loss, [z(N, 2, 3, D), z(N, 2, 3, D)], []),
         "info_nce": (losses.info_nce, [z(N, D), z(N, D)], [z(K, D)]),
+        "koleo": (losses.koleo, [z(N, D)], []),
         "mae_loss": (losses.mae_loss, [z(N, 4, D), z(N, 4, D), z(N, 4) > 0], []),
         "nearest_neighbour_nce": (
             lambda q, f, fq, kq: losses.nearest_neighbour_nce(q, f, fq, kq, k=3),
