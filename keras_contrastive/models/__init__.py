@@ -24,8 +24,8 @@ from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 
 __all__ = [
-    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "DenseCL", "Distillation",
-    "DualEncoder", "IJEPA", "Inpainting", "Jigsaw",
+    "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "DenseCL",
+    "Distillation", "DualEncoder", "IJEPA", "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MAE", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "NPID", "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std", "representation_model",
