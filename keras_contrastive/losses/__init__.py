@@ -3,6 +3,7 @@ from keras_contrastive.losses.clip import clip_loss
 from keras_contrastive.losses.cpc import cpc_nce
 from keras_contrastive.losses.densecl import dense_contrastive
 from keras_contrastive.losses.dino import dino
+from keras_contrastive.losses.distillation import feature_distillation
 from keras_contrastive.losses.info_nce import (
     batch_info_nce, info_nce, nearest_neighbour_nce, negative_cosine_similarity)
 from keras_contrastive.losses.ibot import ibot_patch_loss
@@ -18,7 +19,8 @@ from keras_contrastive.losses.swav import sinkhorn, swapped_prediction
 
 __all__ = [
     "NTXent", "barlow_twins", "batch_info_nce", "clip_loss", "cpc_nce", "dense_contrastive",
-    "dino", "ibot_patch_loss", "ijepa_loss", "info_nce", "koleo", "mae_loss",
+    "dino", "feature_distillation", "ibot_patch_loss", "ijepa_loss", "info_nce", "koleo",
+    "mae_loss",
     "nearest_neighbour_nce", "nearest_neighbours", "negative_cosine_similarity", "nnclr_loss",
     "npid", "nt_xent", "sinkhorn", "supcon", "swapped_prediction", "vicreg", "vicreg_terms",
 ]

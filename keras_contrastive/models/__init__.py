@@ -5,6 +5,7 @@ from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.cpc import CPC
 from keras_contrastive.models.densecl import DenseCL
 from keras_contrastive.models.dino import DINO
+from keras_contrastive.models.distillation import Distillation
 from keras_contrastive.models.dual_encoder import DualEncoder
 from keras_contrastive.models.ijepa import IJEPA
 from keras_contrastive.models.knn_moco import KNNMoCo
@@ -24,7 +25,7 @@ from keras_contrastive.models.swav import SwAV
 
 __all__ = [
     "BYOL", "BarlowTwins", "CPC", "Colorization", "ContrastiveModel", "DINO", "DenseCL",
-    "DualEncoder", "IJEPA", "Inpainting", "Jigsaw",
+    "Distillation", "DualEncoder", "IJEPA", "Inpainting", "Jigsaw",
     "KNNMoCo", "LeOCLR", "LeOCLREndToEnd", "MAE", "MoCo", "MoCoV3", "MomentumTargetModel", "NNCLR",
     "NPID", "RotationPrediction", "SimCLR", "SimSiam", "SupCon", "SwAV", "VICReg", "centred",
     "embedding_std", "representation_model",
