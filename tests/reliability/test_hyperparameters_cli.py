@@ -312,7 +312,7 @@ CLI_ROWS = {
                                  r"--min-overlap must be in (0, 1]"),
     "pretrain --max-iou 1.5": (["pretrain", "--max-iou", "1.5"], r"--max-iou must be in (0, 1]"),
     "pretrain --image-size 0": (["pretrain", "--image-size", "0"],
-                                "--image-size must be an integer >= 1"),
+                                "--image-size must be a positive int (a square) or H,W"),
     "pretrain --eval-train-subset 0": (["pretrain", "--eval-train-subset", "0"],
                                        "--eval-train-subset must be an integer >= 1"),
     "pretrain --eval-test-subset -1": (["pretrain", "--eval-test-subset", "-1"],
@@ -347,7 +347,7 @@ CLI_ROWS = {
     "evaluate --proto knn (abbreviation)": (["evaluate", "x", "--proto", "knn"],
                                             "unrecognized arguments: --proto"),
     "views --image-size 0": (["views", "--out", "v.png", "--image-size", "0"],
-                             "--image-size must be an integer >= 1"),
+                             "--image-size must be a positive int (a square) or H,W"),
     "views --local-crops -2": (["views", "--out", "v.png", "--local-crops", "-2"],
                                "--local-crops must be an integer >= 0"),
 }
