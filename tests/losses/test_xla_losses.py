@@ -60,6 +60,7 @@ def _cases():
             [z(N, 4, K), z(N, 4, K), z(N, 4, K), z(N, 4, K), z(N, 4) > 0, z(N, 4) > 0], [z(K)]),
         "ijepa_loss": (losses.ijepa_loss, [z(N, 2, 3, D), z(N, 2, 3, D)], []),
         "info_nce": (losses.info_nce, [z(N, D), z(N, D)], [z(K, D)]),
+        "feature_distillation": (losses.feature_distillation, [z(N, D), z(N, D)], []),
         "koleo": (losses.koleo, [z(N, D)], []),
         "mae_loss": (losses.mae_loss, [z(N, 4, D), z(N, 4, D), z(N, 4) > 0], []),
         "nearest_neighbour_nce": (

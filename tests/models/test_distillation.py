@@ -80,6 +80,10 @@ def test_bad_teachers_and_arguments_are_refused():
         models.Distillation(student, tiny_encoder(), distance="l2")
 
 
+# the student's steps per method
+STEPS = 100
+
+
 def _views(images, seed):
     from keras_contrastive import views
 
@@ -100,26 +104,22 @@ def pretrained_teacher(fashion_mnist_train):
     return simclr.encoder
 
 
-def test_a_distilled_student_beats_the_same_student_trained_by_simclr_at_equal_compute(
+def test_a_distilled_student_learns_the_teachers_features_on_held_out_images(
         pretrained_teacher, fashion_mnist_train, fashion_mnist_test):
-    """Same student init, same views, 30 steps each (each method's better Adam rate of 2e-3
-    and 5e-3); kNN (k=20) on 1,000 test images against the 2,000 training images.
-    Measured (seed 0, two runs): teacher 0.708-0.713, student init 0.594, distilled
-    0.628-0.629, SimCLR 0.589-0.592
-    (seeds 1, 2: 0.614 / 0.604 over init 0.614, 0.645 / 0.625 over 0.583)."""
-    memory, queries = fashion_mnist_train, fashion_mnist_test
+    """``STEPS`` steps of distillation (Adam 5e-3): the objective on 1,000 held-out
+    test images (the two views as ``fit`` sees them, the same for both measures) falls
+    by more than 0.1 below its value at init (about 0.99: cosine ~0), the baseline
+    measured here; measured 0.58-0.77 after training (CPU runs differ).  The issue's claim
+    (the distilled student's kNN beats the same student trained by SimCLR at equal
+    compute) is measured with 3 seeds in benchmarks/distillation.py (+0.034 +- 0.007,
+    BENCHMARKS.md): at this test's size one seed cannot show it (kNN, distilled vs
+    SimCLR: 0.607 vs 0.600 in a fresh-clone run at 30 steps; 0.605 vs 0.604 at 100)."""
     keras.utils.set_random_seed(0)
     student = backbones.small_cnn((28, 28, 1), filters=(8, 16, 32), name="student")
-    init = student.get_weights()
-    accuracy = {"init": knn_accuracy(student, memory, queries, k=20),
-                "teacher": knn_accuracy(pretrained_teacher, memory, queries, k=20)}
-    for name, rate in (("distilled", 5e-3), ("simclr", 2e-3)):
-        encoder = keras.models.clone_model(student)
-        encoder.set_weights(init)
-        model = (models.Distillation(encoder, pretrained_teacher, hidden_dim=64)
-                 if name == "distilled" else models.SimCLR(encoder, temperature=0.2))
-        model.compile(optimizer=keras.optimizers.Adam(rate))
-        model.fit(_views(fashion_mnist_train[0], seed=0), steps_per_epoch=30, verbose=0)
-        accuracy[name] = knn_accuracy(encoder, memory, queries, k=20)
-    assert accuracy["teacher"] > accuracy["init"] + 0.05, accuracy
-    assert accuracy["distilled"] > max(accuracy["simclr"], accuracy["init"]) + 0.01, accuracy
+    model = models.Distillation(student, pretrained_teacher, hidden_dim=64)
+    held_out = next(iter(_views(fashion_mnist_test[0][:1000], seed=5).unbatch().batch(1000)))
+    before = float(model.compute_objective(held_out, training=False)[0])
+    model.compile(optimizer=keras.optimizers.Adam(5e-3))
+    model.fit(_views(fashion_mnist_train[0], seed=0), steps_per_epoch=STEPS, verbose=0)
+    after = float(model.compute_objective(held_out, training=False)[0])
+    assert after < before - 0.1, (before, after)
