@@ -80,13 +80,16 @@ class FitMechanics(keras.Model):
         a batch and reduces it across replicas eagerly to learn its shapes,
         which fails (a dict of PerReplica views cannot be reduced across
         workers).  A ``ContrastiveModel`` is built in ``__init__``, so only
-        the optimizer's slots remain to be created there too.  The same build
-        averages a batch across replicas, which boolean patch masks
-        (``views["masks"]``) cannot be: a built model that reads them skips it
-        under any strategy."""
+        the optimizer's slots remain to be created there too.  So a built model
+        (every ``ContrastiveModel``) whose compiled loss and metrics have nothing
+        left to build skips Keras' build under any strategy: it would only pull
+        a batch and mean-reduce it across replicas, which fails for boolean
+        patch masks (``views["masks"]``) and caption strings (``DualEncoder``)."""
         unbuilt = [layer.name for layer in self._flatten_layers() if not layer.built]
-        if distribute.is_multi_worker(self.distribute_strategy) or (
-                not unbuilt and getattr(self, "reads_masks", False)):
+        compiled_unbuilt = any(part is not None and not part.built for part in (
+            getattr(self, "_compile_metrics", None), getattr(self, "_compile_loss", None)))
+        if distribute.is_multi_worker(self.distribute_strategy) or not (
+                unbuilt or compiled_unbuilt):
             if unbuilt:
                 raise ValueError(f"{type(self).__name__} has unbuilt layers {unbuilt}: build "
                                  "them in __init__ (multi-worker training cannot build from a "

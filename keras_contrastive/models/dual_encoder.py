@@ -239,16 +239,6 @@ class DualEncoder(ContrastiveModel):
     def update_state(self, extras):
         self.log_logit_scale.assign(tf.minimum(self.log_logit_scale, math.log(MAX_LOGIT_SCALE)))
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Built in ``__init__``: only the optimizer's slots remain.  Keras' own build
-        under a strategy pulls a batch and mean-reduces it across replicas, which
-        fails on the captions (strings)."""
-        if any(not layer.built for layer in self._flatten_layers()):
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        if self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
-
     def _unpack(self, data):
         data = distribute.check_even_split(data)
         if isinstance(data, dict) and IMAGES_KEY in data and TEXTS_KEY in data:
