@@ -496,6 +496,14 @@ EXPERIMENTS = {
                    for arm in ("IoU <= 0.5", "IoU <= 0.3", "IoU <= 0.1")
                    for m in ("seg_miou", "linear_acc")],
         "metrics": ["knn_acc", "linear_acc", "seg_miou"]},
+    # DenseCL (Wang et al. 2021) against its global-only baseline: dense transfer is its claim
+    "densecl": {
+        "doc": "DenseCL against MoCo-v2 (its global branch alone) at equal settings",
+        "arms": [Arm("MoCo-v2", {"method": "moco_v2"}), Arm("DenseCL", {"method": "densecl"})],
+        "claims": [Claim("DenseCL > MoCo-v2 (segmentation)", "DenseCL", "MoCo-v2", "seg_miou"),
+                   Claim("DenseCL on par with MoCo-v2 (linear)", "DenseCL", "MoCo-v2",
+                         "linear_acc", kind="not_worse")],
+        "metrics": ["knn_acc", "linear_acc", "seg_miou"]},
 }
 
 
