@@ -5,6 +5,7 @@ import pytest
 from keras_contrastive.models.registry import get_method, method_names
 from keras_contrastive.pretraining import PretrainConfig, build_model, open_split, pretrain
 from tests.conftest import fixed_views
+from tests.recipes.test_recipes import EXPORT_CASES
 
 
 @pytest.mark.parametrize("method", method_names())
@@ -25,6 +26,15 @@ def test_every_method_builds_and_computes_its_objective(method):
     assert np.isfinite(float(loss))
     assert extras["embeddings"].shape[0] >= 8
     assert type(model).from_config(model.get_config()).get_config() == model.get_config()
+    # what the recipe test's one export per kind of encoder rests on: any other method
+    # exports its backbone itself (I-JEPA: the EMA copy of it), a graph an export case serves
+    if method not in EXPORT_CASES:
+        extractor = model.feature_extractor()
+        assert extractor is model.encoder or (
+            type(extractor) is type(model.encoder)
+            and [w.shape for w in extractor.weights] == [w.shape for w in model.encoder.weights]
+            and [type(l) for l in extractor.layers] == [type(l) for l in model.encoder.layers]
+        ), method
 
 
 @pytest.mark.parametrize("method", ["simclr", "moco_v2"])
