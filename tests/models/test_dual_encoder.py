@@ -2,8 +2,8 @@
 captioned scenes (loss falls; R@1 both ways beats chance and the random-init model measured in
 the same test), the global batch on 2 replicas, the refusal of unpaired data, a save/load
 round trip that keeps the vocabulary, and the SavedModel of both towers
-(``export.export_dual_encoder``, served without the library's model classes: signatures equal the
-trained model, metadata, zero-shot, refusals)."""
+(``export.export_dual_encoder``, through ``keras-contrastive export``; served without the library's
+model classes: signatures equal the trained model, metadata, zero-shot, refusals)."""
 import keras
 import numpy as np
 import pytest
@@ -126,11 +126,17 @@ def test_round_trip_keeps_the_vocabulary(trained, tmp_path):
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
     """The trained model (BN moving statistics and a learnt logit scale that differ from
-    their initial values) exported once, and loaded back."""
+    their initial values) saved as .keras and exported once by ``keras-contrastive export``
+    (which hands a DualEncoder to ``export_dual_encoder``), and loaded back."""
+    from keras_contrastive import cli
+
     model = trained[0]
-    base = tmp_path_factory.mktemp("clip_export")
-    version_dir = export_dual_encoder(model, base, version=2, metadata={"note": "test"})
-    return model, base, version_dir, load_dual_encoder(base)
+    folder = tmp_path_factory.mktemp("clip_export")
+    model.save(folder / "clip.keras")
+    base = folder / "served"
+    assert cli.run(["export", str(folder / "clip.keras"), "--out", str(base),
+                    "--export-version", "2", "--training-data", "scene captions"]) == 0
+    return model, base, str(base / "2"), load_dual_encoder(base)
 
 
 def test_served_text_embeddings_equal_the_model_for_unknown_words_and_empty_strings(
@@ -178,7 +184,7 @@ def test_metadata_holds_the_vocabulary_scale_and_signatures(exported):
     assert info["temperature"] == pytest.approx(1 / scale, rel=1e-6)
     assert sorted(info["signatures"]) == sorted(served.signatures) == [
         "serve_bytes", "serve_text", "serve_uint8", "serving_default"]
-    assert info["note"] == "test"
+    assert info["training_data"] == "scene captions"
 
 
 def test_zero_shot_from_the_saved_model_equals_the_in_memory_model(trained, exported):
