@@ -171,7 +171,8 @@ def _parser():
         description="Write the encoder of a model saved with `pretrain --save-model` (or "
         "model.save) to DIR/<version>/ with the serving_default, serve_uint8 and serve_bytes "
         "signatures and metadata.json (--out), and/or as a TensorFlow Lite (LiteRT) file "
-        "(--tflite).",
+        "(--tflite).  A DualEncoder (CLIP) exports both towers (export_dual_encoder: "
+        "serve_text too, the vocabulary in metadata.json).",
     )
     exp.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras")
     exp.add_argument("--out", metavar="DIR",
@@ -339,7 +340,8 @@ def _load_model(path):
 
 
 def _export(args):
-    from keras_contrastive.export import check_export_path, export_encoder, export_tflite
+    from keras_contrastive.export import (check_export_path, export_dual_encoder, export_encoder,
+                                          export_tflite)
 
     if not args.out and not args.tflite:
         raise ValueError("give --out DIR (a TF Serving SavedModel), --tflite FILE.tflite, "
@@ -360,7 +362,15 @@ def _export(args):
               f"({metadata.get('dataset')!r}) saved in {args.model}")
     if args.training_data:
         metadata["training_data"] = args.training_data
-    if args.out:
+    from keras_contrastive.models.dual_encoder import DualEncoder
+
+    if args.out and isinstance(model, DualEncoder):  # both towers, as export_dual_encoder
+        path = export_dual_encoder(model, args.out, version=args.export_version,
+                                   overwrite=args.overwrite, metadata=metadata or None)
+        print(f"both towers of {type(model).__name__} exported to {path} (signatures "
+              "serving_default, serve_uint8, serve_bytes: L2-normalised image embeddings; "
+              "serve_text: strings)")
+    elif args.out:
         path = export_encoder(model, args.out, version=args.export_version,
                               overwrite=args.overwrite, include_projection=args.include_projection,
                               metadata=metadata or None)

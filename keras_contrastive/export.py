@@ -65,8 +65,9 @@ from keras_contrastive._checks import is_int, is_positive_int
 from keras_contrastive.data.orientation import exif_orientation_tf
 from keras_contrastive.data.preprocess import prepare_images
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SavedEncoderLayer", "export_encoder", "export_tflite",
-           "load_encoder", "read_metadata", "recover_interrupted_export", "servable_version"]
+__all__ = ["DEFAULT_MAX_PIXELS", "SavedDualEncoder", "SavedEncoderLayer", "export_dual_encoder",
+           "export_encoder", "export_tflite", "load_dual_encoder", "load_encoder",
+           "read_metadata", "recover_interrupted_export", "servable_version"]
 
 SIGNATURE_NAME = "serving_default"
 UINT8_SIGNATURE = "serve_uint8"
@@ -75,6 +76,9 @@ INPUT_NAME = "images"
 BYTES_INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "embedding"
 PROJECTION_NAME = "projection"
+FEATURES_NAME = "features"  # a dual encoder's raw image features beside its joint embedding
+TEXT_SIGNATURE = "serve_text"
+TEXT_INPUT_NAME = "texts"
 METADATA_FILE = "metadata.json"
 
 DEFAULT_MAX_PIXELS = 25_000_000
@@ -260,13 +264,7 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     ```
     """
     encoder = _resolve_encoder(model_or_encoder, input_shape)
-    if not is_int(version) or version < 0:
-        raise ValueError(f"`version` must be a non-negative integer, got version={version!r}.")
-    if not is_positive_int(max_pixels):
-        raise ValueError(f"`max_pixels` must be a positive integer, got max_pixels={max_pixels!r}.")
-    max_pixels = int(max_pixels)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise TypeError(f"`metadata` must be a dict, got {type(metadata).__name__}.")
+    max_pixels = _check_export_arguments(version, max_pixels, metadata)
     projector = None
     if include_projection:
         projector = getattr(model_or_encoder, "projector", None)
@@ -275,7 +273,6 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
                 f"include_projection=True needs a model with a `projector` head; "
                 f"{type(model_or_encoder).__name__} has none.")
     image_shape = _image_shape(encoder, input_shape)
-    height, width, channels = image_shape
     path = os.fspath(path)
     version_dir = check_export_path(path, version, overwrite)
 
@@ -285,6 +282,158 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
         if projector is not None:
             outputs[PROJECTION_NAME] = tf.cast(projector(features, training=False), tf.float32)
         return outputs
+
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+    if projector is not None:
+        archive.track(projector)
+    output_shape = _add_image_endpoints(archive, serve, image_shape, max_pixels)
+    record = _metadata(model_or_encoder, encoder, image_shape, output_shape[-1], projector,
+                       {"max_pixels": max_pixels, **(metadata or {})})
+    _write_version(archive, record, path, version, version_dir)
+    return version_dir
+
+
+def export_dual_encoder(model, path, version=1, overwrite=False, metadata=None,
+                        max_pixels=DEFAULT_MAX_PIXELS):
+    """Write a trained :class:`keras_contrastive.models.DualEncoder` (CLIP) as a
+    SavedModel in TF Serving layout ``path/<version>/``: both towers, so a
+    server embeds images and texts in the joint space.
+
+    Signatures: the three image signatures of :func:`export_encoder`
+    (``serving_default``: float32 images in [0, 1] at the training size;
+    ``serve_uint8``: uint8 images of any size; ``serve_bytes``: encoded
+    JPEG/PNG/GIF/BMP/WebP strings; the same preprocessing in the graph), each
+    returning ``{"embedding": float32 [B, projection_dim]}``, the image
+    tower's projection **L2-normalised** (``model.embed_images``), and
+    ``"features"``, the image encoder's raw features ``[B, D]``
+    (``model.feature_extractor()``, not normalised); and ``serve_text``, which
+    takes ``texts``: ``tf.string [B]`` and returns ``{"embedding": float32 [B,
+    projection_dim]}``, the text tower's projection L2-normalised
+    (``model.embed_texts``: lower-cased, punctuation stripped, split on
+    whitespace, unknown words read as the OOV token, cut or padded to
+    ``sequence_length`` tokens; an empty text embeds as zeros).  The dot
+    product of an image's and a text's ``embedding`` is their cosine
+    similarity; CLIP's logits are it times ``logit_scale``.
+
+    ``metadata.json`` holds what :func:`export_encoder` writes plus
+    ``"kind": "dual_encoder"``, the ``vocabulary`` (the token list, without
+    the padding and OOV tokens), ``sequence_length``, ``projection_dim``
+    (``embedding_dim`` too), ``features_dim``, ``logit_scale`` (the learnt
+    ``exp(log_logit_scale)``) and ``temperature`` (its inverse), and each
+    signature's inputs and outputs.  Written atomically like
+    :func:`export_encoder` (a server watching ``path`` never sees half a
+    version).  Read it back with :func:`load_dual_encoder`, or with
+    ``tf.saved_model.load`` alone (docs/SERVING.md).
+
+    Args:
+        model: a ``DualEncoder``.
+        path: base directory of the servable (created if missing).
+        version: non-negative integer version: the SavedModel goes to ``path/<version>``.
+        overwrite: replace an existing ``path/<version>`` (otherwise ``FileExistsError``).
+        metadata: a JSON-serialisable dict merged into ``metadata.json``.
+        max_pixels: ``serve_bytes`` refuses an image of more pixels (as in
+            :func:`export_encoder`).
+
+    Returns:
+        The version directory, as a string.
+
+    Example (zero-shot classification from the SavedModel alone):
+
+    ```python
+    import numpy as np, tempfile
+    from keras_contrastive import backbones, data, models
+    from keras_contrastive.export import export_dual_encoder, load_dual_encoder
+    from keras_contrastive.models.dual_encoder import text_vocabulary
+
+    images, captions = data.fashion_scene_captions("test", 4, size=16, seed=0)
+    model = models.DualEncoder(backbones.small_cnn((16, 16, 3)), text_vocabulary(captions),
+                               projection_dim=8, text_dim=8, text_depth=1, text_num_heads=2)
+    base = tempfile.mkdtemp()
+    export_dual_encoder(model, base)                    # base/1
+    served = load_dual_encoder(base)
+    probabilities = served.zero_shot(images, data.class_prompts())   # [4, 10]
+    predicted = probabilities.argmax(axis=1)            # a class index per image
+    ```
+    """
+    from keras_contrastive.models.dual_encoder import DualEncoder
+
+    if not isinstance(model, DualEncoder):
+        raise TypeError(f"export_dual_encoder exports a DualEncoder, got "
+                        f"{type(model).__name__}; export an image encoder with export_encoder.")
+    max_pixels = _check_export_arguments(version, max_pixels, metadata)
+    encoder = model.feature_extractor()
+    image_shape = _image_shape(encoder, None)
+    path = os.fspath(path)
+    version_dir = check_export_path(path, version, overwrite)
+
+    def serve_images(images):
+        features = encoder(images, training=False)
+        joint = model.image_projection(features, training=False)
+        return {OUTPUT_NAME: tf.math.l2_normalize(tf.cast(joint, tf.float32), axis=1),
+                FEATURES_NAME: tf.cast(features, tf.float32)}
+
+    def serve_text(texts):
+        joint = tf.cast(model.project_texts(texts, training=False), tf.float32)
+        return {OUTPUT_NAME: tf.math.l2_normalize(joint, axis=1)}
+
+    archive = keras.export.ExportArchive()
+    for part in (encoder, model.image_projection, model.text_encoder, model.text_projection):
+        archive.track(part)
+    projection_dim = _add_image_endpoints(archive, serve_images, image_shape, max_pixels)[-1]
+    archive.add_endpoint(name=TEXT_SIGNATURE, fn=serve_text,
+                         input_signature=[tf.TensorSpec((None,), tf.string, name=TEXT_INPUT_NAME)])
+    logit_scale = float(np.exp(keras.ops.convert_to_numpy(model.log_logit_scale)))
+    image_outputs = {OUTPUT_NAME: "float32 [B, projection_dim], the image projection, "
+                                  "L2-normalised (joint space)",
+                     FEATURES_NAME: "float32 [B, features_dim], the image encoder's features, "
+                                    "not normalised"}
+    record = _metadata(model, encoder, image_shape, projection_dim, None, {
+        "max_pixels": max_pixels,
+        "kind": "dual_encoder",
+        "embedding_dim": int(projection_dim),
+        "projection_dim": int(projection_dim),
+        "features_dim": int(model.feature_dim),
+        "vocabulary": list(model.vocabulary),
+        "sequence_length": model.sequence_length,
+        "logit_scale": logit_scale,
+        "temperature": 1.0 / logit_scale,
+        "text_preprocessing": "keras TextVectorization with `vocabulary`: lower-cased, "
+                              "punctuation stripped, split on whitespace, unknown words -> "
+                              "the OOV token, cut or padded to sequence_length tokens",
+        "signatures": {
+            SIGNATURE_NAME: {"inputs": {INPUT_NAME: "float32 [B, H, W, C] in [0, 1]"},
+                             "outputs": image_outputs},
+            UINT8_SIGNATURE: {"inputs": {INPUT_NAME: "uint8 [B, h, w, c], c in 1, 3, 4"},
+                              "outputs": image_outputs},
+            BYTES_SIGNATURE: {"inputs": {BYTES_INPUT_NAME: f"string [B] ({_FORMATS})"},
+                              "outputs": image_outputs},
+            TEXT_SIGNATURE: {"inputs": {TEXT_INPUT_NAME: "string [B], UTF-8 texts"},
+                             "outputs": {OUTPUT_NAME: "float32 [B, projection_dim], the text "
+                                                      "projection, L2-normalised (joint space)"}},
+        },
+        "outputs": [OUTPUT_NAME, FEATURES_NAME],
+        **(metadata or {})})
+    _write_version(archive, record, path, version, version_dir)
+    return version_dir
+
+
+def _check_export_arguments(version, max_pixels, metadata):
+    """Refuses a bad ``version``, ``max_pixels`` or ``metadata``; ``max_pixels`` as an int."""
+    if not is_int(version) or version < 0:
+        raise ValueError(f"`version` must be a non-negative integer, got version={version!r}.")
+    if not is_positive_int(max_pixels):
+        raise ValueError(f"`max_pixels` must be a positive integer, got max_pixels={max_pixels!r}.")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"`metadata` must be a dict, got {type(metadata).__name__}.")
+    return int(max_pixels)
+
+
+def _add_image_endpoints(archive, serve, image_shape, max_pixels):
+    """Adds the three image signatures to ``archive``, each ``serve`` (float32
+    images ``[B, H, W, C]`` in [0, 1] -> a dict of outputs, ``"embedding"`` among
+    them) behind its preprocessing; returns the shape of ``"embedding"``."""
+    height, width, channels = image_shape
 
     def to_input(images, orientation=None):  # uint8 [(B,) h, w, c] -> float32 [(B,) H, W, C]
         # the loaders' own preprocessing (data.preprocess): train/serve parity
@@ -296,12 +445,8 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
         return serve(to_input(images))
 
     def serve_bytes(image_bytes):
-        return serve(_decode_batch(image_bytes, (height, width, channels), max_pixels, to_input))
+        return serve(_decode_batch(image_bytes, image_shape, max_pixels, to_input))
 
-    archive = keras.export.ExportArchive()
-    archive.track(encoder)
-    if projector is not None:
-        archive.track(projector)
     endpoint = archive.add_endpoint(
         name=SIGNATURE_NAME, fn=serve,
         input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name=INPUT_NAME)])
@@ -317,9 +462,12 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
     archive.add_endpoint(
         name=BYTES_SIGNATURE, fn=serve_bytes,
         input_signature=[tf.TensorSpec((None,), tf.string, name=BYTES_INPUT_NAME)])
+    return output_shape
 
-    record = _metadata(model_or_encoder, encoder, image_shape, output_shape[-1], projector,
-                       {"max_pixels": max_pixels, **(metadata or {})})
+
+def _write_version(archive, record, path, version, version_dir):
+    """Writes ``archive`` and ``record`` (``metadata.json``) to a temporary folder in
+    ``path`` and swaps it in at ``version_dir`` (:func:`_swap_in`)."""
     os.makedirs(path, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f"{_STAGING}{int(version)}-", dir=path)
     os.chmod(staging, 0o755)  # mkdtemp makes it private; a model server may run as another user
@@ -330,7 +478,6 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
         _swap_in(staging, version_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return version_dir
 
 
 def export_tflite(model_or_encoder, path, input_shape=None, overwrite=False):
@@ -791,3 +938,135 @@ def load_encoder(path, trainable=False):
     model = keras.Model(images, embedding, name="encoder")
     model.trainable = trainable
     return model
+
+
+class SavedDualEncoder:
+    """A dual encoder written by :func:`export_dual_encoder`, served from its
+    SavedModel alone (``tf.saved_model.load``; no library model class is
+    rebuilt): images and texts to L2-normalised embeddings in the joint space,
+    and zero-shot classification by prompts.  :func:`load_dual_encoder` makes one.
+
+    Attributes:
+        version_dir: the version folder loaded.
+        metadata: its ``metadata.json`` (dict).
+        vocabulary: the text tower's tokens; ``sequence_length``,
+            ``input_shape`` (``(H, W, C)``), ``logit_scale`` (CLIP's learnt
+            scale of the cosine similarities) likewise from the metadata.
+        signatures: the SavedModel's signatures (``serving_default``,
+            ``serve_uint8``, ``serve_bytes``, ``serve_text``).
+
+    Example (a folder that holds no export is refused; ``export_dual_encoder``
+    shows a full round trip):
+
+    >>> import tempfile
+    >>> from keras_contrastive.export import SavedDualEncoder
+    >>> SavedDualEncoder(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No exported encoder at ...
+    """
+
+    def __init__(self, path):
+        self.version_dir = _version_dir(path)
+        self.metadata = read_metadata(self.version_dir)
+        if self.metadata.get("kind") != "dual_encoder":
+            raise ValueError(
+                f"{self.version_dir} is not a dual-encoder export (its metadata.json has no "
+                f"\"kind\": \"dual_encoder\"; method {self.metadata.get('method')!r}): load an "
+                "image encoder's export with load_encoder, or export the DualEncoder with "
+                "export_dual_encoder.")
+        try:
+            self._loaded = tf.saved_model.load(self.version_dir)
+        except Exception as error:  # TensorFlow's loader fails in many ways on damaged files
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ValueError(f"the SavedModel at {self.version_dir} is damaged: cannot load it "
+                             f"({type(error).__name__}: {first_line}); export it again.") from None
+        self.signatures = self._loaded.signatures
+        missing = sorted({SIGNATURE_NAME, UINT8_SIGNATURE, BYTES_SIGNATURE, TEXT_SIGNATURE}
+                         - set(self.signatures))
+        if missing:
+            raise ValueError(f"{self.version_dir} lacks the signatures {missing} of a "
+                             "dual-encoder export (written by export_dual_encoder).")
+        self.vocabulary = list(self.metadata["vocabulary"])
+        self.sequence_length = int(self.metadata["sequence_length"])
+        self.input_shape = tuple(self.metadata["input_shape"])
+        self.logit_scale = float(self.metadata["logit_scale"])
+        self.projection_dim = int(self.metadata["projection_dim"])
+
+    def embed_images(self, images, batch_size=256):
+        """L2-normalised image embeddings ``[N, projection_dim]`` (NumPy) of float32
+        images in [0, 1] at ``input_shape`` (``serving_default``), uint8 images
+        of any size (``serve_uint8``) or encoded image files as bytes
+        (``serve_bytes``), chosen by the dtype of ``images``."""
+        if not tf.is_tensor(images):
+            images = np.asarray(images)
+        dtype = tf.as_dtype(images.dtype) if images.dtype != object else tf.string
+        if dtype == tf.string:
+            name, key = BYTES_SIGNATURE, BYTES_INPUT_NAME
+        elif dtype == tf.uint8:
+            name, key = UINT8_SIGNATURE, INPUT_NAME
+        elif dtype.is_floating:
+            name, key, images = SIGNATURE_NAME, INPUT_NAME, tf.cast(images, tf.float32)
+        else:
+            raise TypeError(f"embed_images takes float images in [0, 1], uint8 images or encoded "
+                            f"image bytes; got dtype {dtype.name}.")
+        return self._run(self.signatures[name], key, images, batch_size)
+
+    def embed_texts(self, texts, batch_size=256):
+        """L2-normalised text embeddings ``[N, projection_dim]`` (NumPy) of a list of
+        strings (``serve_text``); a single string is a batch of one.  Anything
+        but strings is refused (a ``TypeError``), rather than read as its text."""
+        if isinstance(texts, (str, bytes)):
+            texts = [texts]
+        if tf.is_tensor(texts):
+            if texts.dtype != tf.string:
+                raise TypeError(f"embed_texts takes strings; got a tensor of {texts.dtype.name}.")
+            texts = texts.numpy()
+        texts = np.asarray(texts, dtype=object).reshape(-1)
+        for index, text in enumerate(texts):
+            if not isinstance(text, (str, bytes)):
+                raise TypeError(f"embed_texts takes strings; texts[{index}] is {text!r} "
+                                f"({type(text).__name__}).")
+        return self._run(self.signatures[TEXT_SIGNATURE], TEXT_INPUT_NAME,
+                         tf.constant(texts.tolist(), tf.string), batch_size)
+
+    def zero_shot(self, images, prompts):
+        """CLIP's zero-shot classification: ``[N, K]`` probabilities of each image
+        for the ``K`` class prompts (a softmax of ``logit_scale`` times the
+        cosine similarities); ``.argmax(axis=1)`` is the predicted class."""
+        logits = self.logit_scale * self.embed_images(images).astype(np.float64) @ (
+            self.embed_texts(prompts).astype(np.float64).T)
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    def _run(self, signature, key, batch, batch_size):
+        count = int(tf.shape(batch)[0])
+        if count == 0:
+            return np.zeros((0, self.projection_dim), np.float32)
+        return np.concatenate([signature(**{key: batch[i:i + batch_size]})[OUTPUT_NAME].numpy()
+                               for i in range(0, count, batch_size)])
+
+
+def load_dual_encoder(path):
+    """Load a dual encoder written by :func:`export_dual_encoder` as a
+    :class:`SavedDualEncoder` (``embed_images``, ``embed_texts``, ``zero_shot``).
+
+    Args:
+        path: the base directory given to ``export_dual_encoder`` (the highest
+            numeric version is loaded) or a version directory.
+
+    Raises ``ValueError`` for an export that is not a dual encoder's (an image
+    encoder's: load it with :func:`load_encoder`) and ``FileNotFoundError``
+    where there is no export.
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_contrastive.export import load_dual_encoder
+    >>> load_dual_encoder(tempfile.mkdtemp() + "/missing")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No exported encoder at ...: the directory does not exist.
+    """
+    return SavedDualEncoder(path)

@@ -16,15 +16,23 @@ top-1.  Here: ``--preset cpu_small`` (minutes on a CPU) or ``--preset scenes`` (
 20,000 training scenes).
 
 Run: ``python recipes/clip_scenes.py --preset cpu_small --seeds 0 1 2 --out clip.jsonl``.
+
+``--export DIR`` also writes each trained model as a TF Serving SavedModel of both towers
+(:func:`keras_contrastive.export.export_dual_encoder`: image signatures and ``serve_text``,
+the vocabulary and logit scale in ``metadata.json`` with the seed's scores): ``DIR/<N>``
+for one seed, ``DIR/seed<S>/<N>`` for several (``N``: ``--export-version``, default 1;
+``--overwrite`` replaces it).  The destination is checked before training.
 """
 import argparse
 import json
+import os
 
 import keras
 import tensorflow as tf
 
 from keras_contrastive import backbones, data, models
 from keras_contrastive.evaluation import evaluate_dual_encoder
+from keras_contrastive.export import check_export_path, export_dual_encoder
 from keras_contrastive.models.dual_encoder import text_vocabulary
 
 PRESETS = {
@@ -38,8 +46,10 @@ PRESETS = {
 
 
 def run(seed, train, test, size, objects, epochs, batch_size, lr, weight_decay, projection_dim,
-        text_dim, text_depth):
-    """One seed: ``{"seed", "random_init", "trained", "loss"}`` (``evaluate_dual_encoder``'s)."""
+        text_dim, text_depth, export=None):
+    """One seed: ``{"seed", "random_init", "trained", "loss"}`` (``evaluate_dual_encoder``'s);
+    with ``export={"path", "version", "overwrite", "metadata"}``, the trained model is
+    written there (``export_dual_encoder``) and ``"export"`` names the version folder."""
     images, captions = data.fashion_scene_captions("train", train, size=size, seed=seed,
                                                    objects=objects)
     test_images, test_captions, scenes = data.fashion_scene_captions(
@@ -59,8 +69,31 @@ def run(seed, train, test, size, objects, epochs, batch_size, lr, weight_decay, 
     pairs = tf.data.Dataset.from_tensor_slices({"images": images, "texts": captions})
     pairs = pairs.shuffle(len(images), seed=seed).batch(batch_size, drop_remainder=True)
     history = model.fit(pairs, epochs=epochs, verbose=0).history
-    return {"seed": seed, "random_init": initial, "trained": score(),
-            "loss": [round(v, 4) for v in history["loss"]]}
+    record = {"seed": seed, "random_init": initial, "trained": score(),
+              "loss": [round(v, 4) for v in history["loss"]]}
+    if export:
+        record["export"] = export_dual_encoder(
+            model, export["path"], version=export["version"], overwrite=export["overwrite"],
+            metadata={**export.get("metadata", {}), "seed": seed,
+                      "training_data": f"fashion_scene_captions('train', {train}, size={size}, "
+                                       f"seed={seed}, objects={tuple(objects)})",
+                      "metrics": {"random_init": initial, "trained": record["trained"]}})
+    return record
+
+
+def _export_targets(args):
+    """``{seed: export dict}`` for ``--export``: ``DIR`` for one seed, ``DIR/seed<S>`` for
+    several; each destination checked before any training."""
+    if not args.export:
+        return {}
+    targets = {}
+    for seed in args.seeds:
+        path = (args.export if len(args.seeds) == 1
+                else os.path.join(args.export, f"seed{seed}"))
+        check_export_path(path, args.export_version, args.overwrite)
+        targets[seed] = {"path": path, "version": args.export_version,
+                         "overwrite": args.overwrite, "metadata": {"preset": args.preset}}
+    return targets
 
 
 def main(argv=None):
@@ -68,9 +101,20 @@ def main(argv=None):
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu_small")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default=None, help="a JSON-lines file, one record per seed")
+    parser.add_argument("--export", metavar="DIR", default=None,
+                        help="write each trained model as a SavedModel of both towers "
+                             "(DIR/<version>; DIR/seed<S>/<version> for several seeds)")
+    parser.add_argument("--export-version", type=int, default=1, metavar="N",
+                        help="the SavedModel version (default 1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing export version")
     args = parser.parse_args(argv)
+    if args.export_version < 0:
+        parser.error(f"--export-version must be >= 0, got {args.export_version}")
+    targets = _export_targets(args)
     for seed in args.seeds:
-        record = {"preset": args.preset, **run(seed, **PRESETS[args.preset])}
+        record = {"preset": args.preset,
+                  **run(seed, **PRESETS[args.preset], export=targets.get(seed))}
         print(json.dumps(record))
         if args.out:
             with open(args.out, "a") as stream:

@@ -1,7 +1,9 @@
 """DualEncoder (CLIP): the step's loss is clip_loss of both towers' projections, learning on
 captioned scenes (loss falls; R@1 both ways beats chance and the random-init model measured in
-the same test), the global batch on 2 replicas, the refusal of unpaired data, and a save/load
-round trip that keeps the vocabulary."""
+the same test), the global batch on 2 replicas, the refusal of unpaired data, a save/load
+round trip that keeps the vocabulary, and the SavedModel of both towers
+(``export.export_dual_encoder``, through ``keras-contrastive export``; served without the library's
+model classes: signatures equal the trained model, metadata, zero-shot, refusals)."""
 import keras
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ import tensorflow as tf
 
 from keras_contrastive import data, losses, models
 from keras_contrastive.evaluation import evaluate_dual_encoder
+from keras_contrastive.export import (export_dual_encoder, export_encoder, load_dual_encoder,
+                                      read_metadata)
 from keras_contrastive.models.dual_encoder import text_vocabulary
 from tests.conftest import assert_round_trip, fit_on_one_and_two_replicas, sync_bn_encoder
 
@@ -117,3 +121,97 @@ def test_round_trip_keeps_the_vocabulary(trained, tmp_path):
                                atol=1e-6)
     np.testing.assert_allclose(restored.embed_images(test[0][:8]),
                                model.embed_images(test[0][:8]), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """The trained model (BN moving statistics and a learnt logit scale that differ from
+    their initial values) saved as .keras and exported once by ``keras-contrastive export``
+    (which hands a DualEncoder to ``export_dual_encoder``), and loaded back."""
+    from keras_contrastive import cli
+
+    model = trained[0]
+    folder = tmp_path_factory.mktemp("clip_export")
+    model.save(folder / "clip.keras")
+    base = folder / "served"
+    assert cli.run(["export", str(folder / "clip.keras"), "--out", str(base),
+                    "--export-version", "2", "--training-data", "scene captions"]) == 0
+    return model, base, str(base / "2"), load_dual_encoder(base)
+
+
+def test_served_text_embeddings_equal_the_model_for_unknown_words_and_empty_strings(
+        trained, exported):
+    model, _, _, served = exported
+    texts = [*trained[4][1][:6].astype(str), "", "zebra quokka xylophone", "A BAG, red!", " "]
+    expected = model.embed_texts(texts)
+    got = served.embed_texts(texts)
+    assert got.shape == expected.shape == (len(texts), 32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    norms = np.linalg.norm(got, axis=1)  # normalised, except an empty text's zeros
+    np.testing.assert_allclose(norms[[0, 1, 2, 3, 4, 5, 7, 8]], 1.0, atol=1e-5)
+    assert np.all(got[6] == 0) and np.all(got[9] == 0)
+    # an unknown word reads as the OOV token: not the empty text's embedding
+    assert np.linalg.norm(got[7]) > 0.5
+    raw = served.signatures["serve_text"](texts=tf.constant(texts))["embedding"].numpy()
+    np.testing.assert_allclose(raw, expected, atol=1e-5)
+
+
+def test_served_image_embeddings_equal_the_model_for_float_uint8_and_png(trained, exported):
+    model, _, _, served = exported
+    images = trained[4][0][:8]
+    expected = model.embed_images(images)
+    png = np.array([tf.io.encode_png(image).numpy() for image in images], dtype=object)
+    for batch in (images.astype("float32") / 255.0, images, png):
+        np.testing.assert_allclose(served.embed_images(batch), expected, atol=1e-5)
+    outputs = served.signatures["serve_uint8"](images=tf.constant(images))
+    np.testing.assert_allclose(outputs["embedding"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(outputs["features"].numpy(),
+                               model.feature_extractor()(images / 255.0).numpy(), atol=1e-5)
+
+
+def test_metadata_holds_the_vocabulary_scale_and_signatures(exported):
+    model, base, version_dir, served = exported
+    assert version_dir == str(base / "2")
+    info = read_metadata(base)
+    assert info["kind"] == "dual_encoder" and info["method"] == "DualEncoder"
+    assert info["vocabulary"] == model.vocabulary == served.vocabulary
+    assert model.text_encoder.get_layer("vectorize").get_vocabulary()[2:] == info["vocabulary"]
+    assert (info["sequence_length"], info["projection_dim"], info["input_shape"]) == (
+        20, 32, [SIZE, SIZE, 3])
+    scale = float(np.exp(model.log_logit_scale.numpy()))
+    assert abs(scale - 1 / 0.07) > 0.01  # learnt: the check below would see the initial value
+    assert info["logit_scale"] == pytest.approx(scale, rel=1e-6)
+    assert info["temperature"] == pytest.approx(1 / scale, rel=1e-6)
+    assert sorted(info["signatures"]) == sorted(served.signatures) == [
+        "serve_bytes", "serve_text", "serve_uint8", "serving_default"]
+    assert info["training_data"] == "scene captions"
+
+
+def test_zero_shot_from_the_saved_model_equals_the_in_memory_model(trained, exported):
+    model, _, _, served = exported
+    images, prompts = trained[4][0][:64], data.class_prompts()
+    logits = model.embed_images(images) @ model.embed_texts(prompts).T
+    expected = logits.argmax(axis=1)
+    assert len(set(expected)) > 1  # a constant prediction would make the check weak
+    probabilities = served.zero_shot(images, prompts)
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), expected)
+    scaled = np.exp(model.log_logit_scale.numpy()) * logits
+    softmax = np.exp(scaled - scaled.max(1, keepdims=True))
+    np.testing.assert_allclose(probabilities, softmax / softmax.sum(1, keepdims=True), atol=1e-5)
+
+
+def test_bad_input_to_the_dual_encoder_export_is_refused_clearly(exported, tmp_path):
+    model, _, _, served = exported
+    with pytest.raises(TypeError, match=r"takes strings; texts\[1\] is 3"):
+        served.embed_texts(["a bag", 3])
+    with pytest.raises(TypeError, match="takes strings; got a tensor of int32"):
+        served.embed_texts(tf.constant([1, 2]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
+        served.signatures["serve_text"](texts=tf.constant([1, 2]))
+    encoder_export = export_encoder(_encoder(), tmp_path / "encoder")
+    with pytest.raises(ValueError, match="not a dual-encoder export"):
+        load_dual_encoder(encoder_export)
+    with pytest.raises(TypeError, match="exports a DualEncoder, got SimCLR"):
+        export_dual_encoder(models.SimCLR(_encoder()), tmp_path / "simclr")
+    with pytest.raises(FileExistsError):
+        export_dual_encoder(model, tmp_path / "encoder")

@@ -142,3 +142,38 @@ def test_an_encoder_is_evaluated_again_when_any_weight_or_setting_differs():
     assert evaluate(encoder, None, None, config.replace(dataset="fashion_scenes")) == {
         "knn_acc": 4.0}
     assert calls == [0, 0, 1, 0]
+
+
+def test_clip_recipe_exports_both_towers_with_its_scores_and_checks_the_folder_first(
+        tmp_path, monkeypatch, capsys):
+    """``recipes/clip_scenes.py --export DIR`` at a tiny preset (64 scenes of 16 px, one
+    epoch): DIR/1 serves texts and images, its metadata holds the seed's recorded scores; an
+    existing version is refused before training; several seeds export to DIR/seed<S>."""
+    import importlib.util
+
+    from keras_contrastive.export import load_dual_encoder, read_metadata
+
+    spec = importlib.util.spec_from_file_location(
+        "clip_scenes", os.path.join(ROOT, "recipes", "clip_scenes.py"))
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    monkeypatch.setitem(recipe.PRESETS, "tiny", dict(
+        train=64, test=32, size=16, objects=(1, 2), epochs=1, batch_size=32, lr=1e-3,
+        weight_decay=1e-4, projection_dim=8, text_dim=8, text_depth=1))
+    export, out = tmp_path / "clip", tmp_path / "clip.jsonl"
+    recipe.main(["--preset", "tiny", "--out", str(out), "--export", str(export)])
+    record = json.loads(out.read_text())
+    assert record["export"] == str(export / "1") and record["seed"] == 0
+    info = read_metadata(export)
+    assert (info["kind"], info["seed"], info["preset"]) == ("dual_encoder", 0, "tiny")
+    assert info["metrics"]["trained"] == json.loads(json.dumps(record["trained"]))
+    served = load_dual_encoder(export)
+    assert served.embed_texts(["a photo of a bag"]).shape == (1, 8)
+    capsys.readouterr()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        recipe.main(["--preset", "tiny", "--export", str(export)])
+    assert capsys.readouterr().out == ""  # refused before any seed ran
+    args = recipe.argparse.Namespace(export=str(export), seeds=[0, 3], export_version=1,
+                                     overwrite=False, preset="tiny")
+    assert {seed: target["path"] for seed, target in recipe._export_targets(args).items()} == {
+        0: str(export / "seed0"), 3: str(export / "seed3")}
