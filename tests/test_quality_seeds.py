@@ -1,0 +1,50 @@
+"""``benchmarks/quality_seeds.py``: the arms it builds and the verdicts it writes, on
+records (its training is ``seeded_comparison.run_arms``, tested in tests/recipes)."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+import quality_seeds  # noqa: E402
+
+from keras_contrastive import recipes  # noqa: E402
+from keras_contrastive.pretraining import PRESETS  # noqa: E402
+
+
+@pytest.mark.parametrize("method", ["simclr", "mae", "ijepa", "npid"])
+def test_an_arm_is_its_recipes_cpu_small_preset(method):
+    arm = quality_seeds.arm(method)
+    assert arm.name == method and arm.changes["method"] == method
+    assert PRESETS["quality"].replace(**arm.changes) == recipes.preset_config(method, "cpu_small")
+
+
+def test_leoclr_end_to_end_is_simclr_with_the_original_anchor_and_unknown_names_are_refused():
+    arm = quality_seeds.arm("leoclr_e2e")
+    assert arm.name == "LeOCLR end-to-end"
+    assert arm.changes == {"method": "simclr", "anchor": "original"}
+    with pytest.raises(ValueError, match="unknown method 'simclr2'"):
+        quality_seeds.arm("simclr2")
+
+
+def _records(gains, random_level=0.70):
+    """One arm, three seeds: each seed's random init at its own level, the run ``gain`` above."""
+    return [{"arm": "m", "seed": seed, "knn_acc": random_level + 0.01 * seed + gain,
+             "random_knn_acc": random_level + 0.01 * seed, "linear_acc": 0.8,
+             "random_linear_acc": 0.8} for seed, gain in enumerate(gains)]
+
+
+@pytest.mark.parametrize("gains,expected", [((0.05, 0.06, 0.05), "reproduced"),
+                                            ((-0.05, -0.06, -0.05), "contradicted"),
+                                            ((0.01, -0.01, 0.0), "inconclusive")])
+def test_each_arm_is_judged_against_its_own_seeds_random_init(gains, expected):
+    table = quality_seeds.report(_records(gains), ["m"])
+    line = next(row for row in table.splitlines() if "m beats its random init (knn_acc)" in row)
+    assert line.rstrip(" |").endswith(expected), line
+    assert "| m | 3 |" in table
+
+
+def test_the_main_flags_refuse_an_unknown_method_before_training(capsys):
+    with pytest.raises(SystemExit):
+        quality_seeds.main(["--methods", "simclr,nope", "--records", "/nonexistent/r.jsonl"])
+    assert "unknown method 'nope'" in capsys.readouterr().err
