@@ -894,6 +894,14 @@ class SavedEncoderLayer(keras.layers.TFSMLayer):
         self._track_variable(variable)
 
 
+def _damaged_savedmodel(version_dir, error, what):
+    """The ``ValueError`` for a SavedModel TensorFlow's loader could not read (``error``)."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ValueError(f"the SavedModel at {version_dir} is damaged (truncated or missing "
+                      f"variables?): cannot load it ({type(error).__name__}: {first_line}); "
+                      f"export {what} again.")
+
+
 def load_encoder(path, trainable=False):
     """Load an exported encoder as a Keras model (images -> embedding).
 
@@ -929,10 +937,7 @@ def load_encoder(path, trainable=False):
             version_dir, call_endpoint=SIGNATURE_NAME, trainable=trainable, name="saved_encoder"
         )
     except Exception as error:  # TensorFlow's loader fails in many ways on damaged files
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ValueError(f"the SavedModel at {version_dir} is damaged (truncated or missing "
-                         f"variables?): cannot load it ({type(error).__name__}: {first_line}); "
-                         "export the encoder again.") from None
+        raise _damaged_savedmodel(version_dir, error, "the encoder") from None
     images = keras.Input(shape=image_shape, dtype="float32", name=INPUT_NAME)
     embedding = layer(images)[OUTPUT_NAME]
     model = keras.Model(images, embedding, name="encoder")
@@ -978,9 +983,7 @@ class SavedDualEncoder:
         try:
             self._loaded = tf.saved_model.load(self.version_dir)
         except Exception as error:  # TensorFlow's loader fails in many ways on damaged files
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ValueError(f"the SavedModel at {self.version_dir} is damaged: cannot load it "
-                             f"({type(error).__name__}: {first_line}); export it again.") from None
+            raise _damaged_savedmodel(self.version_dir, error, "the dual encoder") from None
         self.signatures = self._loaded.signatures
         missing = sorted({SIGNATURE_NAME, UINT8_SIGNATURE, BYTES_SIGNATURE, TEXT_SIGNATURE}
                          - set(self.signatures))
