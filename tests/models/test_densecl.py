@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn,
+    assert_round_trip, fit_crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn,
     sync_bn_encoder)
 
 
@@ -50,8 +50,7 @@ def test_loss_falls_and_embeddings_do_not_collapse(seed, fashion_mnist_train,
     held_out = fixed_views(fashion_mnist_test[0][:64], seed)
     others = fashion_mnist_test[0][64:128].astype("float32") / 255.0
     baseline = _dense_loss(model, held_out, others)
-    history = model.fit(crop_views(fashion_mnist_train[0][:1024], seed=seed), epochs=8,
-                        verbose=0).history
+    history = fit_crop_views(model, fashion_mnist_train[0][:1024], 8, seed=seed)
     loss, spread = history["loss"], history["embedding_std"]
     trained = _dense_loss(model, held_out, others)
     print(f"seed {seed}: loss {np.round(loss, 3).tolist()}, spread "

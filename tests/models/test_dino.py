@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, losses, models
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
+    assert_round_trip, crop_views, fit_crop_views, fit_on_one_and_two_replicas, fixed_views,
+    small_cnn, sync_bn_encoder)
 
 
 def _dino(encoder, **kwargs):
@@ -31,7 +32,7 @@ def test_loss_falls_and_outputs_do_not_collapse(fashion_mnist_train):
     # loss still rises toward log K and the test fails.
     model = _dino(small_cnn(), use_bn_in_head=True, teacher_temperature=0.05)
     model.compile(optimizer=keras.optimizers.SGD(0.0075, momentum=0.9, weight_decay=5e-4))
-    history = model.fit(crop_views(fashion_mnist_train[0]), epochs=12, verbose=0).history
+    history = fit_crop_views(model, fashion_mnist_train[0], 12)
     loss, spread = history["loss"], history["embedding_std"]
     assert np.all(np.isfinite(loss)), loss
     # near log K = 5.55 at the start (uniform-looking outputs); learning lowers it

@@ -9,9 +9,8 @@ import pytest
 import tensorflow as tf
 
 from keras_contrastive import backbones, losses, models
-from keras_contrastive.evaluation import knn_accuracy
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, sync_bn_encoder,
+    assert_round_trip, fit_on_one_and_two_replicas, fixed_views, sync_bn_encoder,
     tiny_encoder)
 
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 from keras_contrastive import losses, models
 from keras_contrastive.optimizers import LARS
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
+    assert_round_trip, fit_crop_views, fit_on_one_and_two_replicas, fixed_views,
+    small_cnn, sync_bn_encoder)
 
 METHODS = {
     "barlow_twins": lambda encoder, **kw: models.BarlowTwins(
@@ -29,7 +30,7 @@ def _fit(name, optimizer, images, epochs):
     keras.utils.set_random_seed(0)
     model = METHODS[name](small_cnn())
     model.compile(optimizer=optimizer)
-    return model, model.fit(crop_views(images), epochs=epochs, verbose=0).history
+    return model, fit_crop_views(model, images, epochs)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

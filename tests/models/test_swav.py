@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models
 from tests.conftest import (
-    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
+    assert_round_trip, crop_views, fit_crop_views, fit_on_one_and_two_replicas, fixed_views,
+    small_cnn, sync_bn_encoder)
 
 
 def _swav(encoder, **kwargs):
@@ -22,7 +23,7 @@ def test_loss_falls_and_embeddings_do_not_collapse(fashion_mnist_train):
     # The loss sits near log(K) (uniform predictions) for a few epochs and then falls; how
     # long the plateau lasts varies with the CPU's float rounding (12 epochs fell 7.5% here
     # and 2.9% on CI). 24 epochs fell 15-21% for seeds 0-3 here.
-    history = model.fit(crop_views(fashion_mnist_train[0][:1024]), epochs=24, verbose=0).history
+    history = fit_crop_views(model, fashion_mnist_train[0][:1024], 24)
     loss, spread = history["loss"], history["embedding_std"]
     # the prototypes are frozen in epoch 1: compare with epoch 2
     assert loss[-1] < loss[1] - 0.05 * abs(loss[1]), loss
