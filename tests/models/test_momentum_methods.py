@@ -101,7 +101,8 @@ def test_loss_falls_and_embeddings_do_not_collapse(name, fashion_mnist_train):
     keras.utils.set_random_seed(0)
     model = _model(name, backbone)
     queued = isinstance(model, (models.MoCo, models.NNCLR))
-    history = fit_crop_views(model, images[:1024], epochs, original=isinstance(model, models.LeOCLR))
+    history = fit_crop_views(model, images[:1024], epochs,
+                             original=isinstance(model, models.LeOCLR))
     loss, spread = history["loss"], history["embedding_std"]
     # methods with a queue are compared with epoch 2, once it holds real
     # embeddings instead of its random initial vectors
