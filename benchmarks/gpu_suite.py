@@ -95,7 +95,8 @@ def parse_args(argv=None):
                         help="auto: the first batch per replica tried")
     parser.add_argument("--steps", type=int, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, help="untimed steps first (>= 1: compilation)")
-    parser.add_argument("--backbone", choices=("resnet18", "resnet50"))
+    parser.add_argument("--backbone", choices=("resnet18", "resnet50", "small_cnn"),
+                        help="small_cnn: the suite's path at the least tracing (tests)")
     parser.add_argument("--image_size", type=int)
     parser.add_argument("--width", type=int, help="ResNet width (64: the standard one)")
     parser.add_argument("--budget_s", type=float, default=0,

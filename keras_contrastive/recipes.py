@@ -40,7 +40,7 @@ PRESET_NAMES = ("cpu_small", "paper")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # the PretrainConfig fields a recipe's flags set (generated: pretraining.flags)
 RECIPE_CONFIG_FLAGS = ("dataset", "epochs", "batch_size", "learning_rate", "train_subset", "seed",
-                       "image_size")
+                       "image_size", "backbone", "width")
 # ... and those of the comparison recipes (defaults: the quality protocol's)
 COMPARISON_CONFIG_FLAGS = ("epochs", "batch_size", "width", "train_subset", "seed")
 

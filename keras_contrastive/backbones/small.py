@@ -5,7 +5,7 @@ _POOLING = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.Glob
 
 
 def small_cnn(input_shape, filters=(16, 32, 64), strides=(1, 2, 2), batch_norm=True,
-              pooling="avg", name="small_cnn"):
+              pooling="avg", synchronized_bn=False, name="small_cnn"):
     """3x3 convolutions then global pooling: features have ``filters[-1]`` dims.
 
     Each block is conv (no bias) - BatchNorm - ReLU with ``batch_norm``, or
@@ -19,6 +19,8 @@ def small_cnn(input_shape, filters=(16, 32, 64), strides=(1, 2, 2), batch_norm=T
         strides: stride of each convolution (as many as ``filters``).
         batch_norm: BatchNormalization after each convolution.
         pooling: ``"avg"`` (GlobalAveragePooling2D) or ``"max"``.
+        synchronized_bn: batch statistics over the global batch under a
+            strategy of several replicas (Keras' ``synchronized`` batch norm).
         name: the model's name.
 
     Example:
@@ -39,7 +41,8 @@ def small_cnn(input_shape, filters=(16, 32, 64), strides=(1, 2, 2), batch_norm=T
     for width, stride in zip(filters, strides):
         if batch_norm:
             x = keras.layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False)(x)
-            x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+            x = keras.layers.ReLU()(
+                keras.layers.BatchNormalization(synchronized=synchronized_bn)(x))
         else:
             x = keras.layers.Conv2D(width, 3, strides=stride, padding="same",
                                     activation="relu")(x)

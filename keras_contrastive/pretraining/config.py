@@ -38,7 +38,7 @@ OPTIMIZER_DEFAULTS = {
 OPTIMIZERS = tuple(OPTIMIZER_DEFAULTS)
 #: the built-in backbones (``pretraining.BACKBONES`` builds them; a test checks
 #: they agree); ``backbone`` also takes ``keras_hub:<preset>``
-BACKBONE_NAMES = ("resnet18", "resnet50", "vit_small", "vit_tiny", "vit_micro")
+BACKBONE_NAMES = ("resnet18", "resnet50", "vit_small", "vit_tiny", "vit_micro", "small_cnn")
 KERAS_HUB_PREFIX = "keras_hub:"
 
 
@@ -155,10 +155,12 @@ class PretrainConfig:
         batch_size: global batch (pairs of views per step).
         backbone: ``resnet18``, ``resnet50`` (ResNets of ``width`` and
             ``stem``), ``vit_small`` (ViT-S/16), ``vit_tiny`` (patch 4), ``vit_micro``
-            (patch 4, 96 wide, 4 blocks: a CPU-sized ViT), or
+            (patch 4, 96 wide, 4 blocks: a CPU-sized ViT), ``small_cnn`` (three
+            conv-BN-ReLU blocks of ``width``, 2x and 4x channels: quick runs), or
             ``keras_hub:PRESET``, a keras-hub backbone preset (a name or a
             local directory) with the preset's weights.
-        width: ResNet width (16 in the quality protocol, 64 standard).
+        width: ResNet width (16 in the quality protocol, 64 standard); the
+            first block's channels of ``small_cnn``.
         stem: ResNet stem, ``cifar`` or ``imagenet``.
         learning_rate: peak rate; default the method's (``MethodSpec.optimizer``),
             else 0.06*B/256 (SGD), 0.2*B/256 (LARS), 0.3*B/256 (LARC), 5e-4*B/256

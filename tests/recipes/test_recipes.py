@@ -62,13 +62,21 @@ def test_cpu_small_recipe_runs_evaluates_and_exports(method, tmp_path, capsys):
     generated one: above), in this process; the script path itself is run as a script
     by the strategy and refusal tests below.  Learning is each method's own test
     (tests/models): here, the run's report must be the run's figures and, for one method
-    per kind of exported encoder (``EXPORT_CASES``), the exported encoder's."""
+    per kind of exported encoder (``EXPORT_CASES``), the exported encoder's.
+
+    Where the preset's backbone is its ResNet-18, the run takes ``--backbone small_cnn``
+    (``--width 8``): what is checked is the recipe's path, which is the same for every
+    backbone, and tracing a ResNet-18 train step was most of each test's time (BENCHMARKS,
+    "The test suite").  The preset's ResNet-18 itself trains in the strategy test below
+    and in the walkthrough test."""
     export_dir = tmp_path / "encoder"
     exports = method in EXPORT_CASES
     values = flags.FlagValues()
     recipes.define_flags(method, values)
+    small = (["--backbone", "small_cnn", "--width", "8"]
+             if recipes.preset_config(method, "cpu_small").backbone == "resnet18" else [])
     values(recipes._underscored(["recipe", "--preset", "cpu_small", "--epochs", "1",
-                                 "--train-subset", "512", "--eval-subset", "300",
+                                 "--train-subset", "512", "--eval-subset", "300", *small,
                                  "--export", str(export_dir) if exports else ""]))
     result = recipes.run(method, values)
     stdout = capsys.readouterr().out
@@ -98,9 +106,12 @@ def test_cpu_small_recipe_runs_evaluates_and_exports(method, tmp_path, capsys):
 
 
 def test_recipe_trains_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
+    """The script itself, under a 2-replica strategy (the preset's ResNet-18 trains in the
+    walkthrough and CLI tests; the small CNN keeps this one to the strategy's path)."""
     stdout = _run("simclr.py", "--strategy=mirrored", "--cpu_devices=2", "--epochs=1",
-                  "--train_subset=1024", "--batch_size=128", "--eval_subset=500", "--export=")
-    assert "2 replica(s)" in stdout
+                  "--train_subset=1024", "--batch_size=128", "--eval_subset=500", "--export=",
+                  "--backbone=small_cnn", "--width=8")
+    assert "2 replica(s)" in stdout and "small_cnn" in stdout
     assert len(_figures(stdout)) == 3
 
 
