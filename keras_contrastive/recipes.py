@@ -42,7 +42,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 RECIPE_CONFIG_FLAGS = ("dataset", "epochs", "batch_size", "learning_rate", "train_subset", "seed",
                        "image_size", "backbone", "width")
 # ... and those of the comparison recipes (defaults: the quality protocol's)
-COMPARISON_CONFIG_FLAGS = ("epochs", "batch_size", "width", "train_subset", "seed")
+COMPARISON_CONFIG_FLAGS = ("epochs", "batch_size", "backbone", "width", "train_subset", "seed")
 
 
 @dataclasses.dataclass(frozen=True)

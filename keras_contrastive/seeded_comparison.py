@@ -517,8 +517,12 @@ def define_scene_flags(flag_values=None):
     >>> values(["recipe", "--epochs=2"])  # doctest: +ELLIPSIS
     [...]
     >>> config = scene_base_config(values)
-    >>> config.dataset, config.width, config.epochs, config.train_subset
-    ('fashion_scenes', 8, 2, 10000)
+    >>> config.dataset, config.backbone, config.width, config.epochs, config.train_subset
+    ('fashion_scenes', 'resnet18', 8, 2, 10000)
+    >>> values(["recipe", "--backbone=small_cnn", "--width=4"])  # doctest: +ELLIPSIS
+    [...]
+    >>> scene_base_config(values).backbone, scene_base_config(values).width
+    ('small_cnn', 4)
     """
     from absl import flags
 
@@ -530,7 +534,10 @@ def define_scene_flags(flag_values=None):
     flags.DEFINE_list("arms", [], "run only these arms (default: all)", **fv)
     flags.DEFINE_integer("epochs", 5, "pretraining epochs of every arm", **fv)
     flags.DEFINE_integer("batch_size", 256, "global batch", **fv)
-    flags.DEFINE_integer("width", 8, "ResNet-18 width", **fv)
+    flags.DEFINE_enum("backbone", "resnet18", ["resnet18", "resnet50", "small_cnn"],
+                      "every arm's backbone (small_cnn: quick runs)", **fv)
+    flags.DEFINE_integer("width", 8, "ResNet width (small_cnn: its first block's channels)",
+                         **fv)
     flags.DEFINE_integer("train_subset", 10_000, "pretrain on the first N scenes (of 20,000)",
                          **fv)
     flags.DEFINE_integer("eval_train", 2000, "labelled training scenes for kNN / linear", **fv)
@@ -550,13 +557,13 @@ def scene_base_config(flag_values):
 
     The quality protocol (``PRESETS["quality"]``: ResNet-18 with a CIFAR
     stem, SGD, MoCo-v2 heads, queue of 16 batches, key momentum 0.99) on
-    ``fashion_scenes`` at width 8.
+    ``fashion_scenes`` at width 8 (``--backbone`` and ``--width`` change it).
     """
     from keras_contrastive.pretraining import PRESETS
 
     return PRESETS["quality"].replace(
         dataset="fashion_scenes", epochs=flag_values.epochs, batch_size=flag_values.batch_size,
-        width=flag_values.width, train_subset=flag_values.train_subset,
+        backbone=flag_values.backbone, width=flag_values.width, train_subset=flag_values.train_subset,
         eval_train_subset=flag_values.eval_train, eval_test_subset=flag_values.eval_test)
 
 

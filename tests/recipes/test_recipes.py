@@ -252,7 +252,7 @@ def test_revisiting_ablation_runs_the_first_and_last_rows_and_writes_the_table(t
     policy): each of those is a PretrainConfig setting tested on its own."""
     out = tmp_path / "ablation.md"
     _run_in_process("revisiting_ablation.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
-         "--width=4", "--eval_subset=300", "--rows=MoCo,+ kNN", f"--out={out}")
+         "--backbone=small_cnn", "--width=4", "--eval_subset=300", "--rows=MoCo,+ kNN", f"--out={out}")
     table = out.read_text()
     for row in ("random init", "| MoCo |", "| + kNN |"):
         assert row in table, row
@@ -278,7 +278,7 @@ def test_revisiting_ablation_names_its_rows_when_one_is_unknown():
 def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
     out = tmp_path / "leoclr_vs_moco.md"
     _run_in_process("leoclr_vs_moco.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
-         "--width=4", "--eval_subset=300", "--key_momentum=0.999", f"--out={out}")
+         "--backbone=small_cnn", "--width=4", "--eval_subset=300", "--key_momentum=0.999", f"--out={out}")
     lines = out.read_text().splitlines()
     assert lines[0].startswith("| method | kNN acc | linear acc | centre crop | random crop")
     rows = {line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:7]]
