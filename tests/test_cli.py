@@ -217,7 +217,7 @@ def write_photos(folder, sizes, classes=None, seed=0):
     return folder
 
 
-_TINY = ("--epochs", "1", "--batch-size", "8", "--width", "2")
+_TINY = ("--epochs", "1", "--batch-size", "8", "--backbone", "small_cnn", "--width", "2")
 
 
 def test_pretrain_on_an_unlabelled_folder_evaluates_on_eval_dataset_and_hands_off(tmp_path):
@@ -304,7 +304,8 @@ def test_bad_arguments_exit_with_a_message(args, message):
 def test_pretrain_with_constrained_multi_crop_and_a_picture_of_the_views(tmp_path):
     picture = tmp_path / "views.png"
     result = _run(
-        "pretrain", "--method", "moco_v2", "--epochs", "1", "--batch-size", "64", "--width", "4",
+        "pretrain", "--method", "moco_v2", "--epochs", "1", "--batch-size", "64",
+        "--backbone", "small_cnn", "--width", "4",  # the views are the point, not the backbone
         "--train-subset", "256", "--eval-train-subset", "300", "--eval-test-subset", "100",
         "--local-crops", "2", "--min-overlap", "0.2", "--stronger", "--plot-views", str(picture),
         "--augment-on", "device",
