@@ -329,7 +329,7 @@ CLI_ROWS = {
     "pretrain --knn-k 0": (["pretrain", "--knn-k", "0"], "--knn-k must be an integer >= 1"),
     "pretrain --backbone resnet34": (["pretrain", "--backbone", "resnet34"],
                                      "--backbone takes resnet18, resnet50, vit_small, vit_tiny, "
-                                     "vit_micro, keras_hub:NAME; got 'resnet34'"),
+                                     "vit_micro, small_cnn, keras_hub:NAME; got 'resnet34'"),
     "export --vers 2 (abbreviation)": (["export", "m.keras", "--out", "o", "--vers", "2"],
                                        "unrecognized arguments: --vers"),
     "evaluate --label-fraction 0": (["evaluate", "x", "--label-fraction", "0"],
