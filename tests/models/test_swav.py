@@ -21,8 +21,9 @@ def test_loss_falls_and_embeddings_do_not_collapse(fashion_mnist_train):
     model = _swav(small_cnn())
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4))
     # The loss sits near log(K) (uniform predictions) for a few epochs and then falls; how
-    # long the plateau lasts varies with the CPU's float rounding (12 epochs fell 7.5% here
-    # and 2.9% on CI). 24 epochs fell 15-21% for seeds 0-3 here.
+    # long the plateau lasts varies with the views (12 epochs fell 7.5% here and 2.9% on CI,
+    # on views that then differed from run to run: the racing seed state fit_crop_views
+    # now avoids). 24 epochs fell 15-21% for seeds 0-3 here.
     history = fit_crop_views(model, fashion_mnist_train[0][:1024], 24)
     loss, spread = history["loss"], history["embedding_std"]
     # the prototypes are frozen in epoch 1: compare with epoch 2
