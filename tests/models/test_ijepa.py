@@ -94,8 +94,9 @@ def test_loss_falls_and_the_target_representation_does_not_collapse(fashion_mnis
     train, held_out = fashion_mnist_train[0][:512], fashion_mnist_train[0][1024:1280]
     crops = views.simclr_augment(28, channels=1, strength=0.0, crop_scale=(0.3, 1.0),
                                  grayscale_prob=0.0, seed=0)
+    # reproducible crops (epochs, deterministic: see tests/conftest.py::crop_views)
     data = views.make_views(tf.data.Dataset.from_tensor_slices(train), crops, batch_size=64,
-                            seed=0)
+                            seed=0, epochs=MEASURED_EPOCHS, deterministic=True)
     model = _ijepa(_vit(patch_size=4, dim=32, depth=2), predictor_dim=32, momentum=0.99)
     model.compile(optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.04))
     x = held_out.astype("float32") / 255.0
@@ -107,7 +108,8 @@ def test_loss_falls_and_the_target_representation_does_not_collapse(fashion_mnis
         return float(losses.ijepa_loss(predictions, targets)), float(embedding_std(features))
 
     start, start_std = measure()
-    history = model.fit(data, epochs=MEASURED_EPOCHS, verbose=0).history["loss"]
+    history = model.fit(data, epochs=MEASURED_EPOCHS, steps_per_epoch=len(train) // 64,
+                        verbose=0).history["loss"]
     trained, trained_std = measure()
     collapsed = float(embedding_std(model.feature_extractor()(np.repeat(x[:1], len(x), 0))))
     assert trained < 0.5 * start and history[-1] < history[0]
