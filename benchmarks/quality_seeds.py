@@ -16,6 +16,7 @@ rule (the difference of the means beyond sd + sd, ``seeded_comparison.verdict``)
     python benchmarks/quality_seeds.py --methods npid,densecl,mae,ijepa \\
         --records benchmarks/results/quality_seeds.jsonl --out quality_seeds.md
     python benchmarks/quality_seeds.py --records ... --report-only
+    python benchmarks/quality_seeds.py --records ... --report-only --compare leoclr_e2e>simclr
 
 Arms are registered method names, or ``leoclr_e2e`` (SimCLR with the
 original image as the anchor, ``LeOCLREndToEnd``).
@@ -59,14 +60,18 @@ def with_random_init(records, metrics=METRICS):
     return out
 
 
-def report(records, names):
-    """The summary and the claims' tables (markdown) of the arms ``names``."""
+def report(records, names, comparisons=()):
+    """The summary and the claims' tables (markdown) of the arms ``names``: each arm
+    against its random init, then each ``(better, worse)`` pair of ``comparisons``."""
     records = [r for r in records if r["arm"] in names]
     summary = seeded_comparison.format_summary(seeded_comparison.summarise(records, METRICS),
                                                METRICS)
     claims = [seeded_comparison.Claim(f"{name} beats its random init ({metric})", name,
                                       f"{name} at random init", metric)
               for name in names for metric in METRICS]
+    claims += [seeded_comparison.Claim(f"{better} beats {worse} ({metric})", better, worse,
+                                       metric)
+               for better, worse in comparisons for metric in METRICS]
     verdicts = seeded_comparison.format_verdicts(with_random_init(records), claims)
     runs = sorted({(r["arm"], r["seed"]) for r in records}, key=str)
     return (f"{len(runs)} runs: " + ", ".join(f"{a} seed {s}" for a, s in runs)
@@ -88,12 +93,21 @@ def main(argv=None):
     parser.add_argument("--records", required=True, help="JSON lines, resumed if present")
     parser.add_argument("--out", default=None, help="write the tables (markdown) here")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--compare", default="",
+                        help="comma-separated BETTER>WORSE pairs of methods, e.g. "
+                             "leoclr_e2e>simclr: a claim each, with the same rule")
     args = parser.parse_args(argv)
     try:
         arms = [arm(m.strip()) for m in args.methods.split(",") if m.strip()]
         seeds = [int(s) for s in args.seeds.split(",")]
+        comparisons = [tuple(arm(m.strip()).name for m in pair.split(">"))
+                       for pair in args.compare.split(",") if pair.strip()]
     except ValueError as error:
         parser.error(str(error))
+    names = [a.name for a in arms]
+    for pair in comparisons:
+        if len(pair) != 2 or not set(pair) <= set(names):
+            parser.error(f"--compare takes BETTER>WORSE pairs of --methods; got {pair!r}")
     if args.report_only:
         records = seeded_comparison.read_records(args.records)
     else:
@@ -103,7 +117,7 @@ def main(argv=None):
             epochs=args.epochs, train_subset=args.train_subset,
             eval_train_subset=args.eval_train, eval_test_subset=args.eval_test)
         records = seeded_comparison.run_arms(base, arms, seeds, evaluate, args.records)
-    tables = report([r for r in records if r["seed"] in seeds], [a.name for a in arms])
+    tables = report([r for r in records if r["seed"] in seeds], names, comparisons)
     print("\n" + tables, flush=True)
     if args.out:
         with open(args.out, "w") as file:

@@ -48,3 +48,16 @@ def test_the_main_flags_refuse_an_unknown_method_before_training(capsys):
     with pytest.raises(SystemExit):
         quality_seeds.main(["--methods", "simclr,nope", "--records", "/nonexistent/r.jsonl"])
     assert "unknown method 'nope'" in capsys.readouterr().err
+
+
+def test_a_comparison_between_arms_is_judged_by_the_same_rule(tmp_path, capsys):
+    better = _records((0.05, 0.06, 0.05))
+    records = better + [{**r, "arm": "simclr", "knn_acc": r["knn_acc"] - 0.04} for r in better]
+    table = quality_seeds.report(records, ["m", "simclr"], [("m", "simclr")])
+    line = next(row for row in table.splitlines() if "m beats simclr (knn_acc)" in row)
+    assert "+0.0400" in line and line.rstrip(" |").endswith("reproduced"), line
+    # the flag: pairs of --methods only, refused before any training
+    with pytest.raises(SystemExit):
+        quality_seeds.main(["--methods", "simclr,byol", "--compare", "leoclr_e2e>simclr",
+                            "--records", str(tmp_path / "r.jsonl")])
+    assert "--compare takes BETTER>WORSE pairs of --methods" in capsys.readouterr().err
