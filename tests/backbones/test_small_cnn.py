@@ -1,9 +1,12 @@
-"""The small CNN: its layers, feature size, arguments and a save/load round trip."""
+"""The small CNN: its layers, feature size, arguments and a save/load round trip; as the
+named backbone ``--backbone small_cnn`` (width, 2x, 4x channels; batch norms synchronised
+exactly when a strategy of several replicas is in scope, as the ResNets')."""
 import keras
 import numpy as np
 import pytest
 
 from keras_contrastive import backbones
+from keras_contrastive.pretraining import PretrainConfig, build_backbone
 
 
 def test_blocks_parameters_and_round_trip(tmp_path):
@@ -32,3 +35,21 @@ def test_blocks_parameters_and_round_trip(tmp_path):
 def test_bad_arguments_are_rejected_with_their_names(kwargs, match):
     with pytest.raises(ValueError, match=match):
         backbones.small_cnn((28, 28, 1), **kwargs)
+
+
+def _batch_norms(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def test_the_config_builds_width_2x_4x_channels_with_local_batch_norm_on_one_replica():
+    encoder = build_backbone(PretrainConfig(backbone="small_cnn", width=8), (28, 28, 1))
+    assert encoder.output_shape == (None, 32)
+    convs = [layer.filters for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == [8, 16, 32]
+    assert [bn.synchronized for bn in _batch_norms(encoder)] == [False] * 3
+
+
+def test_its_batch_norms_synchronise_under_two_replicas(two_replicas):
+    with two_replicas.scope():
+        encoder = build_backbone(PretrainConfig(backbone="small_cnn", width=4), (28, 28, 1))
+    assert [bn.synchronized for bn in _batch_norms(encoder)] == [True] * 3
