@@ -67,8 +67,8 @@ def test_cpu_small_recipe_runs_evaluates_and_exports(method, tmp_path, capsys):
     Where the preset's backbone is its ResNet-18, the run takes ``--backbone small_cnn``
     (``--width 8``): what is checked is the recipe's path, which is the same for every
     backbone, and tracing a ResNet-18 train step was most of each test's time (BENCHMARKS,
-    "The test suite").  The preset's ResNet-18 itself trains in the strategy test below
-    and in the walkthrough test."""
+    "The test suite").  The preset's ResNet-18 itself trains in the walkthrough test
+    below, the CLI's pretrain test and the README example."""
     export_dir = tmp_path / "encoder"
     exports = method in EXPORT_CASES
     values = flags.FlagValues()
@@ -251,8 +251,9 @@ def test_revisiting_ablation_runs_the_first_and_last_rows_and_writes_the_table(t
     (multi-crop, the overlap constraint, the lower momentum, the strong
     policy): each of those is a PretrainConfig setting tested on its own."""
     out = tmp_path / "ablation.md"
-    _run_in_process("revisiting_ablation.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
-         "--backbone=small_cnn", "--width=4", "--eval_subset=300", "--rows=MoCo,+ kNN", f"--out={out}")
+    _run_in_process("revisiting_ablation.py", "--epochs=1", "--train_subset=256",
+                    "--batch_size=64", "--backbone=small_cnn", "--width=4", "--eval_subset=300",
+                    "--rows=MoCo,+ kNN", f"--out={out}")
     table = out.read_text()
     for row in ("random init", "| MoCo |", "| + kNN |"):
         assert row in table, row
@@ -278,7 +279,8 @@ def test_revisiting_ablation_names_its_rows_when_one_is_unknown():
 def test_leoclr_vs_moco_runs_both_rows_with_the_random_crop_test(tmp_path):
     out = tmp_path / "leoclr_vs_moco.md"
     _run_in_process("leoclr_vs_moco.py", "--epochs=1", "--train_subset=256", "--batch_size=64",
-         "--backbone=small_cnn", "--width=4", "--eval_subset=300", "--key_momentum=0.999", f"--out={out}")
+                    "--backbone=small_cnn", "--width=4", "--eval_subset=300",
+                    "--key_momentum=0.999", f"--out={out}")
     lines = out.read_text().splitlines()
     assert lines[0].startswith("| method | kNN acc | linear acc | centre crop | random crop")
     rows = {line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:7]]
