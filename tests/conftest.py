@@ -122,8 +122,9 @@ def fixed_views(images, seed=0, original=False):
     return out
 
 
-def crop_views(images, batch_size=64, seed=0, original=False, epochs=None):
-    """Two random crops (and the whole image as ``"original"`` when asked).
+def crop_views(images, batch_size=64, seed=0, original=False, epochs=None, labels=None):
+    """Two random crops (and the whole image as ``"original"`` when asked; each
+    image's label as ``"labels"`` when ``labels`` are given).
 
     With ``epochs`` the dataset holds that many epochs of batches (fit it with
     ``steps_per_epoch=len(images) // batch_size``) and is reproducible: every
@@ -137,9 +138,11 @@ def crop_views(images, batch_size=64, seed=0, original=False, epochs=None):
                                    grayscale_prob=0.0, seed=seed)
     whole = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=None,
                                  grayscale_prob=0.0, seed=seed + 1) if original else None
-    return views.make_views(tf.data.Dataset.from_tensor_slices(images), augment,
+    source = images if labels is None else (images, labels)
+    return views.make_views(tf.data.Dataset.from_tensor_slices(source), augment,
                             batch_size=batch_size, seed=seed, original_augment=whole,
-                            epochs=epochs, deterministic=epochs is not None)
+                            epochs=epochs, deterministic=epochs is not None,
+                            labels=labels is not None)
 
 
 def fit_crop_views(model, images, epochs, seed=0, original=False, batch_size=64):

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_contrastive import backbones, losses, models
 from tests.conftest import (
-    assert_round_trip, fit_on_one_and_two_replicas, fixed_views, sync_bn_encoder,
+    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, sync_bn_encoder,
     tiny_encoder)
 
 
@@ -83,17 +83,6 @@ def test_bad_teachers_and_arguments_are_refused():
 STEPS = 100
 
 
-def _views(images, seed, epochs=10):
-    """Crop views of ``epochs`` passes over ``images``, reproducible (every draw a function
-    of (seed, epoch, batch): tests/conftest.py::crop_views); fit takes its steps from them."""
-    from keras_contrastive import views
-
-    augment = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0),
-                                   grayscale_prob=0.0, seed=seed)
-    return views.make_views(tf.data.Dataset.from_tensor_slices(images), augment,
-                            batch_size=64, seed=seed, epochs=epochs, deterministic=True)
-
-
 @pytest.fixture(scope="module")
 def pretrained_teacher(fashion_mnist_train):
     """A teacher the library pretrains itself: SimCLR, 300 steps of 64 on the 2,000
@@ -101,7 +90,9 @@ def pretrained_teacher(fashion_mnist_train):
     keras.utils.set_random_seed(0)
     simclr = models.SimCLR(backbones.small_cnn((28, 28, 1)), temperature=0.2)
     simclr.compile(optimizer=keras.optimizers.Adam(3e-3))
-    simclr.fit(_views(fashion_mnist_train[0], seed=1), steps_per_epoch=300, verbose=0)
+    # reproducible crop views: 10 passes of 31 batches hold the 300 steps
+    simclr.fit(crop_views(fashion_mnist_train[0], seed=1, epochs=10), steps_per_epoch=300,
+               verbose=0)
     return simclr.encoder
 
 
@@ -118,10 +109,11 @@ def test_a_distilled_student_learns_the_teachers_features_on_held_out_images(
     keras.utils.set_random_seed(0)
     student = backbones.small_cnn((28, 28, 1), filters=(8, 16, 32), name="student")
     model = models.Distillation(student, pretrained_teacher, hidden_dim=64)
-    held_out = next(iter(_views(fashion_mnist_test[0][:1000], seed=5, epochs=2).unbatch()
+    held_out = next(iter(crop_views(fashion_mnist_test[0][:1000], seed=5, epochs=2).unbatch()
                          .batch(1000)))
     before = float(model.compute_objective(held_out, training=False)[0])
     model.compile(optimizer=keras.optimizers.Adam(5e-3))
-    model.fit(_views(fashion_mnist_train[0], seed=0), steps_per_epoch=STEPS, verbose=0)
+    model.fit(crop_views(fashion_mnist_train[0], seed=0, epochs=10), steps_per_epoch=STEPS,
+              verbose=0)
     after = float(model.compute_objective(held_out, training=False)[0])
     assert after < before - 0.1, (before, after)

@@ -7,16 +7,8 @@ import tensorflow as tf
 
 from keras_contrastive import losses, models, views
 from tests.conftest import (
-    assert_round_trip, fit_on_one_and_two_replicas, fixed_views, small_cnn, sync_bn_encoder)
-
-
-def _labelled_views(images, labels, batch_size=64, epochs=None):
-    """Labelled crop views; with ``epochs``, reproducible (tests/conftest.py::crop_views)."""
-    augment = views.simclr_augment(28, channels=1, strength=0.5, crop_scale=(0.2, 1.0),
-                                   grayscale_prob=0.0, seed=0)
-    return views.make_views(tf.data.Dataset.from_tensor_slices((images, labels)), augment,
-                            batch_size=batch_size, seed=0, labels=True, epochs=epochs,
-                            deterministic=epochs is not None)
+    assert_round_trip, crop_views, fit_on_one_and_two_replicas, fixed_views, small_cnn,
+    sync_bn_encoder)
 
 
 def test_make_views_keeps_each_images_label(fashion_mnist_train):
@@ -49,7 +41,7 @@ def test_loss_falls_and_classes_separate(fashion_mnist_train, fashion_mnist_test
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=5e-4))
     test_images = fashion_mnist_test[0][:500].astype("float32") / 255.0
     before = _nearest_neighbour_accuracy(model, test_images, fashion_mnist_test[1][:500])
-    history = model.fit(_labelled_views(images[:1024], labels[:1024], epochs=8), epochs=8,
+    history = model.fit(crop_views(images[:1024], epochs=8, labels=labels[:1024]), epochs=8,
                         steps_per_epoch=16, verbose=0).history
     loss = history["loss"]
     assert loss[-1] < loss[0] - 0.05 * abs(loss[0]), loss
