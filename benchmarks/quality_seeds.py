@@ -19,7 +19,14 @@ rule (the difference of the means beyond sd + sd, ``seeded_comparison.verdict``)
     python benchmarks/quality_seeds.py --records ... --report-only --compare leoclr_e2e>simclr
 
 Arms are registered method names, or ``leoclr_e2e`` (SimCLR with the
-original image as the anchor, ``LeOCLREndToEnd``).
+original image as the anchor, ``LeOCLREndToEnd``); ``METHOD@EPOCHS`` is that
+arm trained for ``EPOCHS`` instead of ``--epochs`` (the same images and seeds:
+a comparison at equal compute, e.g. ``simclr@8`` against ``leoclr_e2e``, which
+encodes 3 images a pair to SimCLR's 2):
+
+    python benchmarks/quality_seeds.py --methods simclr@8 --records ...
+    python benchmarks/quality_seeds.py --methods leoclr_e2e,simclr@8 --records ... \\
+        --report-only --compare "simclr@8>leoclr_e2e,leoclr_e2e>simclr@8"
 """
 import argparse
 import os
@@ -36,7 +43,16 @@ NAMES = {"leoclr_e2e": "LeOCLR end-to-end"}
 
 
 def arm(method):
-    """The ``Arm`` of ``method``: its cpu_small preset's changes to the quality protocol."""
+    """The ``Arm`` of ``method``: its cpu_small preset's changes to the quality protocol
+    (``METHOD@EPOCHS``: and ``EPOCHS`` epochs, named ``"<name> (EPOCHS epochs)"``)."""
+    if "@" in method:
+        method, epochs = method.split("@", 1)
+        if not epochs.isdigit() or int(epochs) < 1:
+            raise ValueError(f"METHOD@EPOCHS takes a positive whole number of epochs, "
+                             f"got {epochs!r}.")
+        base = arm(method)
+        return seeded_comparison.Arm(f"{base.name} ({int(epochs)} epochs)",
+                                     {**base.changes, "epochs": int(epochs)})
     if method == "leoclr_e2e":
         return seeded_comparison.Arm(NAMES[method], {"method": "simclr", "anchor": "original"})
     if method not in method_names():

@@ -27,6 +27,16 @@ def test_leoclr_end_to_end_is_simclr_with_the_original_anchor_and_unknown_names_
         quality_seeds.arm("simclr2")
 
 
+def test_an_arm_at_other_epochs_is_the_same_arm_trained_longer():
+    arm = quality_seeds.arm("simclr@8")
+    assert arm.name == "simclr (8 epochs)"
+    assert arm.changes == {**quality_seeds.arm("simclr").changes, "epochs": 8}
+    assert quality_seeds.arm("leoclr_e2e@7").name == "LeOCLR end-to-end (7 epochs)"
+    for bad in ("simclr@", "simclr@1.5", "simclr@0"):
+        with pytest.raises(ValueError, match="METHOD@EPOCHS takes a positive whole number"):
+            quality_seeds.arm(bad)
+
+
 def _records(gains, random_level=0.70):
     """One arm, three seeds: each seed's random init at its own level, the run ``gain`` above."""
     return [{"arm": "m", "seed": seed, "knn_acc": random_level + 0.01 * seed + gain,
