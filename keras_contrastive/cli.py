@@ -340,8 +340,7 @@ def _load_model(path):
 
 
 def _export(args):
-    from keras_contrastive.export import (check_export_path, export_dual_encoder, export_encoder,
-                                          export_tflite)
+    from keras_contrastive.export import check_export_path, export_model, export_tflite
 
     if not args.out and not args.tflite:
         raise ValueError("give --out DIR (a TF Serving SavedModel), --tflite FILE.tflite, "
@@ -362,20 +361,15 @@ def _export(args):
               f"({metadata.get('dataset')!r}) saved in {args.model}")
     if args.training_data:
         metadata["training_data"] = args.training_data
-    from keras_contrastive.models.dual_encoder import DualEncoder
-
-    if args.out and isinstance(model, DualEncoder):  # both towers, as export_dual_encoder
-        path = export_dual_encoder(model, args.out, version=args.export_version,
-                                   overwrite=args.overwrite, metadata=metadata or None)
-        print(f"both towers of {type(model).__name__} exported to {path} (signatures "
-              "serving_default, serve_uint8, serve_bytes: L2-normalised image embeddings; "
-              "serve_text: strings)")
-    elif args.out:
-        path = export_encoder(model, args.out, version=args.export_version,
-                              overwrite=args.overwrite, include_projection=args.include_projection,
-                              metadata=metadata or None)
-        print(f"encoder of {type(model).__name__} exported to {path} (signatures "
-              "serving_default, serve_uint8, serve_bytes)")
+    if args.out:  # a DualEncoder's two towers, any other method's encoder
+        path, what = export_model(model, args.out, version=args.export_version,
+                                  overwrite=args.overwrite,
+                                  include_projection=args.include_projection,
+                                  metadata=metadata or None)
+        signatures = ("serving_default, serve_uint8, serve_bytes: L2-normalised image "
+                      "embeddings; serve_text: strings" if what == "both towers"
+                      else "serving_default, serve_uint8, serve_bytes")
+        print(f"{what} of {type(model).__name__} exported to {path} (signatures {signatures})")
     if args.tflite:
         export_tflite(model, args.tflite, overwrite=args.overwrite)
         print(f"encoder of {type(model).__name__} written to {args.tflite} (TensorFlow Lite: "

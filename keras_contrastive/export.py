@@ -66,7 +66,7 @@ from keras_contrastive.data.orientation import exif_orientation_tf
 from keras_contrastive.data.preprocess import prepare_images
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SavedDualEncoder", "SavedEncoderLayer", "export_dual_encoder",
-           "export_encoder", "export_tflite", "load_dual_encoder", "load_encoder",
+           "export_encoder", "export_model", "export_tflite", "load_dual_encoder", "load_encoder",
            "read_metadata", "recover_interrupted_export", "servable_version"]
 
 SIGNATURE_NAME = "serving_default"
@@ -292,6 +292,42 @@ def export_encoder(model_or_encoder, path, version=1, overwrite=False, input_sha
                        {"max_pixels": max_pixels, **(metadata or {})})
     _write_version(archive, record, path, version, version_dir)
     return version_dir
+
+
+def export_model(model, path, version=1, overwrite=False, include_projection=False,
+                 metadata=None, max_pixels=DEFAULT_MAX_PIXELS):
+    """Export what ``model`` serves, whatever the method: a
+    :class:`~keras_contrastive.models.DualEncoder`'s two towers
+    (:func:`export_dual_encoder`), any other model's (or a bare encoder's) image
+    encoder (:func:`export_encoder`).  The one place that knows which methods
+    export what; ``keras-contrastive export`` calls it.
+
+    Returns ``(version_dir, what)``, ``what`` being ``"both towers"`` or
+    ``"encoder"``.  ``include_projection`` is refused for a dual encoder (its
+    image embeddings are already the projected, normalised ones).
+
+    Example:
+
+    >>> import tempfile, keras
+    >>> from keras_contrastive.export import export_model
+    >>> encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                             keras.layers.GlobalAveragePooling2D()])
+    >>> path, what = export_model(encoder, tempfile.mkdtemp())
+    >>> what, path.endswith("/1")
+    ('encoder', True)
+    """
+    from keras_contrastive.models.dual_encoder import DualEncoder
+
+    if isinstance(model, DualEncoder):
+        if include_projection:
+            raise ValueError("include_projection does not apply to a DualEncoder: its export "
+                             "serves the projected, L2-normalised image and text embeddings "
+                             "(export_dual_encoder).")
+        return export_dual_encoder(model, path, version=version, overwrite=overwrite,
+                                   metadata=metadata, max_pixels=max_pixels), "both towers"
+    return export_encoder(model, path, version=version, overwrite=overwrite,
+                          include_projection=include_projection, metadata=metadata,
+                          max_pixels=max_pixels), "encoder"
 
 
 def export_dual_encoder(model, path, version=1, overwrite=False, metadata=None,
