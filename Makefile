@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test data install benchmark clean
+.PHONY: demo test test-quick data install benchmark clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ JOBS ?= 2
 DURATIONS ?= 15
 test: data
 	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) --dist worksteal tests
+
+# the tests under 3 s in the reference run (tests/conftest.py): a quick check while
+# working; `make test` (what CI runs) is the whole suite
+test-quick: data
+	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) --dist worksteal -m "not slow" tests
 
 benchmark: data
 	$(PY) benchmarks/quality.py --method simclr --epochs 5

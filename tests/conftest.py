@@ -291,3 +291,60 @@ def tflite_embeddings(path, images):
     interpreter.set_tensor(given["index"], np.asarray(images, np.float32))
     interpreter.invoke()
     return interpreter.get_tensor(output["index"])
+
+
+#: the suite run whose test times order and mark this one (``make test DURATIONS=0``
+#: from a fresh clone; refresh it with a newer run's listing)
+REFERENCE_DURATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                   "benchmarks", "results",
+                                   "test_durations_2fd66f8_2026-12-06.txt")
+#: a test is ``slow`` when it took at least this long (setup, call and teardown) in
+#: the reference run; ``make test-quick`` runs the others
+SLOW_SECONDS = 3.0
+
+
+def reference_durations(path=REFERENCE_DURATIONS):
+    """``{test id: seconds}`` (setup + call + teardown) of the reference run; ``{}``
+    where the listing is missing.  The listing's parser is
+    ``benchmarks/compare_test_runs.py``'s."""
+    import importlib.util
+
+    if not os.path.exists(path):
+        return {}
+    script = os.path.join(os.path.dirname(os.path.dirname(path)), "compare_test_runs.py")
+    spec = importlib.util.spec_from_file_location("compare_test_runs", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seconds = {}
+    for (test_id, _phase), value in module.durations(path).items():
+        seconds[test_id] = seconds.get(test_id, 0.0) + value
+    return seconds
+
+
+def order_by_module_time(items, seconds):
+    """``items`` with their modules in descending order of the modules' summed
+    reference time (tests the reference lacks count 0), each module's tests in
+    their own order: the long tests start first, the run ends on short ones
+    (pytest-xdist hands each worker a contiguous share, then steals from the
+    end), and a module's fixtures stay set up once per worker."""
+    modules = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    weight = {name: sum(seconds.get(item.nodeid, 0.0) for item in group)
+              for name, group in modules.items()}
+    ordered = sorted(modules, key=lambda name: -weight[name])  # stable: ties keep their order
+    return [item for name in ordered for item in modules[name]]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", f"slow: took at least {SLOW_SECONDS:.0f} s in the reference run "
+        "(tests/conftest.py REFERENCE_DURATIONS); `make test-quick` leaves these out")
+
+
+def pytest_collection_modifyitems(config, items):
+    seconds = reference_durations()
+    for item in items:
+        if seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS:
+            item.add_marker(pytest.mark.slow)
+    items[:] = order_by_module_time(items, seconds)

@@ -23,3 +23,49 @@ def test_unchanged_tests_give_the_ratio_and_changed_ones_are_scaled_by_it(tmp_pa
     assert (result["shared"], result["unchanged"], result["changed"]) == (2, 1, 1)
     assert result["changed_new_at_old_speed_s"] == pytest.approx(3.0)  # 6 s on a 2x machine
     assert (result["old_total_s"], result["new_total_s"]) == (21.0, 33.0)
+
+
+# tests/conftest.py orders and marks the suite by the reference run's listing
+from tests.conftest import (REFERENCE_DURATIONS, SLOW_SECONDS, order_by_module_time,  # noqa: E402
+                            reference_durations)
+
+
+class _Item:
+    def __init__(self, nodeid):
+        self.nodeid = nodeid
+
+
+def test_modules_run_longest_first_and_keep_their_tests_together():
+    items = [_Item(i) for i in ("tests/a.py::x", "tests/a.py::y", "tests/b.py::z",
+                                "tests/c.py::new", "tests/d.py::w", "tests/b.py::v")]
+    seconds = {"tests/a.py::x": 1.0, "tests/a.py::y": 1.5, "tests/b.py::z": 0.5,
+               "tests/b.py::v": 9.0, "tests/d.py::w": 2.5}
+    ordered = [item.nodeid for item in order_by_module_time(items, seconds)]
+    # b: 9.5 s, a: 2.5 s, d: 2.5 s (a first: ties keep the collection's order), c: unmeasured
+    assert ordered == ["tests/b.py::z", "tests/b.py::v", "tests/a.py::x", "tests/a.py::y",
+                       "tests/d.py::w", "tests/c.py::new"]
+
+
+def test_a_tests_reference_time_sums_its_phases_and_a_missing_listing_is_none(tmp_path):
+    listing = tmp_path / "benchmarks" / "results" / "durations.txt"
+    listing.parent.mkdir(parents=True)
+    listing.write_text("4.00s call     tests/a.py::test_x\n0.50s setup    tests/a.py::test_x\n"
+                       "0.25s teardown tests/a.py::test_x\n1.00s call     tests/b.py::test_y\n")
+    (tmp_path / "benchmarks" / "compare_test_runs.py").write_text(
+        open(compare_test_runs.__file__).read())
+    assert reference_durations(str(listing)) == {"tests/a.py::test_x": 4.75,
+                                                 "tests/b.py::test_y": 1.0}
+    assert reference_durations(str(tmp_path / "none.txt")) == {}
+
+
+def test_this_run_marks_the_reference_runs_slow_tests_and_only_those(request):
+    assert os.path.exists(REFERENCE_DURATIONS)
+    seconds = reference_durations()
+    marked = {item.nodeid: item.get_closest_marker("slow") is not None
+              for item in request.session.items}
+    readme = "tests/test_readme.py::test_readme_api_example_runs_as_written"
+    assert seconds[readme] >= SLOW_SECONDS
+    assert marked.get(readme, True)  # marked wherever it is collected
+    assert not marked[request.node.nodeid]  # this test: well under a second
+    assert all(is_slow == (seconds.get(nodeid, 0.0) >= SLOW_SECONDS)
+               for nodeid, is_slow in marked.items())
