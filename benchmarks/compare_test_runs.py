@@ -14,7 +14,7 @@ touched (every other test both runs have is "unchanged").
 import argparse
 import re
 
-_LINE = re.compile(r"([\d.]+)s (call|setup|teardown)\s+(\S+)")
+_LINE = re.compile(r"([\d.]+)s (call|setup|teardown)\s+(.+?)\s*$")
 
 
 def durations(path):
@@ -26,6 +26,14 @@ def durations(path):
             if match:
                 found[(match.group(3), match.group(2))] = float(match.group(1))
     return found
+
+
+def per_test(listing):
+    """``{test id: seconds}`` of a ``durations`` listing, each test's phases summed."""
+    seconds = {}
+    for (test_id, _phase), value in listing.items():
+        seconds[test_id] = seconds.get(test_id, 0.0) + value
+    return seconds
 
 
 def compare(old, new, changed):

@@ -306,7 +306,7 @@ SLOW_SECONDS = 3.0
 def reference_durations(path=REFERENCE_DURATIONS):
     """``{test id: seconds}`` (setup + call + teardown) of the reference run; ``{}``
     where the listing is missing.  The listing's parser is
-    ``benchmarks/compare_test_runs.py``'s."""
+    ``benchmarks/compare_test_runs.py``'s (beside the listing's folder)."""
     import importlib.util
 
     if not os.path.exists(path):
@@ -315,10 +315,7 @@ def reference_durations(path=REFERENCE_DURATIONS):
     spec = importlib.util.spec_from_file_location("compare_test_runs", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    seconds = {}
-    for (test_id, _phase), value in module.durations(path).items():
-        seconds[test_id] = seconds.get(test_id, 0.0) + value
-    return seconds
+    return module.per_test(module.durations(path))
 
 
 def order_by_module_time(items, seconds):

@@ -69,3 +69,24 @@ def test_this_run_marks_the_reference_runs_slow_tests_and_only_those(request):
     assert not marked[request.node.nodeid]  # this test: well under a second
     assert all(is_slow == (seconds.get(nodeid, 0.0) >= SLOW_SECONDS)
                for nodeid, is_slow in marked.items())
+
+
+def test_suite_time_counts_each_test_once_in_its_first_kind():
+    import suite_time
+
+    seconds = {"tests/models/test_x.py::test_loss_falls[two_replica]": 5.0,
+               "tests/models/test_x.py::test_two_replica_step": 3.0,
+               "tests/test_readme.py::test_example": 7.0, "tests/test_y.py::test_z": 1.0}
+    kinds = (("learning", r"loss_falls"), ("replicas", r"two_replica"),
+             ("processes", r"test_readme"))
+    assert suite_time.by_kind(seconds, kinds) == [("learning", 5.0, 1), ("replicas", 3.0, 1),
+                                                  ("processes", 7.0, 1), ("other", 1.0, 1)]
+
+
+def test_a_test_id_with_spaces_is_read_whole(tmp_path):
+    listing = tmp_path / "run.txt"
+    listing.write_text("1.50s call     tests/a.py::test_x[WebP lossless, 3 channels]\n"
+                       "0.50s call     tests/a.py::test_x[WebP lossy, 1 channel]  \n")
+    assert compare_test_runs.durations(listing) == {
+        ("tests/a.py::test_x[WebP lossless, 3 channels]", "call"): 1.5,
+        ("tests/a.py::test_x[WebP lossy, 1 channel]", "call"): 0.5}
