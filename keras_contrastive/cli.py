@@ -340,7 +340,8 @@ def _load_model(path):
 
 
 def _export(args):
-    from keras_contrastive.export import check_export_path, export_model, export_tflite
+    from keras_contrastive.export import (SERVED_SIGNATURES, check_export_path, export_model,
+                                          export_tflite)
 
     if not args.out and not args.tflite:
         raise ValueError("give --out DIR (a TF Serving SavedModel), --tflite FILE.tflite, "
@@ -366,10 +367,8 @@ def _export(args):
                                   overwrite=args.overwrite,
                                   include_projection=args.include_projection,
                                   metadata=metadata or None)
-        signatures = ("serving_default, serve_uint8, serve_bytes: L2-normalised image "
-                      "embeddings; serve_text: strings" if what == "both towers"
-                      else "serving_default, serve_uint8, serve_bytes")
-        print(f"{what} of {type(model).__name__} exported to {path} (signatures {signatures})")
+        print(f"{what} of {type(model).__name__} exported to {path} "
+              f"(signatures {', '.join(SERVED_SIGNATURES[what])})")
     if args.tflite:
         export_tflite(model, args.tflite, overwrite=args.overwrite)
         print(f"encoder of {type(model).__name__} written to {args.tflite} (TensorFlow Lite: "

@@ -80,6 +80,11 @@ FEATURES_NAME = "features"  # a dual encoder's raw image features beside its joi
 TEXT_SIGNATURE = "serve_text"
 TEXT_INPUT_NAME = "texts"
 METADATA_FILE = "metadata.json"
+#: the signatures each kind of export serves, by ``export_model``'s ``what``
+SERVED_SIGNATURES = {
+    "encoder": (SIGNATURE_NAME, UINT8_SIGNATURE, BYTES_SIGNATURE),
+    "both towers": (SIGNATURE_NAME, UINT8_SIGNATURE, BYTES_SIGNATURE, TEXT_SIGNATURE),
+}
 
 DEFAULT_MAX_PIXELS = 25_000_000
 _FORMATS = "JPEG, PNG, GIF, BMP or WebP"
@@ -303,8 +308,9 @@ def export_model(model, path, version=1, overwrite=False, include_projection=Fal
     export what; ``keras-contrastive export`` calls it.
 
     Returns ``(version_dir, what)``, ``what`` being ``"both towers"`` or
-    ``"encoder"``.  ``include_projection`` is refused for a dual encoder (its
-    image embeddings are already the projected, normalised ones).
+    ``"encoder"`` (``SERVED_SIGNATURES[what]``: the signatures it serves).
+    ``include_projection`` is refused for a dual encoder (its image
+    embeddings are already the projected, normalised ones).
 
     Example:
 

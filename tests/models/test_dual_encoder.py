@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from keras_contrastive import data, losses, models
 from keras_contrastive.evaluation import evaluate_dual_encoder
-from keras_contrastive.export import (export_dual_encoder, export_encoder, export_model,
-                                      load_dual_encoder, read_metadata)
+from keras_contrastive.export import (SERVED_SIGNATURES, export_dual_encoder, export_encoder,
+                                      export_model, load_dual_encoder, read_metadata)
 from keras_contrastive.models.dual_encoder import text_vocabulary
 from tests.conftest import assert_round_trip, fit_on_one_and_two_replicas, sync_bn_encoder
 
@@ -221,5 +221,8 @@ def test_bad_input_to_the_dual_encoder_export_is_refused_clearly(exported, tmp_p
     assert not (tmp_path / "projected").exists()
     path, what = export_model(model, tmp_path / "towers")
     assert what == "both towers" and load_dual_encoder(path).embed_texts(["a bag"]).shape == (1, 32)
+    # what `keras-contrastive export` prints as served is what the SavedModel holds
+    assert set(tf.saved_model.load(path).signatures) == set(SERVED_SIGNATURES[what])
     path, what = export_model(models.SimCLR(_encoder()), tmp_path / "simclr")
     assert what == "encoder" and read_metadata(path)["embedding_dim"] > 0
+    assert set(tf.saved_model.load(path).signatures) == set(SERVED_SIGNATURES[what])
