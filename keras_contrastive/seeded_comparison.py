@@ -365,6 +365,15 @@ _TITLES = {"knn_acc": "kNN", "linear_acc": "linear", "seg_miou": "seg mIoU",
            "center_crop_acc": "whole image", "random_crop_acc": "random crop", "drop": "drop"}
 
 
+def _mean_sd(mean, sd, n, seeds, sign):
+    """``mean ± sd``; where ``n`` is under the row's ``seeds``, how many seeds (one
+    seed: no spread to show)."""
+    text = f"{mean:{sign}.4f}" if n == 1 else f"{mean:{sign}.4f} ± {sd:.4f}"
+    if n < seeds:
+        text += f" ({n} seed{'s' if n > 1 else ''})"
+    return text
+
+
 def format_summary(summary, metrics, random_row=True):
     """A markdown table: one row per arm, ``mean ± sd`` (and the gain over random init).
 
@@ -375,6 +384,15 @@ def format_summary(summary, metrics, random_row=True):
     | arm | seeds | kNN | kNN gain over random init |
     |---|---|---|---|
     | A | 2 | 0.5500 ± 0.0707 | +0.1500 ± 0.0707 |
+
+    A figure measured on fewer seeds than its row's says on how many (no ``± 0``):
+
+    >>> rows[0]["linear_acc"] = 0.7  # seed 1 did not measure it
+    >>> print(format_summary(summarise(rows, ["knn_acc", "linear_acc"]),
+    ...                      ["knn_acc", "linear_acc"], random_row=False))
+    | arm | seeds | kNN | linear |
+    |---|---|---|---|
+    | A | 2 | 0.5500 ± 0.0707 | 0.7000 (1 seed) |
     """
     header = ["arm", "seeds"]
     for metric in metrics:
@@ -383,12 +401,13 @@ def format_summary(summary, metrics, random_row=True):
             header.append(f"{_TITLES.get(metric, metric)} gain over random init")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for arm, figures in summary.items():
-        cells = [arm, str(max((f["n"] for f in figures.values()), default=0))]
+        seeds = max((f["n"] for f in figures.values()), default=0)
+        cells = [arm, str(seeds)]
         for metric in metrics:
             f = figures.get(metric)
-            cells.append(f"{f['mean']:.4f} ± {f['sd']:.4f}" if f else "-")
+            cells.append(_mean_sd(f["mean"], f["sd"], f["n"], seeds, "") if f else "-")
             if random_row:
-                cells.append(f"{f['gain_mean']:+.4f} ± {f['gain_sd'] or 0.0:.4f}"
+                cells.append(_mean_sd(f["gain_mean"], f["gain_sd"] or 0.0, f["n"], seeds, "+")
                              if f and f["gain_mean"] is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
