@@ -22,14 +22,12 @@ recipe's ``--report_only --records OUT``.
 """
 import argparse
 import json
+import os
+
+from keras_contrastive.seeded_comparison import read_records
 
 #: what a run records about its own process, not about the encoder it trained
 _PROCESS_FIELDS = {"arm", "seed", "seconds", "train_seconds", "pairs_per_s", "copied_from"}
-
-
-def _read(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _without_seed(config):
@@ -75,8 +73,11 @@ def main(argv=None):
     parser.add_argument("--target-arm", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    records = reuse(_read(args.source), args.source_arm, _read(args.target), args.target_arm,
-                    source_name=args.source.rsplit("/", 1)[-1])
+    for path in (args.source, args.target):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no records at {path!r}")
+    records = reuse(read_records(args.source), args.source_arm, read_records(args.target),
+                    args.target_arm, source_name=os.path.basename(args.source))
     with open(args.out, "w") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")
