@@ -295,9 +295,9 @@ def tflite_embeddings(path, images):
 
 #: the suite run whose test times order and mark this one (``make test DURATIONS=0``
 #: from a fresh clone; refresh it with a newer run's listing)
-REFERENCE_DURATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                   "benchmarks", "results",
-                                   "test_durations_2fd66f8_2026-12-06.txt")
+_BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "benchmarks")
+REFERENCE_DURATIONS = os.path.join(_BENCHMARKS, "results", "test_durations_2fd66f8_2026-12-06.txt")
 #: a test is ``slow`` when it took at least this long (setup, call and teardown) in
 #: the reference run; ``make test-quick`` runs the others
 SLOW_SECONDS = 3.0
@@ -306,13 +306,13 @@ SLOW_SECONDS = 3.0
 def reference_durations(path=REFERENCE_DURATIONS):
     """``{test id: seconds}`` (setup + call + teardown) of the reference run; ``{}``
     where the listing is missing.  The listing's parser is
-    ``benchmarks/compare_test_runs.py``'s (beside the listing's folder)."""
+    ``benchmarks/compare_test_runs.py``'s."""
     import importlib.util
 
     if not os.path.exists(path):
         return {}
-    script = os.path.join(os.path.dirname(os.path.dirname(path)), "compare_test_runs.py")
-    spec = importlib.util.spec_from_file_location("compare_test_runs", script)
+    spec = importlib.util.spec_from_file_location(
+        "compare_test_runs", os.path.join(_BENCHMARKS, "compare_test_runs.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.per_test(module.durations(path))

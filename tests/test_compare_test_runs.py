@@ -47,12 +47,9 @@ def test_modules_run_longest_first_and_keep_their_tests_together():
 
 
 def test_a_tests_reference_time_sums_its_phases_and_a_missing_listing_is_none(tmp_path):
-    listing = tmp_path / "benchmarks" / "results" / "durations.txt"
-    listing.parent.mkdir(parents=True)
+    listing = tmp_path / "durations.txt"
     listing.write_text("4.00s call     tests/a.py::test_x\n0.50s setup    tests/a.py::test_x\n"
                        "0.25s teardown tests/a.py::test_x\n1.00s call     tests/b.py::test_y\n")
-    (tmp_path / "benchmarks" / "compare_test_runs.py").write_text(
-        open(compare_test_runs.__file__).read())
     assert reference_durations(str(listing)) == {"tests/a.py::test_x": 4.75,
                                                  "tests/b.py::test_y": 1.0}
     assert reference_durations(str(tmp_path / "none.txt")) == {}
