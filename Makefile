@@ -28,13 +28,14 @@ demo: data
 # DURATIONS slowest tests listed at the end (DURATIONS=0: every test)
 JOBS ?= 2
 DURATIONS ?= 15
+PYTEST = $(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) --dist worksteal
 test: data
-	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) --dist worksteal tests
+	$(PYTEST) tests
 
 # the tests under 3 s in the reference run (tests/conftest.py): a quick check while
 # working; `make test` (what CI runs) is the whole suite
 test-quick: data
-	$(PY) -m pytest -q --durations=$(DURATIONS) -n $(JOBS) --dist worksteal -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 benchmark: data
 	$(PY) benchmarks/quality.py --method simclr --epochs 5
