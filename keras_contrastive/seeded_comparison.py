@@ -319,7 +319,11 @@ def summarise(records, metrics):
     return summary
 
 
-def verdict(records, better, worse, metric, kind="better", lower_is_better=False):
+MIN_SEEDS = 3  # the project's rule: a comparison has at least three seeds per arm
+
+
+def verdict(records, better, worse, metric, kind="better", lower_is_better=False,
+            min_seeds=MIN_SEEDS):
     """Whether ``better`` beats ``worse`` on ``metric`` beyond the seeds' spread.
 
     Returns ``{"verdict", "difference", "spread", "paired_mean", "paired_sd", "n"}``
@@ -331,13 +335,17 @@ def verdict(records, better, worse, metric, kind="better", lower_is_better=False
     better") it is ``"reproduced (better)"`` beyond the spread,
     ``"reproduced (on par)"`` within it, ``"contradicted"`` when ``worse``
     is ahead beyond it.  ``"not measured"`` when an arm has fewer than two
-    seeds.
+    seeds; ``"no verdict (n seeds)"`` when one has fewer than ``min_seeds``
+    (the numbers are still computed: a partial run's table shows them, but
+    two seeds do not make a verdict).
 
     >>> from keras_contrastive.seeded_comparison import verdict
     >>> records = [{"arm": a, "seed": s, "m": v} for a, vs in (("A", [1, 2, 3]), ("B", [2, 3, 4]))
     ...            for s, v in enumerate(vs)]
     >>> verdict(records, "A", "B", "m")["verdict"]
     'inconclusive'
+    >>> verdict([r for r in records if r["seed"] < 2], "A", "B", "m")["verdict"]
+    'no verdict (2 seeds)'
     """
     a = {r["seed"]: r[metric] for r in records if r["arm"] == better and metric in r}
     b = {r["seed"]: r[metric] for r in records if r["arm"] == worse and metric in r}
@@ -348,7 +356,10 @@ def verdict(records, better, worse, metric, kind="better", lower_is_better=False
     difference = sign * float(va.mean() - vb.mean())
     spread = float(va.std(ddof=1) + vb.std(ddof=1))
     paired = sign * np.array([a[s] - b[s] for s in sorted(set(a) & set(b))])
-    if difference > spread:
+    n = int(min(len(va), len(vb)))
+    if n < min_seeds:
+        outcome = f"no verdict ({n} seeds)"
+    elif difference > spread:
         outcome = "reproduced" if kind == "better" else "reproduced (better)"
     elif -difference > spread:
         outcome = "contradicted"
@@ -357,7 +368,7 @@ def verdict(records, better, worse, metric, kind="better", lower_is_better=False
     return {"verdict": outcome, "difference": difference, "spread": spread,
             "paired_mean": float(paired.mean()) if len(paired) else None,
             "paired_sd": float(paired.std(ddof=1)) if len(paired) > 1 else None,
-            "n": int(min(len(va), len(vb)))}
+            "n": n}
 
 
 _TITLES = {"knn_acc": "kNN", "linear_acc": "linear", "seg_miou": "seg mIoU",
@@ -417,12 +428,12 @@ def format_verdicts(records, claims):
     """A markdown table of the claims' verdicts with their numbers.
 
     >>> from keras_contrastive.seeded_comparison import Claim, format_verdicts
-    >>> records = [{"arm": a, "seed": s, "m": v} for a, vs in (("A", [3, 4]), ("B", [1, 1]))
-    ...            for s, v in enumerate(vs)]
+    >>> records = [{"arm": a, "seed": s, "m": v}
+    ...            for a, vs in (("A", [3, 4, 3]), ("B", [1, 1, 2])) for s, v in enumerate(vs)]
     >>> print(format_verdicts(records, [Claim("A > B", "A", "B", "m")]))
     | claim | metric | difference of means | spread (sd + sd) | paired difference | verdict |
     |---|---|---|---|---|---|
-    | A > B | m | +2.5000 | 0.7071 | +2.5000 ± 0.7071 | reproduced |
+    | A > B | m | +2.0000 | 1.1547 | +2.0000 ± 1.0000 | reproduced |
     """
     lines = ["| claim | metric | difference of means | spread (sd + sd) | paired difference "
              "| verdict |", "|---|---|---|---|---|---|"]

@@ -117,6 +117,19 @@ def test_verdicts_call_a_difference_only_beyond_the_spread(values, expected):
     assert verdict(records, "A", "B", "m", lower_is_better=True)["verdict"] == flipped
 
 
+def test_two_seeds_give_the_numbers_but_no_verdict():
+    """The rule asks for three seeds an arm: with two, the difference and the spread are
+    computed (a partial run's table shows them) and the verdict says there is none."""
+    records = [{"arm": arm, "seed": s, "m": v} for arm, vs in zip("AB", ([0.5, 0.52], [0.4, 0.41]))
+               for s, v in enumerate(vs)]
+    two = verdict(records, "A", "B", "m")
+    assert two["verdict"] == "no verdict (2 seeds)" and two["n"] == 2
+    assert two["difference"] == pytest.approx(0.105) and two["paired_mean"] == pytest.approx(0.105)
+    assert verdict(records, "A", "B", "m", min_seeds=2)["verdict"] == "reproduced"
+    three = records + [{"arm": "A", "seed": 2, "m": 0.51}, {"arm": "B", "seed": 2, "m": 0.39}]
+    assert verdict(three, "A", "B", "m")["verdict"] == "reproduced"
+
+
 def test_an_encoder_is_evaluated_again_when_any_weight_or_setting_differs():
     import keras
 
