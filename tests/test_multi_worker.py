@@ -7,6 +7,10 @@ import sys
 import numpy as np
 import pytest
 
+# every test here reads one module fixture that starts two worker processes (about 26 s in
+# the reference run, charged to whichever test ran first): slow, for `make test-quick`
+pytestmark = pytest.mark.slow
+
 JOB = os.path.join(os.path.dirname(__file__), "multi_worker_job.py")
 
 

@@ -130,6 +130,7 @@ def _pointing(encoder, train, test):
     return pointing_game(maps, test.main_boxes(), tolerance=0)
 
 
+@pytest.mark.slow  # trains the module's supervised encoder (about 25 s) when it runs alone
 def test_cams_of_a_supervised_encoder_point_at_the_main_garment_more_than_random_inits(
         scenes, supervised):
     """The CAM pointing game on scenes: the probe's map for the true class peaks inside the main

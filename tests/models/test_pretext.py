@@ -71,6 +71,7 @@ def test_loss_falls_and_features_do_not_collapse(name, fashion_mnist_train, requ
     assert spread[-1] > 0.5 / np.sqrt(model.feature_dim), spread
 
 
+@pytest.mark.slow  # trains the module's inpainting model (about 19 s) when it runs alone
 def test_inpainting_beats_filling_the_hole_with_the_mean_image(fashion_mnist_train,
                                                                trained_inpainting):
     images = fashion_mnist_train[0][:1024]
