@@ -1,11 +1,13 @@
-"""``benchmarks/quality_seeds.py``: the arms it builds and the verdicts it writes, on
-records (its training is ``seeded_comparison.run_arms``, tested in tests/recipes)."""
+"""``benchmarks/quality_seeds.py`` (and ``length_report.py``): the arms it builds and the
+verdicts it writes, on records (its training is ``seeded_comparison.run_arms``, tested in
+tests/recipes)."""
 import os
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+import length_report  # noqa: E402
 import quality_seeds  # noqa: E402
 
 from keras_contrastive import recipes  # noqa: E402
@@ -71,3 +73,18 @@ def test_a_comparison_between_arms_is_judged_by_the_same_rule(tmp_path, capsys):
         quality_seeds.main(["--methods", "simclr,byol", "--compare", "leoclr_e2e>simclr",
                             "--records", str(tmp_path / "r.jsonl")])
     assert "--compare takes BETTER>WORSE pairs of --methods" in capsys.readouterr().err
+
+
+def test_two_lengths_are_judged_against_the_same_random_init(tmp_path):
+    short = _records((-0.01, 0.0, -0.02))
+    long = [{**r, "knn_acc": r["knn_acc"] + 0.05} for r in short]
+    table = quality_seeds.report(length_report.merged(short, long, ["m"], "6x"),
+                                 ["m", "m (6x)"], [("m (6x)", "m")])
+    line = next(row for row in table.splitlines() if "m (6x) beats m (knn_acc)" in row)
+    assert "+0.0500" in line and line.rstrip(" |").endswith("reproduced"), line
+    line = next(row for row in table.splitlines() if "m beats its random init (knn_acc)" in row)
+    assert not line.rstrip(" |").endswith("reproduced"), line
+    # the two lengths must start from the same encoder
+    other = [{**r, "random_knn_acc": r["random_knn_acc"] + 0.01} for r in long]
+    with pytest.raises(ValueError, match="random_knn_acc"):
+        length_report.merged(short, other, ["m"], "6x")
