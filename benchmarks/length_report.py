@@ -26,17 +26,16 @@ def merged(short, long, methods, label):
     ``"<arm> (<label>)"``; a seed whose random-init figures differ between the two is
     refused (the two lengths must start from the same encoder)."""
     first = [r for r in short if r["arm"] in methods]
-    second = [{**r, "arm": f"{r['arm']} ({label})"} for r in long if r["arm"] in methods]
     start = {(r["arm"], r["seed"]): r for r in first}
-    for record in second:
-        before = start.get((record["arm"][:-len(f" ({label})")], record["seed"]))
-        if before is None:
-            continue
+    second = []
+    for record in (r for r in long if r["arm"] in methods):
+        before = start.get((record["arm"], record["seed"]), {})
         for key in (k for k in record if k.startswith("random_") and k in before):
             if record[key] != before[key]:
                 raise ValueError(f"{record['arm']} seed {record['seed']}: {key} is "
-                                 f"{record[key]} here and {before[key]} in the shorter run; "
-                                 "the two lengths must start from the same random init")
+                                 f"{record[key]} in the longer run and {before[key]} in the "
+                                 "shorter; the two lengths must start from the same random init")
+        second.append({**record, "arm": f"{record['arm']} ({label})"})
     return first + second
 
 
