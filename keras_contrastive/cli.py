@@ -414,6 +414,7 @@ def _recorded_dataset(encoder_path):
 def _evaluate(args):
     from keras_contrastive.evaluation import evaluate_encoder
     from keras_contrastive.pretraining import open_training_splits
+    from keras_contrastive.pretraining.run import warn_without_test_folder
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = sorted(set(protocols) - set(EVALUATION_PROTOCOLS))
@@ -424,8 +425,17 @@ def _evaluate(args):
     encoder = _load_encoder(args.encoder)
     size = tuple(encoder.input_shape[1:3]) if None not in encoder.input_shape[1:3] else None
     # only the subsets are read (a folder or a TFDS split may not fit in memory)
-    train, test = open_training_splits(dataset, image_size=size)
+    try:
+        train, test = open_training_splits(dataset, image_size=size)
+    except ValueError as error:
+        if args.dataset:
+            raise
+        # exports before 2026-12-06 recorded a folder as typed, relative to where it trained
+        raise ValueError(f"{error} ({dataset!r} is the data set {args.encoder} records; if "
+                         "it is a folder given relative to where the run trained, pass "
+                         "--dataset with its path.)") from error
     train.require_labels("evaluate", "--dataset")
+    warn_without_test_folder(train, test, print)
     train, test = train.arrays(args.train_subset), test.arrays(args.test_subset)
     figures = evaluate_encoder(encoder, train, test, protocols, knn_k=args.knn_k, seed=args.seed,
                                label_fraction=args.label_fraction, epochs=args.epochs,

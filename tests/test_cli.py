@@ -220,21 +220,26 @@ def write_photos(folder, sizes, classes=None, seed=0):
 _TINY = ("--epochs", "1", "--batch-size", "8", "--backbone", "small_cnn", "--width", "2")
 
 
-def test_pretrain_on_an_unlabelled_folder_evaluates_on_eval_dataset_and_hands_off(tmp_path):
+def test_pretrain_on_an_unlabelled_folder_evaluates_on_eval_dataset_and_hands_off(
+        tmp_path, monkeypatch):
     """Photos without class sub-folders, pretrained at --image-size 24,32 (not
     square) and evaluated on --eval-dataset, a labelled folder without test/ (the
     run warns that the figures are on training images, naming it).  The saved
-    model carries the run's data sets, optimizer, learning rate, config and
-    figures: ``export`` of it keeps them, and ``evaluate`` without --dataset reads
-    the data set from metadata.json and finds the run's figures again."""
+    model carries the run's data sets (folders given relative to the working
+    directory, recorded as absolute paths), optimizer, learning rate, config and
+    figures: ``export`` of it keeps them, and ``evaluate`` without --dataset, run
+    from another directory, reads the data set from metadata.json and finds the
+    run's figures again; a record naming a folder that is not there says to pass
+    --dataset."""
     photos = write_photos(tmp_path / "photos", [(20, 28), (24, 32), (30, 36)] * 6)
     labelled = write_photos(tmp_path / "labelled", [(24, 32)] * 16, classes=("cat", "dog"))
-    result = _run("pretrain", "--dataset", photos, "--eval-dataset", labelled,
+    monkeypatch.chdir(tmp_path)
+    result = _run("pretrain", "--dataset", "photos", "--eval-dataset", "labelled",
                   "--image-size", "24,32", "--knn-k", "4", *_TINY, "--learning-rate", "0.01",
                   "--save-model", tmp_path / "run.keras", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert (f"warning: {str(labelled)!r} has no test/ folder: the evaluation figures are on "
+    assert ("warning: 'labelled' has no test/ folder: the evaluation figures are on "
             "its training images") in out
     assert "different sizes" not in out  # --image-size given: no median
     summary = json.loads(out.strip().splitlines()[-1])
@@ -251,16 +256,26 @@ def test_pretrain_on_an_unlabelled_folder_evaluates_on_eval_dataset_and_hands_of
     assert metadata["metrics"]["knn_acc"] == summary["knn_acc"]
     assert metadata["config"]["image_size"] == [24, 32]
 
+    monkeypatch.chdir(tmp_path / "export")  # where "labelled" is not
     evaluated = _run("evaluate", tmp_path / "export", "--protocols", "knn", "--knn-k", "4",
                      "--json")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert (f"evaluating on {str(labelled)!r}, the data set its metadata.json names"
             in evaluated.stdout)
+    assert (f"warning: {str(labelled)!r} has no test/ folder: the evaluation figures are on "
+            "its training images, not on held-out ones" in evaluated.stdout)
     figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert figures["knn_acc"] == pytest.approx(summary["knn_acc"], abs=1e-9)
     refused = _run("evaluate", tmp_path / "export", "--dataset", photos)
     assert refused.returncode == 2 and "has no labels" in refused.stderr
     assert "pass --dataset with a labelled folder" in refused.stderr
+    # an export written before folders were recorded whole: the folder as typed
+    metadata.update(dataset="labelled", eval_dataset="labelled")
+    (tmp_path / "export" / "1" / "metadata.json").write_text(json.dumps(metadata))
+    refused = _run("evaluate", tmp_path / "export", "--protocols", "knn")
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert ("'labelled' is the data set" in refused.stderr
+            and "pass --dataset with its path" in refused.stderr), refused.stderr[-3000:]
 
 
 @pytest.mark.parametrize("value, message", [

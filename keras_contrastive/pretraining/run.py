@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive import data as kc_data
 from keras_contrastive import distribute, models, views
 from keras_contrastive.evaluation import evaluate_encoder
 from keras_contrastive.pretraining.builders import (
@@ -219,6 +220,16 @@ NO_LABELS_LINE = ("no labels: evaluation skipped; pass --eval-dataset LABELLED_F
                   "to evaluate")
 
 
+def warn_without_test_folder(train, test, log, what="", alternative=""):
+    """Says so (``log``) when ``train`` and ``test`` are one folder's images (a folder
+    without ``test/``): the evaluation figures are then not on held-out images."""
+    if train.root is not None and train.root == test.root:
+        what = f" ({what})" if what else ""
+        log(f"warning: {train.name!r} has no test/ folder: the evaluation figures are on its "
+            f"training images{what}, not on held-out ones. Give it train/ and test/ "
+            f"folders{alternative}.")
+
+
 def _evaluation_splits(config, train, test, size, log):
     """``(eval_train, eval_test, counts)`` of the run's evaluation: ``config.eval_dataset``
     (resized to the run's ``size``) if set, else the run's own splits; ``(None, None,
@@ -230,10 +241,8 @@ def _evaluation_splits(config, train, test, size, log):
     elif test is None:
         log(NO_LABELS_LINE)
         return None, None, None
-    if train.root is not None and train.root == test.root:
-        log(f"warning: {train.name!r} has no test/ folder: the evaluation figures are on its "
-            "training images (the images the encoder is pretrained on), not on held-out ones. "
-            "Give it train/ and test/ folders, or pass --eval-dataset.")
+    warn_without_test_folder(train, test, log, "the images the encoder is pretrained on",
+                             " or pass --eval-dataset")
     # the extractor (model.feature_extractor) takes the images as they are: any input
     # transform of the method (Colorization's lightness) is inside it
     counts = [min(split.count, n) if n else split.count for split, n in (
@@ -378,9 +387,28 @@ def export_pretrained(config, result, path, version=1, overwrite=False):
                           metadata=run_record(config, result))
 
 
+def recorded_dataset_name(dataset):
+    """How a run records its data set: a folder as its absolute path (so that
+    ``evaluate`` finds it from any directory), a named or TFDS data set (and
+    ``None``) as given.
+
+    >>> import os, tempfile
+    >>> from keras_contrastive.pretraining.run import recorded_dataset_name
+    >>> folder = tempfile.mkdtemp()
+    >>> recorded_dataset_name(os.path.relpath(folder)) == folder
+    True
+    >>> recorded_dataset_name("fashion_mnist"), recorded_dataset_name(None)
+    ('fashion_mnist', None)
+    """
+    if dataset and dataset not in kc_data.NAMED_ARRAYS and os.path.isdir(dataset):
+        return os.path.abspath(dataset)
+    return dataset
+
+
 def run_record(config, result):
     """What a run's export (``metadata.json``) and saved model record of it: the data
-    set as the user gave it (``dataset``, and ``eval_dataset``), the images trained
+    set as the user gave it, a folder as its absolute path (``dataset``, and
+    ``eval_dataset``: :func:`recorded_dataset_name`), the images trained
     on (``training_data``), the optimizer and peak learning rate actually used,
     the figures, the config and the label map.
 
@@ -392,9 +420,10 @@ def run_record(config, result):
     ('fashion_mnist', 'sgd', 1.0)
     """
     optimizer = getattr(result.model, "optimizer", None)
+    dataset = recorded_dataset_name(config.dataset)
     return {
-        "dataset": config.dataset, "eval_dataset": config.eval_dataset,
-        "training_data": config.dataset + (
+        "dataset": dataset, "eval_dataset": recorded_dataset_name(config.eval_dataset),
+        "training_data": dataset + (
             f"[:{config.train_subset}]" if config.train_subset else ""),
         "optimizer": {"name": config.optimizer_name,
                       "class": type(optimizer).__name__ if optimizer is not None else None,
