@@ -263,6 +263,7 @@ def define_flags(method, flag_values=None):
     if "preset" in flag_values:
         return
     fv = {"flag_values": flag_values}
+    defined_before = set(flag_values)
     flags.DEFINE_enum("preset", "cpu_small", list(PRESET_NAMES),
                       "cpu_small: the Fashion-MNIST quality protocol; paper: the paper's setup",
                       **fv)
@@ -281,6 +282,10 @@ def define_flags(method, flag_values=None):
     flags.DEFINE_bool("random_init", False, "also evaluate the encoder at random init", **fv)
     flags.DEFINE_bool("dry_run", False, "build the model and print the settings, no training",
                       **fv)
+    # absl's --help lists the key flags of the script run (`sys.argv[0]`); flags defined
+    # here are this module's, so they would show only under --helpfull
+    for name in set(flag_values) - defined_before:
+        flag_values.register_key_flag_for_module(sys.argv[0], flag_values[name])
 
 
 def _strategy(name, cpu_devices):

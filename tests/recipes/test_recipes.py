@@ -48,6 +48,18 @@ def test_recipe_file_is_the_generated_one(method):
         assert f.read() == recipes.recipe_source(method)
 
 
+def test_help_lists_every_recipe_flag():
+    """absl's ``--help`` prints the key flags of the script run (``sys.argv[0]``): the
+    recipe's flags are defined in ``keras_contrastive.recipes``, so without registering
+    them for the script they showed only under ``--helpfull``, among absl's own."""
+    values = flags.FlagValues()
+    recipes.define_flags("simclr", values)
+    shown = values.main_module_help()
+    for name in ("preset", "train_subset", "eval_subset", "export", "strategy", "dry_run",
+                 "backbone", "epochs"):
+        assert f"--{name}" in shown or f"--[no]{name}" in shown, name
+
+
 # One export per kind of exported encoder: every other method's feature extractor is the
 # ResNet-18 backbone itself (as SimCLR's), so its export is SimCLR's code path on the same
 # graph; colorization serves the lightness channel of RGB images, CPC the mean of its patch
