@@ -285,14 +285,26 @@ def _print_config(args):
     return 0
 
 
-def _pretrain(args):
+def _check_export_path(path, version, overwrite):
+    """``export.check_export_path`` with its refusal in the command's words (flags,
+    not arguments)."""
     from keras_contrastive.export import check_export_path
+
+    try:
+        check_export_path(path, version, overwrite)
+    except FileExistsError:
+        raise FileExistsError(
+            f"{os.path.join(path, str(int(version)))} already exists; pass --overwrite to "
+            "replace it or --export-version N to write another version.") from None
+
+
+def _pretrain(args):
     from keras_contrastive.pretraining import (
         export_pretrained, format_report, pretrain, save_model)
 
     config = _pretrain_config(args)
     if args.export:
-        check_export_path(args.export, args.export_version, args.overwrite)  # before training
+        _check_export_path(args.export, args.export_version, args.overwrite)  # before training
     if args.save_model and not args.save_model.endswith(".keras"):
         raise ValueError(f"--save-model must name a .keras file; got {args.save_model!r}.")
     if args.plot_views:
@@ -340,14 +352,13 @@ def _load_model(path):
 
 
 def _export(args):
-    from keras_contrastive.export import (SERVED_SIGNATURES, check_export_path, export_model,
-                                          export_tflite)
+    from keras_contrastive.export import SERVED_SIGNATURES, export_model, export_tflite
 
     if not args.out and not args.tflite:
         raise ValueError("give --out DIR (a TF Serving SavedModel), --tflite FILE.tflite, "
                          "or both.")
     if args.out:
-        check_export_path(args.out, args.export_version, args.overwrite)
+        _check_export_path(args.out, args.export_version, args.overwrite)
     if args.tflite and os.path.exists(args.tflite) and not args.overwrite:
         raise FileExistsError(f"{args.tflite} already exists; pass --overwrite to replace it.")
     if not os.path.isfile(args.model):

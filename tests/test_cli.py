@@ -297,7 +297,9 @@ def test_existing_export_is_refused_without_overwrite(tmp_path):
         "--export", str(tmp_path / "enc"),
     )
     assert result.returncode == 2
-    assert "exists" in result.stderr
+    assert (f"{tmp_path / 'enc' / '1'} already exists; pass --overwrite to replace it or "
+            "--export-version N to write another version.") in result.stderr, result.stderr
+    assert "overwrite=True" not in result.stderr  # the command's words, not the function's
 
 
 @pytest.mark.parametrize("args,message", [
