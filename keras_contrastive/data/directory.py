@@ -55,6 +55,8 @@ class ImageDirectoryScan:
         stats: ``(size, mtime_ns)`` of each file when scanned.
         orientations: the EXIF orientation (1-8, 1: as stored) of each file
             when scanned, applied when the file is read for training.
+        warned: ``(skipped, ignored)`` counts already warned about: a scan
+            opened again (`from_scan`) warns only of what is new.
     """
 
     path: str
@@ -66,6 +68,7 @@ class ImageDirectoryScan:
     ignored: list = dataclasses.field(default_factory=list)
     stats: list = dataclasses.field(default_factory=list)
     orientations: list = dataclasses.field(default_factory=list)
+    warned: tuple = dataclasses.field(default=(0, 0), repr=False, compare=False)
 
 
 def _is_junk(name):
@@ -349,14 +352,20 @@ def _named(entries):
 
 
 def _warn_skipped(scan):
-    if scan.ignored:
+    """Warns of the scan's ignored folders and skipped files, once: again only when
+    there are more (a pipeline opening the same scan twice said it twice, the second
+    time from inside autograph)."""
+    skipped, ignored = scan.warned
+    scan.warned = (len(scan.skipped), len(scan.ignored))
+    if len(scan.ignored) > ignored:
         warnings.warn(
             f"from_directory: ignored {len(scan.ignored)} folder(s) in {scan.path}: "
             f"{_named(scan.ignored)}. `scan_image_directory(path).ignored` lists them all.",
             stacklevel=3,
         )
-    if scan.skipped:
-        total = len(scan.files) + len(scan.skipped)
+    if len(scan.skipped) > skipped:
+        # a file lost after the scan stays in `files` and is added to `skipped`
+        total = len(set(scan.files).union(path for path, _ in scan.skipped))
         warnings.warn(
             f"from_directory: skipped {len(scan.skipped)} of {total} files in {scan.path} "
             f"that are not readable images: {_named(scan.skipped)}. "

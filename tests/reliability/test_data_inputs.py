@@ -641,3 +641,20 @@ def test_lost_files_are_counted_on_the_scan_and_beyond_the_limit_untouched(tmp_p
     _, said = _recorded(lambda: _pairs(from_scan(scan)))
     assert [os.path.basename(f) for f, _ in scan.skipped] == ["0.png", "1.png", "2.png", "4.png"]
     assert "4 such file(s) so far" in said
+
+
+def test_a_scan_opened_twice_warns_of_its_skipped_files_once_then_of_new_ones(tmp_path):
+    """A pretraining run opens a folder's scan more than once (its element spec, then
+    its data): the skipped file was warned of twice, once from inside autograph."""
+    from keras_contrastive.data.directory import from_scan
+
+    root = _build(tmp_path / "root", {**FILES, "b/bad.png": GARBAGE})
+    scan = scan_image_directory(root)
+    _, first = _recorded(lambda: from_scan(scan))
+    _, second = _recorded(lambda: _pairs(from_scan(scan)))
+    assert "skipped 1 of 7 files" in first and second == ""
+    _delete(root, "a/0.png")  # lost after the scan: a new skip, said when it is read
+    _, third = _recorded(lambda: _pairs(from_scan(scan)))
+    assert "a/0.png" in third and len(scan.skipped) == 2
+    _, fourth = _recorded(lambda: from_scan(scan))
+    assert "skipped 2 of 7 files" in fourth  # opened again: the count has grown
