@@ -297,7 +297,7 @@ def report(log):
 def total_steps(path):
     """Epochs x steps per epoch, from a process's "Pretraining ..." line."""
     with open(path, errors="replace") as f:
-        match = re.search(r"(\d+) epochs of (\d+) steps", f.read())
+        match = re.search(r"(\d+) epochs? of (\d+) steps?", f.read())
     return int(match.group(1)) * int(match.group(2))
 
 

@@ -95,7 +95,7 @@ def test_a_recipe_notebook_runs_its_recipe_twice_in_one_kernel_and_prints_the_ac
     assert _text(code[0]).startswith(f"{method} --preset cpu_small --epochs=1")
     for run in code[1:3]:  # both runs trained 1 epoch on the smoke subset and evaluated
         report = _text(run)
-        assert f"{method} on fashion_mnist: 1 epochs in " in report and "pretrained " in report
+        assert f"{method} on fashion_mnist: 1 epoch in " in report and "pretrained " in report
     accuracies = re.fullmatch(r"knn_acc: (0\.\d{4}|1\.0000)\nlinear_acc: (0\.\d{4}|1\.0000)\n",
                               _text(code[3]))
     assert accuracies, _text(code[3])

@@ -101,5 +101,5 @@ def test_the_wheel_holds_every_module_and_the_command_and_runs_from_where_it_is_
     trained = run(str(script), "pretrain", "--dataset", str(photos), "--preset", "demo",
                   "--epochs", "1", "--batch-size", "32", "--width", "2",
                   "--save-model", str(outside / "run.keras"))
-    assert "1 epochs of 1 steps, batch 32" in trained, trained[-2000:]
+    assert "1 epoch of 1 step, batch 32" in trained, trained[-2000:]
     assert (outside / "run.keras").stat().st_size > 0

@@ -81,6 +81,11 @@ def _subset(data, n):
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
 
+def _counted(n, noun):
+    """``"1 epoch"``, ``"3 epochs"``: a count and its noun, in the plural unless 1."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _count(data):
     return len(data[0]) if isinstance(data, tuple) else None
 
@@ -305,8 +310,9 @@ def _pretrain(config, callbacks, verbose, evaluate_random_init, log, evaluator, 
             "labelled images ...")
         random_init = evaluator(extractor, eval_train, eval_test, config)
         metrics.update({f"random_{k}": v for k, v in random_init.items()})
-    log(f"Pretraining {config.method} on {count} images of "
-        f"{config.dataset}: {config.epochs} epochs of {steps} steps, batch {config.batch_size}")
+    log(f"Pretraining {config.method} on {count} images of {config.dataset}: "
+        f"{_counted(config.epochs, 'epoch')} of {_counted(steps, 'step')}, "
+        f"batch {config.batch_size}")
     timer = _EpochTimer()
     callbacks = [timer, *callbacks, _StartsAt(max(first_epoch, 0), config.epochs - 1)]
     if logdir:
@@ -341,14 +347,14 @@ def format_report(config, result):
     >>> result = PretrainResult(model=None, history={}, seconds=12.0, pairs_per_s=85.0,
     ...                         metrics={"knn_acc": 0.81, "linear_acc": 0.85})
     >>> print(format_report(config, result))
-    simclr on fashion_mnist: 1 epochs in 12 s (85 view pairs/s)
+    simclr on fashion_mnist: 1 epoch in 12 s (85 view pairs/s)
     encoder            kNN acc  linear acc
     pretrained          0.8100      0.8500
     """
     m = result.metrics
     speed = ("no step left to train: resumed the finished run's backup"
              if result.pairs_per_s is None else f"{result.pairs_per_s:.0f} view pairs/s")
-    lines = [f"{config.method} on {config.dataset}: {config.epochs} epochs in "
+    lines = [f"{config.method} on {config.dataset}: {_counted(config.epochs, 'epoch')} in "
              f"{result.seconds:.0f} s ({speed})"]
     columns = [("kNN acc", "knn_acc"), ("kNN top-5", "knn_top5_acc"), ("linear acc", "linear_acc")]
     columns = [(title, key) for title, key in columns if key in m]

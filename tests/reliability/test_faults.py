@@ -437,7 +437,7 @@ def test_the_cli_keeps_its_backup_until_the_outputs_are_written(tmp_path):
              "--resume", folder, "--backup-steps", "3", "--save-model", model_file, "--json"]
     code, err, out = _cli(*flags)
     assert code == 2 and "models" in err, err
-    assert "1 epochs in" in out and "view pairs/s" in out  # it trained
+    assert "1 epoch in" in out and "view pairs/s" in out  # it trained
     assert sorted(os.listdir(folder)) == [record(2), weights(2)]
 
     os.makedirs(model_file.parent)
