@@ -361,8 +361,6 @@ def _export(args):
         _check_export_path(args.out, args.export_version, args.overwrite)
     if args.tflite and os.path.exists(args.tflite) and not args.overwrite:
         raise FileExistsError(f"{args.tflite} already exists; pass --overwrite to replace it.")
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"no saved model at {args.model!r}.")
     from keras_contrastive.pretraining import read_run_record
 
     model = _load_model(args.model)
@@ -463,10 +461,6 @@ def _evaluate(args):
 def _embed(args):
     from keras_contrastive import embed, embedding_plots
 
-    if os.path.splitext(args.out)[1].lower() not in embed._FORMATS:
-        raise ValueError(f"--out must end in {', '.join(embed._FORMATS)}; got {args.out!r}.")
-    if not os.path.exists(args.model):
-        raise FileNotFoundError(f"no export or .keras model at {args.model!r}.")
     thumbnails = 48 if args.grid or args.projector else None
     result = embed.embed(args.model, args.data, split=args.split, limit=args.limit,
                          batch_size=args.batch_size, thumbnail_size=thumbnails, progress=True)
@@ -510,6 +504,23 @@ def _plot_views(config, path):
     print(f"views of 8 test images written to {path}")
 
 
+def _check_before_tensorflow(args):
+    """The refusals that need no TensorFlow, made before it is imported (that takes
+    6-10 s on 2 cores): a model or export that is not there, an unknown output
+    format.  The commands check the rest."""
+    from keras_contrastive import embed
+
+    if args.command == "export" and not os.path.isfile(args.model):
+        raise FileNotFoundError(f"no saved model at {args.model!r}.")
+    if args.command == "evaluate" and not os.path.exists(args.encoder):
+        raise FileNotFoundError(f"no export or .keras model at {args.encoder!r}.")
+    if args.command == "embed":
+        if os.path.splitext(args.out)[1].lower() not in embed._FORMATS:
+            raise ValueError(f"--out must end in {', '.join(embed._FORMATS)}; got {args.out!r}.")
+        if not os.path.exists(args.model):
+            raise FileNotFoundError(f"no export or .keras model at {args.model!r}.")
+
+
 def _refused(args, error):
     print(f"keras-contrastive {args.command}: error: {error}", file=sys.stderr)
     return 2
@@ -523,6 +534,10 @@ def run(argv=None):
             return _print_config(args)
         except ValueError as error:
             return _refused(args, error)
+    try:
+        _check_before_tensorflow(args)
+    except (ValueError, FileNotFoundError) as error:
+        return _refused(args, error)
     import keras
 
     keras.config.enable_interactive_logging()  # progress bars on stdout, not absl

@@ -56,14 +56,18 @@ from keras_contrastive import cli
 out = {}
 for argv in (["--help"], ["pretrain", "--help"], ["views", "--help"], ["embed", "--help"],
              ["--version"],
-             ["pretrain", "--print-config", "--method", "moco_v2", "--json"]):
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+             ["pretrain", "--print-config", "--method", "moco_v2", "--json"],
+             ["export", "/no/such/model.keras", "--out", "/tmp/out"],
+             ["evaluate", "/no/such/export"],
+             ["embed", "/no/such/export", ".", "--out", "e.npz"],
+             ["embed", "/no/such/export", ".", "--out", "e.xlsx"]):
+    buffer, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(errors):
         try:
             code = cli.run(argv)
         except SystemExit as exit:
             code = exit.code
-    out[" ".join(argv)] = [code, buffer.getvalue()]
+    out[" ".join(argv)] = [code, buffer.getvalue(), errors.getvalue()]
 out["imported"] = sorted(m for m in ("tensorflow", "keras", "keras_contrastive.models")
                          if m in sys.modules)
 print("RESULT " + json.dumps(out))
@@ -73,13 +77,23 @@ print("RESULT " + json.dumps(out))
 def test_help_version_and_print_config_import_no_tensorflow():
     """``--help`` (top level and per command), ``--version`` and ``--print-config``
     answer without importing TensorFlow, Keras or the models: the methods come
-    from the generated manifest (``_method_manifest.py``)."""
+    from the generated manifest (``_method_manifest.py``).  So do the refusals of a
+    model that is not there and of an unknown ``--out`` format (they waited 6-10 s
+    for TensorFlow to start)."""
     result = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.split("RESULT ", 1)[1])
     assert out.pop("imported") == []
-    assert all(code == 0 for code, _ in out.values()), out
+    refused = {
+        "export /no/such/model.keras --out /tmp/out": "no saved model at '/no/such/model.keras'",
+        "evaluate /no/such/export": "no export or .keras model at '/no/such/export'",
+        "embed /no/such/export . --out e.npz": "no export or .keras model at '/no/such/export'",
+        "embed /no/such/export . --out e.xlsx": "--out must end in .npz, .csv, .parquet"}
+    for argv, message in refused.items():
+        code, _, errors = out.pop(argv)
+        assert code == 2 and message in errors, (argv, errors)
+    assert all(code == 0 for code, *_ in out.values()), out
     assert "moco_v2" in out["pretrain --help"][1].split("--method {", 1)[1].split("}", 1)[0]
     settings = json.loads(out["pretrain --print-config --method moco_v2 --json"][1])
     assert settings["method"] == "moco_v2" and settings["optimizer_name"] == "sgd"
