@@ -325,7 +325,8 @@ PRESETS = {
     "quality": PretrainConfig(),
     # ResNet-18 at width 8: about half the step time of width 16, and its
     # random-init features are weaker, so the demo shows what pretraining adds
-    # in about 5 minutes on two CPU cores (BENCHMARKS.md, "demo preset").
+    # in a few minutes on two CPU cores (its 3 epochs took 391 s, `make demo` 8.5
+    # minutes from a fresh clone: benchmarks/results/make_demo_fresh_clone_f8081c5_2026-12-06.txt).
     "demo": PretrainConfig(
         epochs=3,
         width=8,
@@ -337,7 +338,7 @@ PRESETS = {
 PRESET_NOTES = {
     "quality": "the library's quality protocol: ResNet-18 (width 16, CIFAR stem) on "
                "Fashion-MNIST, 5 epochs, kNN and linear probe on all labels (BENCHMARKS.md)",
-    "demo": "a shorter run of it (about 5 minutes on two CPU cores)",
+    "demo": "a shorter run of it (3 epochs, width 8: about 7 minutes on two CPU cores)",
 }
 
 
