@@ -292,10 +292,10 @@ def _check_export_path(path, version, overwrite):
 
     try:
         check_export_path(path, version, overwrite)
-    except FileExistsError as error:
+    except FileExistsError:
         raise FileExistsError(
-            f"{error.filename} already exists; pass --overwrite to replace it or "
-            "--export-version N to write another version.") from None
+            f"{os.path.join(path, str(int(version)))} already exists; pass --overwrite to "
+            "replace it or --export-version N to write another version.") from None
 
 
 def _pretrain(args):

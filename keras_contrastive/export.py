@@ -196,11 +196,9 @@ def check_export_path(path, version=1, overwrite=False):
     version_dir = os.path.join(path, str(int(version)))
     recover_interrupted_export(path, version)
     if os.path.exists(version_dir) and not overwrite:
-        error = FileExistsError(
+        raise FileExistsError(
             f"{version_dir} already exists; pass overwrite=True to replace it or choose another `version`."
         )
-        error.filename = version_dir  # for callers that word the refusal their own way
-        raise error
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotADirectoryError(f"`path` {path} exists and is not a directory.")
     return version_dir
